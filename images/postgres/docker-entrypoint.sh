@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# pgfort's entrypoint: the official image's environment contract, run as uid 999 throughout.
+#   first start, empty PGDATA:  initdb --data-checksums, pg_hba.conf, POSTGRES_DB,
+#                               /docker-entrypoint-initdb.d/*, then the server
+#   first start, replica mode:  pg_basebackup -R -X stream -S SLOT from PGFORT_PRIMARY_HOST, then a hot standby
+#   any later start:            the server, over the existing data (never re-initialised)
+set -Eeuo pipefail
+# shellcheck source=entrypoint-lib.sh
+source "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/entrypoint-lib.sh"
+
+CONFIG_FILE="${PGFORT_CONFIG_DIR:-/etc/postgresql}/postgresql.conf"
+HBA_TEMPLATE="${PGFORT_CONFIG_DIR:-/etc/postgresql}/pg_hba.conf.template"
+# The temporary server of the first init listens on a private socket only, so neither clients nor
+# the healthcheck (which asks /var/run/postgresql) take it for the real, finished server.
+INIT_SOCKET_DIR=/tmp/pgfort-init
+
+server_args() { printf '%s\n' "-D" "$PGDATA" "-c" "config_file=$CONFIG_FILE"; }
+
+initialise_database() {
+  file_env POSTGRES_PASSWORD
+  file_env POSTGRES_USER postgres
+  file_env POSTGRES_DB "$POSTGRES_USER"
+  check_password_policy
+  pgfort_log "initialising $PGDATA (data checksums on)"
+  local initdb_args=(--data-checksums "--username=$POSTGRES_USER" "--pgdata=$PGDATA" --auth-local=trust)
+  [ -z "${POSTGRES_INITDB_WALDIR:-}" ] || initdb_args+=("--waldir=$POSTGRES_INITDB_WALDIR")
+  # The password goes through a file descriptor, never argv. POSTGRES_INITDB_ARGS is eval'd like
+  # the official image does, so quoted values with spaces survive.
+  if [ -n "${POSTGRES_PASSWORD:-}" ]; then
+    eval 'initdb "${initdb_args[@]}" --pwfile=<(printf "%s\n" "$POSTGRES_PASSWORD") '"${POSTGRES_INITDB_ARGS:-}"
+  else
+    eval 'initdb "${initdb_args[@]}" '"${POSTGRES_INITDB_ARGS:-}"
+  fi
+  # initdb writes its own postgresql.conf and pg_hba.conf into PGDATA. The configuration in
+  # force is /etc/postgresql/postgresql.conf (includes only); the hba file is rendered here.
+  render_hba "$HBA_TEMPLATE" >"$PGDATA/pg_hba.conf"
+  printf '# Not used: this server reads %s (include_dir conf.d).\n' "$CONFIG_FILE" >"$PGDATA/postgresql.conf"
+
+  mkdir -p "$INIT_SOCKET_DIR"
+  pg_ctl -D "$PGDATA" -w -t 120 \
+    -o "-c config_file=$CONFIG_FILE -c listen_addresses='' -c unix_socket_directories=$INIT_SOCKET_DIR" start
+  export PGHOST=$INIT_SOCKET_DIR PGUSER=$POSTGRES_USER PGPORT=${PGPORT:-5432}
+  local psql=(psql -v ON_ERROR_STOP=1 --no-psqlrc --quiet)
+  if [ "$POSTGRES_DB" != postgres ]; then
+    # A psql variable, so database names with spaces or quotes are quoted by psql itself.
+    "${psql[@]}" --dbname=postgres -v dbname="$POSTGRES_DB" <<<'CREATE DATABASE :"dbname";'
+  fi
+  export PGDATABASE=$POSTGRES_DB
+  local script
+  while IFS= read -r script; do
+    pgfort_log "running $script"
+    case "$script" in
+      *.sh)
+        if [ -x "$script" ]; then "$script"; else
+          # shellcheck disable=SC1090
+          source "$script"
+        fi
+        ;;
+      *.sql) "${psql[@]}" -f "$script" ;;
+      *.sql.gz) gzip -dc "$script" | "${psql[@]}" ;;
+      *.sql.xz) xz -dc "$script" | "${psql[@]}" ;;
+      *.sql.zst) zstd -dcq "$script" | "${psql[@]}" ;;
+    esac
+  done < <(initdb_scripts /docker-entrypoint-initdb.d)
+  pg_ctl -D "$PGDATA" -m fast -w stop
+  unset PGHOST PGUSER PGDATABASE
+  pgfort_log "initialisation complete"
+}
+
+bootstrap_replica() {
+  file_env PGFORT_REPLICATION_PASSWORD
+  local args
+  mapfile -t args < <(basebackup_args)
+  pgfort_log "replica mode: base backup from ${PGFORT_PRIMARY_HOST}:${PGFORT_PRIMARY_PORT:-5432}${PGFORT_REPLICATION_SLOT:+ via slot $PGFORT_REPLICATION_SLOT}"
+  if ! PGPASSWORD=$PGFORT_REPLICATION_PASSWORD pg_basebackup "${args[@]}"; then
+    # Leave the directory empty, so the next start tries again instead of running half a copy.
+    find "$PGDATA" -mindepth 1 -delete 2>/dev/null || true
+    [ -z "${POSTGRES_INITDB_WALDIR:-}" ] || find "$POSTGRES_INITDB_WALDIR" -mindepth 1 -delete 2>/dev/null || true
+    pgfort_die "pg_basebackup from ${PGFORT_PRIMARY_HOST} failed (see above): check the primary is reachable, the replication password and the slot"
+  fi
+  render_hba "$HBA_TEMPLATE" >"$PGDATA/pg_hba.conf"
+  printf '# Not used: this server reads %s (include_dir conf.d).\n' "$CONFIG_FILE" >"$PGDATA/postgresql.conf"
+  pgfort_log "base backup complete; starting as a hot standby"
+}
+
+main() {
+  # `docker run IMAGE -c work_mem=8MB` means postgres with those flags, as in the official image.
+  if [ $# -eq 0 ]; then set -- postgres; fi
+  if [ "${1:0:1}" = '-' ]; then set -- postgres "$@"; fi
+  if [ "$1" != postgres ]; then exec "$@"; fi
+  shift
+  ensure_data_dir
+  case "$(data_dir_state)" in
+    initialised) ;;
+    empty) if is_replica_mode; then bootstrap_replica; else initialise_database; fi ;;
+    foreign) pgfort_die "PGDATA=$PGDATA is not empty but holds no database (no PG_VERSION); empty it or point PGDATA at a subdirectory" ;;
+  esac
+  unset POSTGRES_PASSWORD PGFORT_REPLICATION_PASSWORD
+  local args
+  mapfile -t args < <(server_args)
+  exec postgres "${args[@]}" "$@"
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then main "$@"; fi

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Functions of pgfort's entrypoint. Sourced by docker-entrypoint.sh, and by the unit tests, which
+# call the pure ones (no server, no files outside a temp dir) with a prepared environment.
+# Everything here runs as uid 999: there is no step-down from root, because there is no root.
+
+pgfort_log() { printf '%s pgfort-entrypoint: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2; }
+pgfort_die() { pgfort_log "error: $*"; exit 1; }
+
+# file_env VAR [DEFAULT]: VAR from $VAR or from the file named by $VAR_FILE (Docker secrets),
+# never both. The value is exported to this shell only; it is not passed to postgres' argv.
+file_env() {
+  local var=$1 default=${2:-} file_var="${1}_FILE" value
+  if [ -n "${!var:-}" ] && [ -n "${!file_var:-}" ]; then
+    pgfort_die "both $var and $file_var are set; set only one of them"
+  fi
+  value=$default
+  if [ -n "${!var:-}" ]; then
+    value=${!var}
+  elif [ -n "${!file_var:-}" ]; then
+    [ -r "${!file_var}" ] || pgfort_die "$file_var=${!file_var} is not a readable file (mount it readable by uid 999)"
+    value=$(<"${!file_var}")
+  fi
+  export "$var"="$value"
+  unset "$file_var"
+}
+
+# network_auth_method: what pg_hba.conf uses for TCP connections. scram-sha-256 unless the user
+# explicitly asks otherwise with POSTGRES_HOST_AUTH_METHOD (as with the official image).
+network_auth_method() {
+  local method=${POSTGRES_HOST_AUTH_METHOD:-scram-sha-256}
+  case "$method" in
+    scram-sha-256 | md5 | password | trust | reject | cert) printf '%s\n' "$method" ;;
+    *) pgfort_die "POSTGRES_HOST_AUTH_METHOD=$method is not one of scram-sha-256, md5, password, trust, reject, cert" ;;
+  esac
+}
+
+# render_hba TEMPLATE: the pg_hba.conf for this container on stdout.
+render_hba() {
+  local method user
+  method=$(network_auth_method) || exit 1
+  user=${PGFORT_REPLICATION_USER:-replicator}
+  case "$user" in *[!A-Za-z0-9_]*) pgfort_die "PGFORT_REPLICATION_USER=$user: use letters, digits and _" ;; esac
+  sed -e "s/@@NETWORK_AUTH@@/$method/g" -e "s/@@REPLICATION_USER@@/$user/g" "$1"
+}
+
+# check_password_policy: refuse to initialise a server nobody can log in to over the network,
+# or one anybody can, unless that was asked for (the official image's rule).
+check_password_policy() {
+  local method
+  method=$(network_auth_method) || exit 1
+  if [ -z "${POSTGRES_PASSWORD:-}" ] && [ "$method" != trust ]; then
+    pgfort_die "the database is uninitialised and no superuser password is set: set POSTGRES_PASSWORD or POSTGRES_PASSWORD_FILE (or POSTGRES_HOST_AUTH_METHOD=trust, which allows any network client in without a password)"
+  fi
+  if [ "$method" = trust ]; then
+    pgfort_log "warning: POSTGRES_HOST_AUTH_METHOD=trust lets every network client connect as any role without a password"
+  fi
+}
+
+# is_replica_mode: should an empty data directory be filled from a primary rather than initdb'd?
+is_replica_mode() { [ -n "${PGFORT_PRIMARY_HOST:-}" ]; }
+
+# basebackup_args: the pg_basebackup arguments for replica mode, one per line. The password is
+# not among them: it travels in PGPASSWORD, in this process's environment only.
+basebackup_args() {
+  local slot=${PGFORT_REPLICATION_SLOT:-}
+  [ -n "${PGFORT_PRIMARY_HOST:-}" ] || pgfort_die "PGFORT_PRIMARY_HOST is not set"
+  case "$slot" in *[!a-z0-9_]*) pgfort_die "PGFORT_REPLICATION_SLOT=$slot: use lowercase letters, digits and _" ;; esac
+  printf '%s\n' \
+    "--pgdata=$PGDATA" \
+    "--host=$PGFORT_PRIMARY_HOST" \
+    "--port=${PGFORT_PRIMARY_PORT:-5432}" \
+    "--username=${PGFORT_REPLICATION_USER:-replicator}" \
+    "--no-password" \
+    "--write-recovery-conf" \
+    "--wal-method=stream" \
+    "--checkpoint=fast" \
+    "--progress"
+  [ -z "$slot" ] || printf '%s\n' "--slot=$slot"
+  [ -z "${POSTGRES_INITDB_WALDIR:-}" ] || printf '%s\n' "--waldir=$POSTGRES_INITDB_WALDIR"
+}
+
+# initdb_scripts DIR: the files to run on first init, in name order, one per line.
+initdb_scripts() {
+  local file
+  for file in "$1"/*; do
+    [ -e "$file" ] || continue
+    case "$file" in
+      *.sh | *.sql | *.sql.gz | *.sql.xz | *.sql.zst) printf '%s\n' "$file" ;;
+      *) pgfort_log "ignoring $file (not .sh, .sql, .sql.gz, .sql.xz or .sql.zst)" ;;
+    esac
+  done | LC_ALL=C sort
+}
+
+# data_dir_state: "initialised", "empty" or "foreign" (files there, but no PG_VERSION).
+data_dir_state() {
+  if [ -s "$PGDATA/PG_VERSION" ]; then
+    echo initialised
+  elif [ -z "$(ls -A "$PGDATA" 2>/dev/null | grep -v '^lost+found$')" ]; then
+    echo empty
+  else
+    echo foreign
+  fi
+}
+
+# ensure_data_dir: PGDATA exists, belongs to us and is 0700, or a message says how to fix it.
+# We cannot chown as uid 999, so a root-owned bind mount is the user's to fix, and we say how.
+ensure_data_dir() {
+  mkdir -p "$PGDATA" 2>/dev/null || pgfort_die "cannot create PGDATA=$PGDATA as uid $(id -u); create it and chown it to 999:999 on the host"
+  if [ ! -w "$PGDATA" ] || [ "$(stat -c %u "$PGDATA")" != "$(id -u)" ]; then
+    pgfort_die "PGDATA=$PGDATA is owned by uid $(stat -c %u "$PGDATA"), not by uid $(id -u) (postgres); on the host run: chown -R 999:999 <the directory you mounted>"
+  fi
+  chmod 700 "$PGDATA" 2>/dev/null || true
+  if [ -n "${POSTGRES_INITDB_WALDIR:-}" ]; then
+    mkdir -p "$POSTGRES_INITDB_WALDIR" 2>/dev/null || pgfort_die "cannot create POSTGRES_INITDB_WALDIR=$POSTGRES_INITDB_WALDIR; chown it to 999:999"
+    [ -w "$POSTGRES_INITDB_WALDIR" ] || pgfort_die "POSTGRES_INITDB_WALDIR=$POSTGRES_INITDB_WALDIR is not writable by uid 999; chown it to 999:999"
+    chmod 700 "$POSTGRES_INITDB_WALDIR" 2>/dev/null || true
+  fi
+}

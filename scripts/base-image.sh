@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Make the base image the Dockerfile builds FROM exist, offline if need be.
+# Usage: scripts/base-image.sh [TAG]   (default debian:bookworm-slim)
+# Only when the tag is missing locally and cannot be pulled (an air-gapped host, or no registry
+# reachable) does it build one: debootstrap --variant=minbase from the Debian mirror, cleaned of
+# apt lists and docs, then `docker import` under TAG. Idempotent.
+set -euo pipefail
+
+tag=${1:-debian:bookworm-slim}
+suite=${PGFORT_BASE_SUITE:-bookworm}
+mirror=${PGFORT_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+log() { printf 'base-image: %s\n' "$*" >&2; }
+
+if docker image inspect "$tag" >/dev/null 2>&1; then
+  log "$tag is present"
+  exit 0
+fi
+# A short timeout: on an air-gapped host a pull hangs on DNS or TCP rather than failing.
+if timeout 60 docker pull -q "$tag" >/dev/null 2>&1; then
+  log "pulled $tag"
+  exit 0
+fi
+log "$tag is missing and cannot be pulled: building it with debootstrap ($suite, minbase)"
+
+if [ "$(id -u)" != 0 ]; then
+  log "debootstrap needs root; run this script as root, or docker load a $tag image."
+  exit 1
+fi
+if ! command -v debootstrap >/dev/null 2>&1; then
+  if ! command -v apt-get >/dev/null 2>&1; then
+    log "debootstrap is missing and this is not a Debian/Ubuntu host; install debootstrap."
+    exit 1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null ||
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }
+fi
+
+root=$(mktemp -d /tmp/pgfort-rootfs.XXXXXX)
+trap 'rm -rf "$root"' EXIT
+debootstrap --variant=minbase "$suite" "$root" "$mirror" >/tmp/pgfort-debootstrap.log 2>&1 || {
+  log "debootstrap failed; last lines of /tmp/pgfort-debootstrap.log:"
+  tail -n 20 /tmp/pgfort-debootstrap.log >&2
+  exit 1
+}
+
+# Same spirit as the official -slim images: no package lists, no docs, no man pages, no caches.
+rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/var/cache/apt/archives/*.deb \
+  "$root"/usr/share/doc/* "$root"/usr/share/man/* "$root"/usr/share/info/* "$root"/var/log/*.log \
+  "$root"/tmp/* "$root"/root/.cache
+mkdir -p "$root"/etc/dpkg/dpkg.cfg.d
+cat >"$root"/etc/dpkg/dpkg.cfg.d/pgfort-slim <<'DPKG'
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/info/*
+DPKG
+cat >"$root"/etc/apt/apt.conf.d/pgfort-slim <<'APT'
+APT::Install-Recommends "false";
+APT::Install-Suggests "false";
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/*.bin || true"; };
+APT
+# Point apt inside the image at the mirror we reached.
+printf 'deb %s %s main\ndeb %s %s-updates main\n' "$mirror" "$suite" "$mirror" "$suite" >"$root"/etc/apt/sources.list
+
+tar -C "$root" -c . | docker import \
+  --change 'CMD ["bash"]' --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+  - "$tag" >/dev/null
+log "imported $tag ($(docker image inspect -f '{{.Size}}' "$tag") bytes)"

@@ -1,0 +1,35 @@
+#!/usr/bin/env node
+// pgfort's command line: parses flags and hands each command to one library function.
+import { Command, CommanderError } from "commander";
+import { VERSION } from "../version";
+import { registerBuild } from "./build";
+
+export function createProgram(): Command {
+  const program = new Command("pgfort")
+    .description("PostgreSQL in Docker, production-grade")
+    .version(VERSION)
+    .option("--config <file>", "config file (default: pgfort.yaml, else built-in defaults)")
+    .option("--json", "machine-readable output: a JSON result on stdout, JSON events on stderr")
+    .showSuggestionAfterError()
+    .exitOverride()
+    .configureOutput({ outputError: (text, write) => write(`${text.trimEnd()}\nhint: see pgfort --help\n`) });
+  registerBuild(program);
+  for (const command of program.commands) {
+    command.exitOverride().configureOutput({
+      outputError: (text, write) => write(`${text.trimEnd()}\nhint: see pgfort ${command.name()} --help\n`),
+    });
+  }
+  return program;
+}
+
+async function main(): Promise<void> {
+  try {
+    await createProgram().parseAsync(process.argv);
+  } catch (error) {
+    // Commander has already printed its one-line cause; help and --version exit 0.
+    if (error instanceof CommanderError) process.exitCode = error.exitCode === 0 ? 0 : 2;
+    else throw error;
+  }
+}
+
+if (require.main === module) void main();

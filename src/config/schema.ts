@@ -1,0 +1,143 @@
+import { z } from "zod";
+import cron from "node-cron";
+
+const SIZE_UNITS: Record<string, number> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+const SIZE_PATTERN = /^(\d+(?:\.\d+)?)\s*([kmgt]?)b?$/i;
+
+/** "512m", "1g", "64k", "1.5g" or a number of bytes, to bytes; undefined when it is not a size. */
+export function parseSize(value: string | number): number | undefined {
+  if (typeof value === "number") return Number.isSafeInteger(value) && value >= 0 ? value : undefined;
+  const match = SIZE_PATTERN.exec(value.trim());
+  if (!match) return undefined;
+  const [, amount = "", unit = ""] = match;
+  return Math.round(Number(amount) * (SIZE_UNITS[unit.toLowerCase()] ?? 1));
+}
+
+/** A size in bytes, written like Docker's: 512m, 1g, 64k, or a plain number of bytes. */
+export const SizeSchema = z.union([z.number(), z.string()]).transform((value, context) => {
+  const bytes = parseSize(value);
+  if (bytes === undefined) {
+    context.addIssue({ code: "custom", message: `expected a size like 512m or 1g, got ${JSON.stringify(value)}` });
+    return z.NEVER;
+  }
+  return bytes;
+});
+
+const NAME_PATTERN = /^[a-z][a-z0-9-]*$/;
+const NAME_MESSAGE = "use lowercase letters, digits and dashes, starting with a letter";
+
+export const ResourcesSchema = z.strictObject({
+  memory: SizeSchema.optional(),
+  /** Swap on top of memory; 0 means none (MemorySwap = Memory). */
+  swap: SizeSchema.optional(),
+  swappiness: z.number().int().min(0).max(100).optional(),
+  cpus: z.number().positive().max(1024).optional(),
+  cpuShares: z.number().int().min(2).max(262144).optional(),
+  blkioWeight: z.number().int().min(10).max(1000).optional(),
+  pids: z.number().int().positive().optional(),
+  shm: SizeSchema.optional(),
+  nofile: z.number().int().positive().optional(),
+});
+export type Resources = z.infer<typeof ResourcesSchema>;
+
+const SettingValueSchema = z.union([z.string(), z.number(), z.boolean()]);
+const SettingsSchema = z
+  .record(z.string().regex(/^[a-z_][a-z0-9_.]*$/, "not a PostgreSQL setting name"), SettingValueSchema)
+  .default({});
+export type Settings = z.infer<typeof SettingsSchema>;
+
+const DEFAULT_RESOURCES = { memory: "1g", swap: 0, swappiness: 0, shm: "256m", pids: 512, nofile: 65536 };
+
+const ImageSchema = z
+  .strictObject({
+    tag: z.string().min(1).optional(),
+    pgMajor: z.number().int().min(12).max(30).default(15),
+    base: z.string().min(1).default("debian:bookworm-slim"),
+    extensions: z.array(z.string().regex(/^[a-z0-9][a-z0-9.+-]*$/, "not a package-style extension name")).default([
+      "plpython3",
+    ]),
+  })
+  .transform((image) => ({ ...image, tag: image.tag ?? `pgfort/postgres:${image.pgMajor}` }));
+export type ImageConfig = z.infer<typeof ImageSchema>;
+
+const PrimarySchema = z.strictObject({
+  port: z.number().int().min(1).max(65535).default(5432),
+  /** Address the port is published on; 127.0.0.1 unless said otherwise. */
+  bind: z.string().default("127.0.0.1"),
+  resources: ResourcesSchema.prefault(DEFAULT_RESOURCES),
+  settings: SettingsSchema,
+});
+
+const ReplicaSchema = z.strictObject({
+  name: z.string().regex(NAME_PATTERN, NAME_MESSAGE),
+  /** Published port; none when absent (reachable on the cluster network). */
+  port: z.number().int().min(1).max(65535).optional(),
+  resources: ResourcesSchema.optional(),
+  settings: SettingsSchema,
+});
+
+export const BackupJobSchema = z.strictObject({
+  name: z.string().regex(NAME_PATTERN, NAME_MESSAGE),
+  kind: z.enum(["logical", "physical"]),
+  schedule: z
+    .string()
+    .refine((expression) => cron.validate(expression), 'not a cron expression, e.g. "0 3 * * *" or "*/30 * * * * *"'),
+  databases: z.array(z.string().min(1)).default([]),
+  verify: z.boolean().default(false),
+  prune: z.boolean().default(false),
+});
+export type BackupJob = z.infer<typeof BackupJobSchema>;
+
+const RetentionSchema = z.strictObject({
+  keepLast: z.number().int().min(1).default(3),
+  daily: z.number().int().min(0).default(7),
+  weekly: z.number().int().min(0).default(4),
+  monthly: z.number().int().min(0).default(6),
+});
+export type Retention = z.infer<typeof RetentionSchema>;
+
+const BackupsSchema = z.strictObject({
+  target: z
+    .string()
+    .regex(/^(file|s3):\/\/./, "use file://PATH or s3://bucket/prefix")
+    .default("file://./backups"),
+  compression: z.enum(["zstd", "lz4", "none"]).default("zstd"),
+  compressionLevel: z.number().int().min(1).max(19).default(3),
+  s3: z
+    .strictObject({
+      endpoint: z.url().optional(),
+      region: z.string().optional(),
+      forcePathStyle: z.boolean().optional(),
+    })
+    .prefault({}),
+  resources: ResourcesSchema.prefault({ memory: "512m", swap: 0, cpus: 2 }),
+  jobs: z.array(BackupJobSchema).default([]),
+  retention: RetentionSchema.prefault({}),
+  timezone: z.string().default("UTC"),
+});
+
+export const ConfigSchema = z
+  .strictObject({
+    cluster: z.string().regex(NAME_PATTERN, NAME_MESSAGE).max(40).default("pgfort"),
+    image: ImageSchema.prefault({}),
+    primary: PrimarySchema.prefault({}),
+    replicas: z.array(ReplicaSchema).default([]),
+    backups: BackupsSchema.prefault({}),
+  })
+  .superRefine((config, context) => {
+    const names = new Set<string>();
+    for (const [index, replica] of config.replicas.entries()) {
+      if (replica.name === "primary" || names.has(replica.name)) {
+        context.addIssue({ code: "custom", path: ["replicas", index, "name"], message: `${replica.name} is used twice` });
+      }
+      names.add(replica.name);
+    }
+    const jobs = new Set<string>();
+    for (const [index, job] of config.backups.jobs.entries()) {
+      if (jobs.has(job.name)) {
+        context.addIssue({ code: "custom", path: ["backups", "jobs", index, "name"], message: `${job.name} is used twice` });
+      }
+      jobs.add(job.name);
+    }
+  });
+export type Config = z.infer<typeof ConfigSchema>;

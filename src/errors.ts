@@ -1,0 +1,59 @@
+/** Every failure a user can act on: what failed (message) and what to do (hint). */
+export abstract class PgfortError extends Error {
+  /** Stable: printed by --json and mapped to the exit code. */
+  abstract readonly code: string;
+  readonly exitCode: number = 1;
+  constructor(
+    message: string,
+    readonly hint: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** The config file or a command-line option is wrong. */
+export class ConfigError extends PgfortError {
+  readonly code = "CONFIG_INVALID";
+  override readonly exitCode = 2;
+}
+
+export class DockerUnavailableError extends PgfortError {
+  readonly code = "DOCKER_UNAVAILABLE";
+}
+
+/** `docker build` failed: a step exited non-zero, or the base image is missing. */
+export class ImageBuildError extends PgfortError {
+  readonly code = "IMAGE_BUILD_FAILED";
+}
+
+/** A container did not start, did not become healthy, or a command in it failed. */
+export class ContainerError extends PgfortError {
+  readonly code = "CONTAINER_FAILED";
+}
+
+/** Postgres refused a setting, a connection or a statement. */
+export class PostgresError extends PgfortError {
+  readonly code = "POSTGRES_FAILED";
+}
+
+/** A backup target (local directory or S3) cannot be read or written. */
+export class BackupTargetError extends PgfortError {
+  readonly code = "BACKUP_TARGET_FAILED";
+}
+
+/** A backup, restore or verify run failed. */
+export class BackupError extends PgfortError {
+  readonly code = "BACKUP_FAILED";
+}
+
+/** Something named does not exist (a backup id, a replica). */
+export class NotFoundError extends PgfortError {
+  readonly code = "NOT_FOUND";
+}
+
+/** A destructive command was not confirmed. */
+export class NotConfirmedError extends PgfortError {
+  readonly code = "NOT_CONFIRMED";
+}
