@@ -1,7 +1,11 @@
 // The only module that imports dockerode: it maps the engine's failures to PgfortErrors once, here.
 import Dockerode from "dockerode";
-import type { Readable } from "node:stream";
-import { DockerUnavailableError } from "../errors";
+import { PassThrough, type Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { createInterface } from "node:readline";
+import { Demultiplexer } from "./demultiplex";
+import { ContainerError, DockerUnavailableError } from "../errors";
+import { setTimeout as sleep } from "node:timers/promises";
 
 export type { Dockerode };
 export type ContainerCreateOptions = Dockerode.ContainerCreateOptions;
@@ -79,14 +83,168 @@ export class DockerClient {
     return (await this.api.buildImage(context, options)) as unknown as Readable;
   }
 
-  /** Reads a build's JSON event stream to its end; resolves with every event, or rejects on the first error. */
-  followBuild(stream: Readable, onEvent: (event: BuildEvent) => void): Promise<BuildEvent[]> {
-    return new Promise((resolve, reject) => {
-      this.api.modem.followProgress(
-        stream,
-        (error: Error | null, events: BuildEvent[]) => (error ? reject(error) : resolve(events)),
-        onEvent,
-      );
-    });
+  /**
+   * Reads a build's JSON event stream to its end and resolves with the events; rejects with the
+   * engine's message on the first `{"error": ...}` event (docker-modem's followProgress does not).
+   */
+  async followBuild(stream: Readable, onEvent: (event: BuildEvent) => void): Promise<BuildEvent[]> {
+    const events: BuildEvent[] = [];
+    for await (const line of createInterface({ input: stream, crlfDelay: Infinity })) {
+      if (!line.trim()) continue;
+      const event = JSON.parse(line) as BuildEvent;
+      if (event.error) {
+        stream.destroy();
+        throw new Error(event.error);
+      }
+      events.push(event);
+      onEvent(event);
+    }
+    return events;
   }
+
+  async containerExists(name: string): Promise<boolean> {
+    return (await this.inspectContainerIfExists(name)) !== undefined;
+  }
+
+  async inspectContainerIfExists(name: string): Promise<ContainerInspect | undefined> {
+    try {
+      return await this.api.getContainer(name).inspect();
+    } catch (error) {
+      if (dockerStatus(error) === 404) return undefined;
+      throw error;
+    }
+  }
+
+  /** Creates and starts a container; returns the engine's warnings (limits this kernel cannot honour). */
+  async createAndStart(options: ContainerCreateOptions): Promise<string[]> {
+    let warnings: string[] = [];
+    try {
+      // dockerode drops the create response's Warnings; ask the API directly to keep them.
+      const created = await new Promise<{ Id: string; Warnings?: string[] | null }>((resolve, reject) =>
+        this.api.modem.dial(
+          {
+            path: "/containers/create?",
+            method: "POST",
+            options: { _query: { name: options.name }, _body: { ...options, name: undefined } },
+            statusCodes: { 200: true, 201: true, 400: "bad parameter", 404: "no such image", 409: "conflict", 500: "server error" },
+          },
+          (error: unknown, data: unknown) => (error ? reject(error) : resolve(data as { Id: string; Warnings?: string[] })),
+        ),
+      );
+      warnings = created.Warnings ?? [];
+    } catch (cause) {
+      throw new ContainerError(
+        `cannot create container ${options.name ?? ""}: ${dockerMessage(cause)}`,
+        "check the image exists (pgfort build) and that no other container has that name",
+        { cause },
+      );
+    }
+    try {
+      await this.api.getContainer(options.name ?? "").start();
+    } catch (cause) {
+      await this.removeContainer(options.name ?? "");
+      throw new ContainerError(
+        `cannot start container ${options.name ?? ""}: ${dockerMessage(cause)}`,
+        /port is already allocated|address already in use/i.test(dockerMessage(cause))
+          ? "that host port is taken: free it or choose another port in the config"
+          : "read the cause above; the container was removed",
+        { cause },
+      );
+    }
+    return warnings;
+  }
+
+  /** Removes a container and its anonymous volumes; a missing container is not an error. */
+  async removeContainer(name: string): Promise<void> {
+    try {
+      await this.api.getContainer(name).remove({ force: true, v: true });
+    } catch (error) {
+      if (dockerStatus(error) !== 404) throw error;
+    }
+  }
+
+  /** The last lines of a container's log (json-file or local driver), stdout and stderr together. */
+  async logTail(name: string, lines = 30): Promise<string> {
+    try {
+      const raw = (await this.api.getContainer(name).logs({ stdout: true, stderr: true, tail: lines })) as Buffer;
+      const text: Buffer[] = [];
+      const demultiplexer = new Demultiplexer((chunk) => text.push(chunk));
+      demultiplexer.on("data", (chunk: Buffer) => text.push(chunk));
+      demultiplexer.end(raw);
+      await new Promise((resolve) => demultiplexer.on("end", resolve).on("error", resolve));
+      return Buffer.concat(text).toString("utf8").trimEnd();
+    } catch {
+      return "(no log available)";
+    }
+  }
+
+  /**
+   * Waits until the container's healthcheck reports healthy. Throws a ContainerError with the
+   * log's last lines when it exits, turns unhealthy, or the timeout passes.
+   */
+  async waitUntilHealthy(name: string, timeoutMs = 120_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const info = await this.inspectContainerIfExists(name);
+      const health = info?.State.Health?.Status;
+      if (health === "healthy") return;
+      const failure = !info
+        ? "disappeared"
+        : !info.State.Running && !info.State.Restarting
+          ? `exited with code ${info.State.ExitCode}`
+          : health === "unhealthy"
+            ? "is unhealthy"
+            : Date.now() > deadline
+              ? `is not healthy after ${Math.round(timeoutMs / 1000)} s`
+              : undefined;
+      if (failure) {
+        throw new ContainerError(
+          `container ${name} ${failure}; its last log lines:\n${await this.logTail(name)}`,
+          "read the log above; `docker logs " + name + "` has all of it",
+        );
+      }
+      await sleep(250);
+    }
+  }
+
+  /**
+   * Runs a command in a running container and collects its output (for short, text output:
+   * queries, pg_ctl; never a backup). Does not throw on a non-zero exit: the caller decides.
+   */
+  async exec(container: string, command: string[], options: ExecOptions = {}): Promise<ExecResult> {
+    const exec = await this.api.getContainer(container).exec({
+      Cmd: command,
+      AttachStdout: true,
+      AttachStderr: true,
+      AttachStdin: options.stdin !== undefined,
+      User: options.user ?? "",
+      Env: options.env,
+    });
+    const stream = await exec.start({ hijack: true, stdin: options.stdin !== undefined });
+    if (options.stdin !== undefined) stream.end(options.stdin);
+    const stdout: Buffer[] = [];
+    const stderr: Buffer[] = [];
+    const collect = new PassThrough();
+    collect.on("data", (chunk: Buffer) => stdout.push(chunk));
+    await pipeline(stream, new Demultiplexer((chunk) => stderr.push(chunk)), collect);
+    const { ExitCode } = await exec.inspect();
+    return {
+      exitCode: ExitCode ?? -1,
+      stdout: Buffer.concat(stdout).toString("utf8"),
+      stderr: Buffer.concat(stderr).toString("utf8"),
+    };
+  }
+}
+
+export interface ExecOptions {
+  user?: string;
+  env?: string[];
+  /** Written to the command's stdin, then closed (SQL for psql, so it never shows in argv). */
+  stdin?: string;
+}
+
+export interface ExecResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
 }

@@ -75,6 +75,14 @@ async function explainFailure(
       { cause },
     );
   }
+  const missingServer = new RegExp(`Unable to locate package postgresql-${plan.pgMajor}$`);
+  if (tail.some((line) => missingServer.test(line.trim()))) {
+    return new ImageBuildError(
+      `PostgreSQL ${plan.pgMajor} is not in the package repositories of ${plan.base}`,
+      `use a base image whose apt sources include the PGDG repository (apt.postgresql.org) for PostgreSQL ${plan.pgMajor}, or --pg-major 15 on Debian bookworm`,
+      { cause },
+    );
+  }
   const where = step ? `step ${step.step}/${step.total} (${step.instruction.slice(0, 80)})` : "the build";
   const output = tail.length ? `\n--- output of the failing step ---\n${tail.join("\n")}` : "";
   return new ImageBuildError(

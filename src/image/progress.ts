@@ -21,9 +21,10 @@ export class StepOutput {
   constructor(private readonly maxLines = 40) {}
 
   push(text: string): void {
-    for (const line of text.split("\n")) {
+    // The builder colours RUN's stderr with ANSI escapes; they are noise in an error message.
+    for (const line of text.replace(/\x1b\[[0-9;]*m/g, "").split("\n")) {
       if (parseStepLine(line)) this.lines = [];
-      if (line.trim() === "") continue;
+      if (line.trim() === "" || /^Removing intermediate container/.test(line)) continue;
       this.lines.push(line);
       if (this.lines.length > this.maxLines) this.lines.shift();
     }

@@ -1,0 +1,50 @@
+// mocha --require: one Docker connection, the image built once per run and shared by every test
+// file, and cleanup by label after each test, failures included. Cleanup calls dockerode directly,
+// never the code under test.
+import Dockerode from "dockerode";
+import { buildImage } from "../../src/image/build";
+import { planImageBuild } from "../../src/image/plan";
+import { DockerClient } from "../../src/docker/client";
+import { parseConfig } from "../../src/config/load";
+import { VERSION } from "../../src/version";
+import { clustersInThisTest, TEST_CLUSTER_PREFIX } from "./clusters";
+
+const docker = new Dockerode();
+
+export const mochaHooks: Mocha.RootHookObject = {
+  async beforeAll(this: Mocha.Context) {
+    this.timeout(20 * 60_000);
+    // No skipping: without an engine the integration suite fails, and says how to get one.
+    let client: DockerClient;
+    try {
+      client = await DockerClient.connect();
+    } catch (error) {
+      throw new Error(
+        "integration tests need a running Docker engine and none answers: run `bash scripts/setup-docker.sh` " +
+          "(npm test runs it first), or set DOCKER_HOST",
+        { cause: error },
+      );
+    }
+    const plan = planImageBuild(parseConfig("{}").image, { noCache: false }, VERSION);
+    await buildImage(client, plan);
+  },
+  async afterEach(this: Mocha.Context) {
+    this.timeout(120_000);
+    for (const cluster of clustersInThisTest) await removeLabelled({ label: [`pgfort.cluster=${cluster}`] });
+    clustersInThisTest.clear();
+  },
+  async afterAll() {
+    const leftovers = (await docker.listContainers({ all: true, filters: { label: ["pgfort.cluster"] } }))
+      .map((container) => container.Labels["pgfort.cluster"] ?? "")
+      .filter((cluster) => cluster.startsWith(TEST_CLUSTER_PREFIX) && /^t[0-9a-f]{8}$/.test(cluster));
+    if (leftovers.length > 0) throw new Error(`tests left containers of clusters ${[...new Set(leftovers)].join(", ")}`);
+  },
+};
+
+export async function removeLabelled(filters: { label: string[] }): Promise<void> {
+  for (const { Id } of await docker.listContainers({ all: true, filters })) {
+    await docker.getContainer(Id).remove({ force: true, v: true }); // first: containers hold volumes and networks
+  }
+  for (const { Name } of (await docker.listVolumes({ filters })).Volumes ?? []) await docker.getVolume(Name).remove();
+  for (const { Id } of await docker.listNetworks({ filters })) await docker.getNetwork(Id).remove();
+}

@@ -1,0 +1,95 @@
+// Test helpers: a labelled Postgres container from the image under test, and queries against it.
+import assert from "node:assert/strict";
+import { Client } from "pg";
+import { DockerClient, type ContainerCreateOptions } from "../../src/docker/client";
+import { clusterLabels } from "../../src/docker/labels";
+
+export const IMAGE = "pgfort/postgres:15";
+let client: DockerClient | undefined;
+
+export async function docker(): Promise<DockerClient> {
+  return (client ??= await DockerClient.connect());
+}
+
+export interface TestServer {
+  name: string;
+  port: number;
+}
+
+export interface ServerOptions {
+  env?: string[];
+  binds?: string[];
+  mounts?: NonNullable<ContainerCreateOptions["HostConfig"]>["Mounts"];
+  readOnly?: boolean;
+  cmd?: string[];
+  user?: string;
+}
+
+/** Starts a container of the image with a published 127.0.0.1 port and waits until it is healthy. */
+export async function startServer(cluster: string, node: string, options: ServerOptions = {}): Promise<TestServer> {
+  const engine = await docker();
+  const name = `${cluster}-${node}`;
+  await engine.createAndStart({
+    name,
+    Image: IMAGE,
+    Env: options.env ?? [],
+    Cmd: options.cmd,
+    User: options.user,
+    Labels: clusterLabels(cluster, "primary", node),
+    ExposedPorts: { "5432/tcp": {} },
+    HostConfig: {
+      PortBindings: { "5432/tcp": [{ HostIp: "127.0.0.1", HostPort: "" }] },
+      Binds: options.binds,
+      Mounts: options.mounts,
+      ReadonlyRootfs: options.readOnly ?? false,
+      Tmpfs: options.readOnly ? { "/var/run/postgresql": "", "/tmp": "" } : undefined,
+    },
+  });
+  await engine.waitUntilHealthy(name, 120_000);
+  return { name, port: await publishedPort(name) };
+}
+
+export async function publishedPort(name: string): Promise<number> {
+  const info = await (await docker()).inspectContainerIfExists(name);
+  const port = info?.NetworkSettings.Ports["5432/tcp"]?.[0]?.HostPort;
+  assert.ok(port, `container ${name} publishes no port`);
+  return Number(port);
+}
+
+/** Runs SQL with psql inside the container over the unix socket; returns its unaligned output. */
+export async function psql(container: string, sql: string, options: { user?: string; db?: string } = {}): Promise<string> {
+  const result = await (await docker()).exec(container, [
+    "psql",
+    "-v",
+    "ON_ERROR_STOP=1",
+    "-X",
+    "-At",
+    "-U",
+    options.user ?? "postgres",
+    "-d",
+    options.db ?? "postgres",
+    "-c",
+    sql,
+  ]);
+  assert.equal(result.exitCode, 0, `psql failed: ${result.stderr}`);
+  return result.stdout.trim();
+}
+
+/** Connects over TCP to the published port, as an application would. */
+export async function connectTcp(port: number, user: string, password: string, database = "postgres"): Promise<Client> {
+  const connection = new Client({ host: "127.0.0.1", port, user, password, database, connectionTimeoutMillis: 10_000 });
+  await connection.connect();
+  return connection;
+}
+
+type Mount = NonNullable<NonNullable<ContainerCreateOptions["HostConfig"]>["Mounts"]>[number];
+
+/** A named volume labelled with the cluster, so the cleanup hook finds it. */
+export function labelledVolume(cluster: string, suffix: string, target: string): Mount {
+  return {
+    Type: "volume",
+    Source: `${cluster}-${suffix}`,
+    Target: target,
+    VolumeOptions: { NoCopy: false, Labels: { "pgfort.cluster": cluster }, DriverConfig: { Name: "local", Options: {} } },
+  };
+}

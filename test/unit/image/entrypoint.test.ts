@@ -1,0 +1,127 @@
+// The entrypoint's pure shell functions, run in bash with a prepared environment: no Docker.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { packagePath } from "../../../src/paths";
+
+const LIB = packagePath("images", "postgres", "entrypoint-lib.sh");
+const TEMPLATE = packagePath("images", "postgres", "pg_hba.conf");
+
+function bash(script: string, env: Record<string, string> = {}): { code: number; stdout: string; stderr: string } {
+  const result = spawnSync("bash", ["-euo", "pipefail", "-c", `source "${LIB}"\n${script}`], {
+    env: { PATH: process.env["PATH"] ?? "", PGDATA: "/var/lib/postgresql/data", ...env },
+    encoding: "utf8",
+  });
+  return { code: result.status ?? -1, stdout: result.stdout, stderr: result.stderr };
+}
+
+describe("entrypoint", function () {
+  let directory: string;
+  beforeEach(() => (directory = mkdtempSync(path.join(os.tmpdir(), "pgfort-entrypoint-"))));
+  afterEach(() => rmSync(directory, { recursive: true, force: true }));
+
+  describe("file_env", function () {
+    it("reads VAR, else VAR_FILE, else the default, and refuses both", function () {
+      const secret = path.join(directory, "secret");
+      writeFileSync(secret, "from file with spaces\n");
+      assert.equal(bash('file_env X; printf "%s" "$X"', { X: "direct" }).stdout, "direct");
+      assert.equal(bash('file_env X; printf "%s" "$X"', { X_FILE: secret }).stdout, "from file with spaces");
+      assert.equal(bash('file_env X fallback; printf "%s" "$X"').stdout, "fallback");
+      const both = bash("file_env X", { X: "a", X_FILE: secret });
+      assert.equal(both.code, 1);
+      assert.match(both.stderr, /both X and X_FILE are set/);
+      assert.match(bash("file_env X", { X_FILE: path.join(directory, "missing") }).stderr, /not a readable file/);
+    });
+  });
+
+  describe("render_hba", function () {
+    it("uses scram-sha-256 on every network line and lets only the replication role replicate", function () {
+      const { code, stdout } = bash(`render_hba "${TEMPLATE}"`, { PGFORT_REPLICATION_USER: "standby" });
+      assert.equal(code, 0);
+      const rules = stdout.split("\n").filter((line) => line && !line.startsWith("#"));
+      const network = rules.filter((line) => line.startsWith("host"));
+      assert.ok(network.length >= 2);
+      for (const line of network) assert.match(line, /scram-sha-256$/);
+      assert.ok(rules.some((line) => /^host\s+replication\s+standby\s+all\s+scram-sha-256$/.test(line)));
+      assert.ok(!network.some((line) => /trust/.test(line)));
+      assert.ok(!stdout.includes("@@"));
+    });
+
+    it("honours POSTGRES_HOST_AUTH_METHOD, and rejects an unknown one", function () {
+      const trusting = bash(`render_hba "${TEMPLATE}"`, { POSTGRES_HOST_AUTH_METHOD: "trust" });
+      assert.match(trusting.stdout, /^host\s+all\s+all\s+all\s+trust$/m);
+      const wrong = bash(`render_hba "${TEMPLATE}"`, { POSTGRES_HOST_AUTH_METHOD: "yes-please" });
+      assert.equal(wrong.code, 1);
+      assert.match(wrong.stderr, /not one of scram-sha-256/);
+    });
+  });
+
+  describe("check_password_policy", function () {
+    it("refuses an uninitialised server without a password unless trust was asked for", function () {
+      const refused = bash("check_password_policy");
+      assert.equal(refused.code, 1);
+      assert.match(refused.stderr, /set POSTGRES_PASSWORD or POSTGRES_PASSWORD_FILE/);
+      assert.equal(bash("check_password_policy", { POSTGRES_PASSWORD: "x" }).code, 0);
+      const trusting = bash("check_password_policy", { POSTGRES_HOST_AUTH_METHOD: "trust" });
+      assert.equal(trusting.code, 0);
+      assert.match(trusting.stderr, /warning/);
+    });
+  });
+
+  describe("basebackup_args", function () {
+    it("streams WAL through the replica's slot and writes the recovery config, with no password in argv", function () {
+      const { code, stdout } = bash("basebackup_args", {
+        PGFORT_PRIMARY_HOST: "app-primary",
+        PGFORT_REPLICATION_SLOT: "r1",
+        PGFORT_REPLICATION_PASSWORD: "hunter2",
+      });
+      assert.equal(code, 0);
+      const args = stdout.trim().split("\n");
+      for (const expected of ["--host=app-primary", "--port=5432", "--username=replicator", "--write-recovery-conf", "--wal-method=stream", "--slot=r1", "--pgdata=/var/lib/postgresql/data", "--no-password"]) {
+        assert.ok(args.includes(expected), `missing ${expected} in ${args.join(" ")}`);
+      }
+      assert.ok(!stdout.includes("hunter2"));
+    });
+
+    it("places WAL on its own directory when asked, and rejects a bad slot name", function () {
+      const withWal = bash("basebackup_args", { PGFORT_PRIMARY_HOST: "p", POSTGRES_INITDB_WALDIR: "/var/lib/postgresql/wal/pg_wal" });
+      assert.match(withWal.stdout, /^--waldir=\/var\/lib\/postgresql\/wal\/pg_wal$/m);
+      assert.doesNotMatch(withWal.stdout, /--slot/);
+      const bad = bash("basebackup_args", { PGFORT_PRIMARY_HOST: "p", PGFORT_REPLICATION_SLOT: "r1; rm -rf /" });
+      assert.equal(bad.code, 1);
+      assert.match(bad.stderr, /use lowercase letters, digits and _/);
+    });
+
+    it("is replica mode only with PGFORT_PRIMARY_HOST", function () {
+      assert.equal(bash("is_replica_mode").code, 1);
+      assert.equal(bash("is_replica_mode", { PGFORT_PRIMARY_HOST: "p" }).code, 0);
+    });
+  });
+
+  describe("initdb_scripts", function () {
+    it("lists .sh, .sql and compressed .sql files in name order and ignores the rest", function () {
+      for (const name of ["20-b.sql.gz", "10-a.sql", "30-c.sh", "40-d.txt", "05-e.sql.zst"]) writeFileSync(path.join(directory, name), "");
+      const { stdout, stderr } = bash(`initdb_scripts "${directory}"`);
+      assert.deepEqual(
+        stdout.trim().split("\n").map((file) => path.basename(file)),
+        ["05-e.sql.zst", "10-a.sql", "20-b.sql.gz", "30-c.sh"],
+      );
+      assert.match(stderr, /ignoring .*40-d.txt/);
+      assert.equal(bash(`initdb_scripts "${path.join(directory, "none")}"`).stdout, "");
+    });
+  });
+
+  describe("data_dir_state", function () {
+    it("tells an empty directory (lost+found aside) from an initialised one and from foreign files", function () {
+      const data = path.join(directory, "data");
+      mkdirSync(path.join(data, "lost+found"), { recursive: true });
+      assert.equal(bash("data_dir_state", { PGDATA: data }).stdout.trim(), "empty");
+      writeFileSync(path.join(data, "notes.txt"), "x");
+      assert.equal(bash("data_dir_state", { PGDATA: data }).stdout.trim(), "foreign");
+      writeFileSync(path.join(data, "PG_VERSION"), "15\n");
+      assert.equal(bash("data_dir_state", { PGDATA: data }).stdout.trim(), "initialised");
+    });
+  });
+});
