@@ -3,6 +3,7 @@
 import { Command, CommanderError } from "commander";
 import { VERSION } from "../version";
 import { registerBuild } from "./build";
+import { registerCluster } from "./cluster";
 
 export function createProgram(): Command {
   const program = new Command("pgfort")
@@ -14,11 +15,14 @@ export function createProgram(): Command {
     .exitOverride()
     .configureOutput({ outputError: (text, write) => write(`${text.trimEnd()}\nhint: see pgfort --help\n`) });
   registerBuild(program);
-  for (const command of program.commands) {
+  registerCluster(program);
+  const configure = (command: Command, path: string): void => {
     command.exitOverride().configureOutput({
-      outputError: (text, write) => write(`${text.trimEnd()}\nhint: see pgfort ${command.name()} --help\n`),
+      outputError: (text, write) => write(`${text.trimEnd()}\nhint: see pgfort ${path} --help\n`),
     });
-  }
+    for (const sub of command.commands) configure(sub, `${path} ${sub.name()}`);
+  };
+  for (const command of program.commands) configure(command, command.name());
   return program;
 }
 

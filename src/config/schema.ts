@@ -46,7 +46,15 @@ const SettingsSchema = z
   .default({});
 export type Settings = z.infer<typeof SettingsSchema>;
 
-const DEFAULT_RESOURCES = { memory: "1g", swap: 0, swappiness: 0, shm: "256m", pids: 512, nofile: 65536 };
+/** Resources with per-key defaults: a partial `resources:` block keeps the defaults of the keys it omits. */
+function resourcesWithDefaults(defaults: Resources) {
+  return ResourcesSchema.prefault({}).transform((resources): Resources => ({ ...defaults, ...resources }));
+}
+const MIB = 1024 ** 2;
+// nofile has no default: containers inherit the daemon's limit, and asking for more than the
+// daemon's own hard limit makes the container fail to start ("error setting rlimits").
+const PRIMARY_RESOURCES: Resources = { memory: 1024 * MIB, swap: 0, swappiness: 0, shm: 256 * MIB, pids: 512 };
+const BACKUP_RESOURCES: Resources = { memory: 512 * MIB, swap: 0, cpus: 2, pids: 256 };
 
 const ImageSchema = z
   .strictObject({
@@ -64,7 +72,7 @@ const PrimarySchema = z.strictObject({
   port: z.number().int().min(1).max(65535).default(5432),
   /** Address the port is published on; 127.0.0.1 unless said otherwise. */
   bind: z.string().default("127.0.0.1"),
-  resources: ResourcesSchema.prefault(DEFAULT_RESOURCES),
+  resources: resourcesWithDefaults(PRIMARY_RESOURCES),
   settings: SettingsSchema,
 });
 
@@ -110,7 +118,7 @@ const BackupsSchema = z.strictObject({
       forcePathStyle: z.boolean().optional(),
     })
     .prefault({}),
-  resources: ResourcesSchema.prefault({ memory: "512m", swap: 0, cpus: 2 }),
+  resources: resourcesWithDefaults(BACKUP_RESOURCES),
   jobs: z.array(BackupJobSchema).default([]),
   retention: RetentionSchema.prefault({}),
   timezone: z.string().default("UTC"),

@@ -207,6 +207,91 @@ export class DockerClient {
     }
   }
 
+  /** Creates the network unless it exists; true when created now. */
+  async ensureNetwork(name: string, labels: Record<string, string>): Promise<boolean> {
+    if ((await this.api.listNetworks({ filters: { name: [name] } })).some((network) => network.Name === name)) return false;
+    await this.api.createNetwork({ Name: name, Driver: "bridge", Labels: labels, CheckDuplicate: true });
+    return true;
+  }
+
+  /** Creates the named volume unless it exists; true when created now. */
+  async ensureVolume(name: string, labels: Record<string, string>): Promise<boolean> {
+    try {
+      await this.api.getVolume(name).inspect();
+      return false;
+    } catch (error) {
+      if (dockerStatus(error) !== 404) throw error;
+    }
+    await this.api.createVolume({ Name: name, Labels: labels });
+    return true;
+  }
+
+  async volumeExists(name: string): Promise<boolean> {
+    try {
+      await this.api.getVolume(name).inspect();
+      return true;
+    } catch (error) {
+      if (dockerStatus(error) === 404) return false;
+      throw error;
+    }
+  }
+
+  async removeVolume(name: string): Promise<void> {
+    try {
+      await this.api.getVolume(name).remove();
+    } catch (error) {
+      if (dockerStatus(error) !== 404) throw error;
+    }
+  }
+
+  async removeNetwork(name: string): Promise<void> {
+    try {
+      await this.api.getNetwork(name).remove();
+    } catch (error) {
+      if (dockerStatus(error) !== 404) throw error;
+    }
+  }
+
+  /** Every container, volume and network carrying the label filter. */
+  async listLabelled(filters: { label: string[] }): Promise<{ containers: Dockerode.ContainerInfo[]; volumes: string[]; networks: string[] }> {
+    const [containers, volumes, networks] = await Promise.all([
+      this.api.listContainers({ all: true, filters }),
+      this.api.listVolumes({ filters }),
+      this.api.listNetworks({ filters }),
+    ]);
+    return {
+      containers,
+      volumes: (volumes.Volumes ?? []).map((volume) => volume.Name),
+      networks: networks.map((network) => network.Name),
+    };
+  }
+
+  /** Stops a container with a clean Postgres shutdown (STOPSIGNAL SIGINT), waiting up to timeoutSeconds. */
+  async stopContainer(name: string, timeoutSeconds = 60): Promise<void> {
+    try {
+      await this.api.getContainer(name).stop({ t: timeoutSeconds });
+    } catch (error) {
+      const status = dockerStatus(error);
+      if (status !== 304 && status !== 404) throw error; // 304: already stopped
+    }
+  }
+
+  async startContainer(name: string): Promise<void> {
+    try {
+      await this.api.getContainer(name).start();
+    } catch (error) {
+      if (dockerStatus(error) !== 304) throw error; // already running
+    }
+  }
+
+  async renameContainer(name: string, newName: string): Promise<void> {
+    await this.api.getContainer(name).rename({ name: newName });
+  }
+
+  async restartContainer(name: string, timeoutSeconds = 60): Promise<void> {
+    await this.api.getContainer(name).restart({ t: timeoutSeconds });
+  }
+
   /**
    * Runs a command in a running container and collects its output (for short, text output:
    * queries, pg_ctl; never a backup). Does not throw on a non-zero exit: the caller decides.

@@ -8,6 +8,7 @@ import { DockerClient } from "../../src/docker/client";
 import { parseConfig } from "../../src/config/load";
 import { VERSION } from "../../src/version";
 import { clustersInThisTest, TEST_CLUSTER_PREFIX } from "./clusters";
+import { removeWorkspaces } from "./workspace";
 
 const docker = new Dockerode();
 
@@ -32,6 +33,7 @@ export const mochaHooks: Mocha.RootHookObject = {
     this.timeout(120_000);
     for (const cluster of clustersInThisTest) await removeLabelled({ label: [`pgfort.cluster=${cluster}`] });
     clustersInThisTest.clear();
+    await removeWorkspaces();
   },
   async afterAll() {
     const leftovers = (await docker.listContainers({ all: true, filters: { label: ["pgfort.cluster"] } }))

@@ -1,0 +1,128 @@
+// `pgfort up | down | status | config check|apply`.
+import type { Command } from "commander";
+import { applyConfig, checkConfig, type ConfigReport } from "../cluster/config-apply";
+import { down } from "../cluster/down";
+import { planNode, primarySpec } from "../cluster/plan";
+import { clusterStatus, type NodeStatus } from "../cluster/status";
+import { connectionInfo, readHostFacts, up } from "../cluster/up";
+import { ContainerError } from "../errors";
+import { confirm } from "./confirm";
+import { action } from "./context";
+import { formatBytes } from "./output";
+
+export function registerCluster(program: Command): void {
+  program
+    .command("up")
+    .description("create or update the cluster: network, volumes, secrets, conf.d, primary; wait until healthy")
+    .action(
+      action(async ({ output, loadConfig, docker }) => {
+        const loaded = await loadConfig();
+        const engine = await docker();
+        const results = await up(engine, loaded, {
+          onInfo: (message) => output.info(message),
+          onStep: (step) => output.progress(`building image [${step.step}/${step.total}] ${step.instruction.slice(0, 80)}`),
+        });
+        for (const warning of results.flatMap((result) => result.warnings)) output.warn(warning);
+        const connection = connectionInfo(loaded);
+        output.result({ cluster: loaded.config.cluster, nodes: results, connection }, [
+          ...results.map((result) => `${result.container}: ${result.outcome}${describePending(result.config)}`),
+          "",
+          `connect: host ${connection.host}, port ${connection.port}, user ${connection.user}`,
+          `password file: ${connection.passwordFile}`,
+          `  ${connection.example}`,
+        ]);
+      }),
+    );
+
+  program
+    .command("status")
+    .description("containers, health, limits, connections")
+    .action(
+      action(async ({ output, loadConfig, docker }) => {
+        const { config } = await loadConfig();
+        const nodes = await clusterStatus(await docker(), config.cluster);
+        output.result({ cluster: config.cluster, nodes }, nodes.length ? formatStatusTable(nodes) : `cluster ${config.cluster} has no containers (pgfort up)`);
+      }),
+    );
+
+  program
+    .command("down")
+    .description("stop and remove the cluster's containers and network")
+    .option("--volumes", "also remove its volumes (all data) and generated secrets")
+    .option("--yes", "confirm --volumes without asking")
+    .action(
+      action<{ volumes?: boolean; yes?: boolean }>(async ({ output, loadConfig, docker }, options) => {
+        const { config, stateDir } = await loadConfig();
+        if (options.volumes) await confirm(`delete all data of cluster ${config.cluster} (its volumes)?`, options.yes);
+        const removed = await down(await docker(), config.cluster, stateDir, { volumes: Boolean(options.volumes) });
+        output.result(removed, [
+          `removed ${removed.containers.length} container(s), ${removed.networks.length} network(s), ${removed.volumes.length} volume(s)`,
+        ]);
+      }),
+    );
+
+  const configCommand = program.command("config").description("render conf.d and apply it to the running server");
+  for (const mode of ["check", "apply"] as const) {
+    configCommand
+      .command(mode)
+      .description(mode === "check" ? "show what apply would change" : "write conf.d, validate in the server, reload (or roll back)")
+      .option("--restart", "restart the server when a changed setting needs it (apply only)")
+      .action(
+        action<{ restart?: boolean }>(async ({ output, loadConfig, docker }, options) => {
+          const loaded = await loadConfig();
+          const engine = await docker();
+          const plan = planNode(loaded.config, loaded.stateDir, await readHostFacts(engine, loaded), primarySpec(loaded.config));
+          if (mode === "apply" && !(await engine.containerExists(plan.name))) {
+            throw new ContainerError(`${plan.name} does not exist`, "run pgfort up first");
+          }
+          const report = mode === "check" ? await checkConfig(plan) : await applyConfig(engine, plan, { restart: Boolean(options.restart) });
+          output.result(report, formatConfigReport(report, mode));
+        }),
+      );
+  }
+}
+
+function describePending(report: ConfigReport | undefined): string {
+  if (!report?.applied) return "";
+  const pending = report.pendingRestart.length ? `; needs a restart for ${report.pendingRestart.join(", ")}` : "";
+  return ` (conf.d reloaded${pending})`;
+}
+
+function formatConfigReport(report: ConfigReport, mode: "check" | "apply"): string[] {
+  if (report.files.length === 0) return [`${report.node}: conf.d is up to date`];
+  const lines = report.settings.map((change) => `  ${change.name}: ${change.from ?? "(unset)"} -> ${change.to ?? "(unset)"}`);
+  const files = report.files.map((file) => `${file.file} ${file.change}`).join(", ");
+  if (mode === "check") return [`${report.node}: apply would change ${files}`, ...lines];
+  return [
+    `${report.node}: applied ${files}${report.restarted ? "; restarted" : "; reloaded"}`,
+    ...lines,
+    ...(report.pendingRestart.length
+      ? [`needs a restart to take effect: ${report.pendingRestart.join(", ")} (run pgfort config apply --restart)`]
+      : []),
+  ];
+}
+
+export function formatStatusTable(nodes: NodeStatus[]): string[] {
+  const rows = nodes.map((node) => [
+    node.container,
+    node.role,
+    node.state,
+    node.health,
+    node.uptimeSeconds === null ? "-" : formatDuration(node.uptimeSeconds),
+    node.limits.memoryBytes === null ? "-" : formatBytes(node.limits.memoryBytes),
+    node.limits.cpus === null ? "-" : String(node.limits.cpus),
+    node.limits.pids === null ? "-" : String(node.limits.pids),
+    node.connections === null ? "-" : String(node.connections),
+    node.port ?? "-",
+  ]);
+  const header = ["CONTAINER", "ROLE", "STATE", "HEALTH", "UPTIME", "MEMORY", "CPUS", "PIDS", "CONNS", "PORT"];
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => (row[column] ?? "").length)));
+  return [header, ...rows].map((row) => row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join("  ").trimEnd());
+}
+
+function formatDuration(seconds: number): string {
+  if (seconds < 60) return `${seconds}s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m`;
+  if (seconds < 86400) return `${Math.floor(seconds / 3600)}h${Math.floor((seconds % 3600) / 60)}m`;
+  return `${Math.floor(seconds / 86400)}d${Math.floor((seconds % 86400) / 3600)}h`;
+}

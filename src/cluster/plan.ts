@@ -1,0 +1,163 @@
+// What `pgfort up` creates for a node: network, volumes, container spec, conf.d. Pure: config and
+// facts in, desired objects out; no I/O, no randomness.
+import { createHash } from "node:crypto";
+import path from "node:path";
+import type { Config, Resources, Settings } from "../config/schema";
+import { renderConfD, type ConfFiles } from "../config/render-conf-d";
+import type { ContainerCreateOptions } from "../docker/client";
+import { clusterLabels, LABEL_SPEC_HASH, objectName, type Role } from "../docker/labels";
+import { planResourceLimits } from "./limits";
+import { tuneCpu, tuneMemory } from "./tuning";
+
+export const DATA_DIR = "/var/lib/postgresql/data";
+export const WAL_MOUNT = "/var/lib/postgresql/wal";
+export const CONF_D_DIR = "/etc/postgresql/conf.d";
+export const SECRETS_DIR = "/run/secrets";
+export const SUPERUSER = "postgres";
+export const REPLICATION_USER = "replicator";
+const DEFAULT_MAX_CONNECTIONS = 100;
+
+/** Facts about the host that the plan depends on, read by the caller. */
+export interface HostFacts {
+  cpus: number;
+  memoryBytes: number;
+  /** Id of the image the tag points at: a rebuilt image means a changed spec. */
+  imageId: string;
+  /** The repository's default conf.d files. */
+  defaultConfD: ConfFiles;
+}
+
+export interface SecretPlan {
+  /** File name in the state directory's secrets/ and under /run/secrets in the container. */
+  name: string;
+}
+
+export const SECRETS = {
+  superuser: { name: "postgres-password" },
+  replication: { name: "replication-password" },
+} as const satisfies Record<string, SecretPlan>;
+
+export interface NodeSpec {
+  node: string;
+  role: Role;
+  resources: Resources;
+  settings: Settings;
+  /** Published port on the host, if any. */
+  port?: number;
+  extraEnv?: string[];
+}
+
+export interface NodePlan {
+  node: string;
+  name: string;
+  role: Role;
+  volumes: { data: string; wal: string };
+  confDir: string;
+  confD: Map<string, string>;
+  create: ContainerCreateOptions;
+  specHash: string;
+}
+
+export function networkName(cluster: string): string {
+  return objectName(cluster, "net");
+}
+
+export function secretsDir(stateDir: string): string {
+  return path.join(stateDir, "secrets");
+}
+
+export function confDirOf(stateDir: string, node: string): string {
+  return path.join(stateDir, node, "conf.d");
+}
+
+export function primarySpec(config: Config): NodeSpec {
+  return {
+    node: "primary",
+    role: "primary",
+    resources: config.primary.resources,
+    settings: config.primary.settings,
+    port: config.primary.port,
+  };
+}
+
+export function planNode(config: Config, stateDir: string, facts: HostFacts, spec: NodeSpec): NodePlan {
+  const { cluster } = config;
+  const name = objectName(cluster, spec.node);
+  const volumes = { data: `${name}-data`, wal: `${name}-wal` };
+  const labels = clusterLabels(cluster, spec.role, spec.node);
+  const confDir = confDirOf(stateDir, spec.node);
+  const tuning = {
+    memoryBytes: spec.resources.memory ?? facts.memoryBytes,
+    cpus: spec.resources.cpus ?? facts.cpus,
+    maxConnections: Number(spec.settings["max_connections"] ?? DEFAULT_MAX_CONNECTIONS),
+  };
+  const confD = renderConfD({
+    defaults: facts.defaultConfD,
+    memory: tuneMemory(tuning),
+    parallelism: tuneCpu(tuning),
+    overrides: spec.settings,
+    memorySource: spec.resources.memory ? `container's memory limit (${spec.resources.memory} bytes)` : "host's memory (no limit set)",
+    cpuSource: spec.resources.cpus ? `container's CPU limit (${spec.resources.cpus})` : "host's CPU count (no limit set)",
+  });
+  const secretBinds = Object.values(SECRETS).map(
+    ({ name: secret }) => `${path.join(secretsDir(stateDir), secret)}:${SECRETS_DIR}/${secret}:ro`,
+  );
+  const create: ContainerCreateOptions = {
+    name,
+    Image: config.image.tag,
+    Hostname: name,
+    Labels: labels,
+    Env: [
+      `POSTGRES_USER=${SUPERUSER}`,
+      `POSTGRES_PASSWORD_FILE=${SECRETS_DIR}/${SECRETS.superuser.name}`,
+      `POSTGRES_INITDB_WALDIR=${WAL_MOUNT}/pg_wal`,
+      `PGFORT_REPLICATION_USER=${REPLICATION_USER}`,
+      ...(spec.extraEnv ?? []),
+    ],
+    ExposedPorts: { "5432/tcp": {} },
+    StopTimeout: 60, // a fast shutdown checkpoints; Docker's 10 s default can cut it short
+    HostConfig: {
+      ...planResourceLimits(spec.resources),
+      ...HARDENING,
+      PortBindings: spec.port ? { "5432/tcp": [{ HostIp: config.primary.bind, HostPort: String(spec.port) }] } : {},
+      Binds: [`${confDir}:${CONF_D_DIR}:ro`, ...secretBinds],
+      Mounts: [
+        { Type: "volume", Source: volumes.data, Target: DATA_DIR },
+        { Type: "volume", Source: volumes.wal, Target: WAL_MOUNT },
+      ],
+      NetworkMode: networkName(cluster),
+    },
+    NetworkingConfig: { EndpointsConfig: { [networkName(cluster)]: { Aliases: [spec.node] } } },
+  };
+  const specHash = hashSpec(create, facts.imageId);
+  create.Labels = { ...labels, [LABEL_SPEC_HASH]: specHash };
+  return { node: spec.node, name, role: spec.role, volumes, confDir, confD, create, specHash };
+}
+
+/** Hardening every pgfort container gets. */
+export const HARDENING = {
+  CapDrop: ["ALL"],
+  SecurityOpt: ["no-new-privileges:true"],
+  ReadonlyRootfs: true,
+  // Postgres writes its socket and the entrypoint its init socket here; everything else is volumes.
+  Tmpfs: { "/var/run/postgresql": "rw,nosuid,nodev,noexec,size=16m", "/tmp": "rw,nosuid,nodev,size=64m" },
+  RestartPolicy: { Name: "unless-stopped", MaximumRetryCount: 0 },
+  LogConfig: { Type: "json-file", Config: { "max-size": "10m", "max-file": "5" } },
+  Init: false,
+} as const;
+
+/** A stable hash of what the container was created from: `up` recreates only when it changes. */
+export function hashSpec(create: ContainerCreateOptions, imageId: string): string {
+  return createHash("sha256").update(stableJson({ create, imageId })).digest("hex").slice(0, 16);
+}
+
+function stableJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(stableJson).join(",")}]`;
+  if (value && typeof value === "object") {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, item]) => item !== undefined)
+      .sort(([a], [b]) => a.localeCompare(b));
+    return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${stableJson(item)}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
+}

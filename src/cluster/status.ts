@@ -1,0 +1,67 @@
+// `pgfort status`: what runs for a cluster, read from the engine and from each server.
+import { z } from "zod";
+import type { ContainerInspect, DockerClient } from "../docker/client";
+import { clusterFilter, LABEL_NODE, LABEL_ROLE } from "../docker/labels";
+import { queryRows } from "./sql";
+
+export interface NodeStatus {
+  node: string;
+  container: string;
+  role: string;
+  state: string;
+  health: string;
+  uptimeSeconds: number | null;
+  limits: { memoryBytes: number | null; swapBytes: number | null; cpus: number | null; pids: number | null; shmBytes: number | null };
+  connections: number | null;
+  inRecovery: boolean | null;
+  port: string | null;
+}
+
+/** Maps `docker inspect` to the engine-side part of a NodeStatus. Pure. */
+export function mapInspect(info: ContainerInspect, now: Date): Omit<NodeStatus, "connections" | "inRecovery"> {
+  const host = info.HostConfig;
+  const started = info.State.Running ? Date.parse(info.State.StartedAt) : NaN;
+  const binding = info.NetworkSettings.Ports?.["5432/tcp"]?.[0];
+  return {
+    node: info.Config.Labels?.[LABEL_NODE] ?? info.Name.replace(/^\//, ""),
+    container: info.Name.replace(/^\//, ""),
+    role: info.Config.Labels?.[LABEL_ROLE] ?? "unknown",
+    state: info.State.Status,
+    health: info.State.Health?.Status ?? "none",
+    uptimeSeconds: Number.isNaN(started) ? null : Math.max(0, Math.round((now.getTime() - started) / 1000)),
+    limits: {
+      memoryBytes: host.Memory || null,
+      swapBytes: host.Memory && host.MemorySwap ? host.MemorySwap - host.Memory : null,
+      cpus: host.NanoCpus ? host.NanoCpus / 1e9 : null,
+      pids: host.PidsLimit || null,
+      shmBytes: host.ShmSize || null,
+    },
+    port: binding ? `${binding.HostIp}:${binding.HostPort}` : null,
+  };
+}
+
+const ServerRow = z.object({ connections: z.number(), in_recovery: z.boolean() });
+
+export async function clusterStatus(docker: DockerClient, cluster: string, now = new Date()): Promise<NodeStatus[]> {
+  const { containers } = await docker.listLabelled(clusterFilter(cluster));
+  const nodes: NodeStatus[] = [];
+  for (const summary of containers) {
+    const info = await docker.inspectContainerIfExists(summary.Id);
+    if (!info) continue;
+    const base = mapInspect(info, now);
+    if (base.role !== "primary" && base.role !== "replica") continue; // throwaway backup/verify containers
+    let server: z.infer<typeof ServerRow> | undefined;
+    if (info.State.Running) {
+      server = await queryRows(
+        docker,
+        base.container,
+        "SELECT (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid())::int AS connections, pg_is_in_recovery() AS in_recovery",
+        ServerRow,
+      )
+        .then((rows) => rows[0])
+        .catch(() => undefined);
+    }
+    nodes.push({ ...base, connections: server?.connections ?? null, inRecovery: server?.in_recovery ?? null });
+  }
+  return nodes.sort((a, b) => (a.role === b.role ? a.node.localeCompare(b.node) : a.role === "primary" ? -1 : 1));
+}

@@ -1,0 +1,156 @@
+// `pgfort up`: image, network, volumes, secrets, conf.d and the primary, idempotently. Objects
+// created by a run that fails are removed again; objects that existed before are never touched.
+import type { LoadedConfig } from "../config/load";
+import type { DockerClient } from "../docker/client";
+import { clusterLabels, LABEL_SPEC_HASH } from "../docker/labels";
+import { buildImage, type BuildListener } from "../image/build";
+import { planImageBuild } from "../image/plan";
+import { VERSION } from "../version";
+import { applyConfig, type ConfigReport } from "./config-apply";
+import { explainLimitWarnings } from "./limits";
+import { networkName, planNode, primarySpec, type HostFacts, type NodePlan, type NodeSpec } from "./plan";
+import { ensureSecrets, loadDefaultConfD, readConfD, writeConfD } from "./state";
+import path from "node:path";
+import { SECRETS, secretsDir } from "./plan";
+
+export type NodeOutcome = "created" | "recreated" | "started" | "unchanged" | "reconfigured";
+
+export interface UpListener extends BuildListener {
+  onInfo?(message: string): void;
+}
+
+export interface NodeUpResult {
+  node: string;
+  container: string;
+  outcome: NodeOutcome;
+  warnings: string[];
+  config?: ConfigReport;
+}
+
+/** Reads what the plan depends on from the engine and the package: CPU and memory, image id, defaults. */
+export async function readHostFacts(docker: DockerClient, loaded: LoadedConfig, listener: UpListener = {}): Promise<HostFacts> {
+  const { config } = loaded;
+  if (!(await docker.imageExists(config.image.tag))) {
+    listener.onInfo?.(`image ${config.image.tag} is missing: building it`);
+    await buildImage(docker, planImageBuild(config.image, { noCache: false }, VERSION), listener);
+  }
+  const [engine, image, defaultConfD] = await Promise.all([
+    docker.engineInfo(),
+    docker.inspectImage(config.image.tag),
+    loadDefaultConfD(),
+  ]);
+  return { cpus: engine.cpus, memoryBytes: engine.memoryBytes, imageId: image.Id, defaultConfD };
+}
+
+/** Brings one node to its plan. Returns what it did; on failure removes what this call created. */
+export async function upNode(
+  docker: DockerClient,
+  loaded: LoadedConfig,
+  facts: HostFacts,
+  spec: NodeSpec,
+  resourcesPath: string,
+): Promise<NodeUpResult> {
+  const { config, stateDir } = loaded;
+  const plan = planNode(config, stateDir, facts, spec);
+  const labels = clusterLabels(config.cluster, spec.role, spec.node);
+  const created: Array<() => Promise<void>> = [];
+  try {
+    if (await docker.ensureNetwork(networkName(config.cluster), clusterLabels(config.cluster, spec.role, "net"))) {
+      created.push(() => docker.removeNetwork(networkName(config.cluster)));
+    }
+    for (const volume of Object.values(plan.volumes)) {
+      if (await docker.ensureVolume(volume, labels)) created.push(() => docker.removeVolume(volume));
+    }
+    await ensureSecrets(stateDir);
+    const existing = await docker.inspectContainerIfExists(plan.name);
+    if (existing && existing.Config.Labels?.[LABEL_SPEC_HASH] === plan.specHash) {
+      return await keepNode(docker, plan, existing.State.Running);
+    }
+    // A changed spec replaces the container; the old one is only set aside until the new one is
+    // healthy, and comes back if it is not. Volumes are kept either way.
+    const previous = existing ? await setAside(docker, plan.name) : undefined;
+    if (previous) created.push(() => restorePrevious(docker, previous, plan.name));
+    await writeConfD(plan.confDir, plan.confD);
+    const warnings = await docker.createAndStart(plan.create);
+    created.push(() => docker.removeContainer(plan.name));
+    await docker.waitUntilHealthy(plan.name, 180_000);
+    if (previous) await docker.removeContainer(previous.name);
+    return {
+      node: spec.node,
+      container: plan.name,
+      outcome: existing ? "recreated" : "created",
+      warnings: explainLimitWarnings(warnings, resourcesPath),
+    };
+  } catch (error) {
+    for (const undo of created.reverse()) await undo().catch(() => undefined);
+    throw error;
+  }
+}
+
+/** The spec is unchanged: start it if stopped, and apply a changed conf.d by reload. */
+async function keepNode(docker: DockerClient, plan: NodePlan, running: boolean): Promise<NodeUpResult> {
+  if (!running) {
+    await docker.startContainer(plan.name);
+    await docker.waitUntilHealthy(plan.name, 180_000);
+  }
+  const report = await applyConfig(docker, plan, { restart: false });
+  const outcome: NodeOutcome = report.applied ? "reconfigured" : running ? "unchanged" : "started";
+  return { node: plan.node, container: plan.name, outcome, warnings: [], config: report };
+}
+
+interface SetAside {
+  name: string;
+  confD: Map<string, string>;
+  confDir: string;
+}
+
+/** Stops the old container cleanly (fast shutdown, checkpoint) and renames it out of the way. */
+async function setAside(docker: DockerClient, name: string): Promise<SetAside> {
+  const info = await docker.inspectContainerIfExists(name);
+  const confBind = info?.HostConfig.Binds?.find((bind) => bind.includes(":/etc/postgresql/conf.d"));
+  const confDir = confBind?.split(":")[0] ?? "";
+  const aside = { name: `${name}-previous`, confD: confDir ? await readConfD(confDir) : new Map<string, string>(), confDir };
+  await docker.removeContainer(aside.name);
+  await docker.stopContainer(name, 60);
+  await docker.renameContainer(name, aside.name);
+  return aside;
+}
+
+/** Puts the previous container (and the conf.d it ran with) back after a failed replacement. */
+async function restorePrevious(docker: DockerClient, previous: SetAside, name: string): Promise<void> {
+  await docker.removeContainer(name);
+  if (previous.confDir) await writeConfD(previous.confDir, previous.confD);
+  await docker.renameContainer(previous.name, name);
+  await docker.startContainer(name);
+  await docker.waitUntilHealthy(name, 180_000);
+}
+
+export interface ConnectionInfo {
+  host: string;
+  port: number;
+  user: string;
+  database: string;
+  passwordFile: string;
+  example: string;
+}
+
+export function connectionInfo(loaded: LoadedConfig): ConnectionInfo {
+  const { config, stateDir } = loaded;
+  const passwordFile = path.join(secretsDir(stateDir), SECRETS.superuser.name);
+  const host = config.primary.bind === "0.0.0.0" ? "127.0.0.1" : config.primary.bind;
+  return {
+    host,
+    port: config.primary.port,
+    user: "postgres",
+    database: "postgres",
+    passwordFile,
+    example: `PGPASSWORD="$(cat ${passwordFile})" psql -h ${host} -p ${config.primary.port} -U postgres postgres`,
+  };
+}
+
+/** `pgfort up`: the primary (replicas come with the replica module). */
+export async function up(docker: DockerClient, loaded: LoadedConfig, listener: UpListener = {}): Promise<NodeUpResult[]> {
+  const facts = await readHostFacts(docker, loaded, listener);
+  listener.onInfo?.(`starting ${loaded.config.cluster}-primary`);
+  return [await upNode(docker, loaded, facts, primarySpec(loaded.config), "primary.resources")];
+}
