@@ -13,6 +13,7 @@ HBA_TEMPLATE="${PGFORT_CONFIG_DIR:-/etc/postgresql}/pg_hba.conf.template"
 # The temporary server of the first init listens on a private socket only, so neither clients nor
 # the healthcheck (which asks /var/run/postgresql) take it for the real, finished server.
 INIT_SOCKET_DIR=/tmp/pgfort-init
+REPLICA_PASSFILE=/tmp/pgfort-replica/pgpass
 
 server_args() { printf '%s\n' "-D" "$PGDATA" "-c" "config_file=$CONFIG_FILE"; }
 
@@ -67,17 +68,29 @@ initialise_database() {
   pgfort_log "initialisation complete"
 }
 
-bootstrap_replica() {
+# The replication password reaches libpq through a pgpass file on tmpfs, written at every start
+# from PGFORT_REPLICATION_PASSWORD[_FILE]: never argv, never the environment of postgres, and a
+# rotated secret is picked up by a restart.
+write_replica_passfile() {
   file_env PGFORT_REPLICATION_PASSWORD
+  [ -n "$PGFORT_REPLICATION_PASSWORD" ] || pgfort_die "replica mode needs PGFORT_REPLICATION_PASSWORD or PGFORT_REPLICATION_PASSWORD_FILE"
+  (umask 077 && mkdir -p "$(dirname "$REPLICA_PASSFILE")" &&
+    pgpass_line "${PGFORT_REPLICATION_USER:-replicator}" "$PGFORT_REPLICATION_PASSWORD" >"$REPLICA_PASSFILE")
+  unset PGFORT_REPLICATION_PASSWORD
+}
+
+bootstrap_replica() {
   local args
   mapfile -t args < <(basebackup_args)
   pgfort_log "replica mode: base backup from ${PGFORT_PRIMARY_HOST}:${PGFORT_PRIMARY_PORT:-5432}${PGFORT_REPLICATION_SLOT:+ via slot $PGFORT_REPLICATION_SLOT}"
-  if ! PGPASSWORD=$PGFORT_REPLICATION_PASSWORD pg_basebackup "${args[@]}"; then
+  if ! PGPASSFILE=$REPLICA_PASSFILE pg_basebackup "${args[@]}"; then
     # Leave the directory empty, so the next start tries again instead of running half a copy.
     find "$PGDATA" -mindepth 1 -delete 2>/dev/null || true
     [ -z "${POSTGRES_INITDB_WALDIR:-}" ] || find "$POSTGRES_INITDB_WALDIR" -mindepth 1 -delete 2>/dev/null || true
     pgfort_die "pg_basebackup from ${PGFORT_PRIMARY_HOST} failed (see above): check the primary is reachable, the replication password and the slot"
   fi
+  # -R copies the password into primary_conninfo; the passfile is the one place it lives.
+  standby_conninfo "$PGDATA/postgresql.auto.conf"
   render_hba "$HBA_TEMPLATE" >"$PGDATA/pg_hba.conf"
   printf '# Not used: this server reads %s (include_dir conf.d).\n' "$CONFIG_FILE" >"$PGDATA/postgresql.conf"
   pgfort_log "base backup complete; starting as a hot standby"
@@ -90,6 +103,7 @@ main() {
   if [ "$1" != postgres ]; then exec "$@"; fi
   shift
   ensure_data_dir
+  if is_replica_mode; then write_replica_passfile; fi
   case "$(data_dir_state)" in
     initialised) ;;
     empty) if is_replica_mode; then bootstrap_replica; else initialise_database; fi ;;

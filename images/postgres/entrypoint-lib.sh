@@ -116,3 +116,21 @@ ensure_data_dir() {
     chmod 700 "$POSTGRES_INITDB_WALDIR" 2>/dev/null || true
   fi
 }
+
+# pgpass_line USER PASSWORD: a ~/.pgpass line for any host, port and database, ':' and '\' escaped.
+pgpass_line() {
+  local user=${1//\\/\\\\} password=${2//\\/\\\\}
+  printf '*:*:*:%s:%s\n' "${user//:/\\:}" "${password//:/\\:}"
+}
+
+# standby_conninfo FILE: in postgresql.auto.conf written by pg_basebackup -R, drop the password from
+# primary_conninfo, point it at the passfile, and name the walreceiver after this node (so the
+# primary's pg_stat_replication says which replica it is).
+standby_conninfo() {
+  local file=$1 name=${PGFORT_NODE_NAME:-walreceiver}
+  case "$name" in *[!A-Za-z0-9_-]*) pgfort_die "PGFORT_NODE_NAME=$name: use letters, digits, - and _" ;; esac
+  sed -i -E \
+    -e "/^primary_conninfo = /s/ ?password=('[^']*'|[^ ']*)//" \
+    -e "/^primary_conninfo = /s|^primary_conninfo = '|primary_conninfo = 'application_name=${name} passfile=${REPLICA_PASSFILE:-/tmp/pgfort-replica/pgpass} |" \
+    "$file"
+}

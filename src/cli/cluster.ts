@@ -4,7 +4,11 @@ import { applyConfig, checkConfig, type ConfigReport } from "../cluster/config-a
 import { down } from "../cluster/down";
 import { planNode, primarySpec } from "../cluster/plan";
 import { clusterStatus, type NodeStatus } from "../cluster/status";
-import { connectionInfo, readHostFacts, up } from "../cluster/up";
+import { connectionInfo, readHostFacts } from "../cluster/up";
+import { upCluster } from "../cluster/cluster-up";
+import { readTopology } from "../cluster/topology";
+import { planReplicaSpec } from "../replica/plan";
+import { LABEL_NODE, clusterFilter } from "../docker/labels";
 import { ContainerError } from "../errors";
 import { confirm } from "./confirm";
 import { action } from "./context";
@@ -18,7 +22,7 @@ export function registerCluster(program: Command): void {
       action(async ({ output, loadConfig, docker }) => {
         const loaded = await loadConfig();
         const engine = await docker();
-        const results = await up(engine, loaded, {
+        const results = await upCluster(engine, loaded, {
           onInfo: (message) => output.info(message),
           onStep: (step) => output.progress(`building image [${step.step}/${step.total}] ${step.instruction.slice(0, 80)}`),
         });
@@ -39,8 +43,8 @@ export function registerCluster(program: Command): void {
     .description("containers, health, limits, connections")
     .action(
       action(async ({ output, loadConfig, docker }) => {
-        const { config } = await loadConfig();
-        const nodes = await clusterStatus(await docker(), config.cluster);
+        const { config, stateDir } = await loadConfig();
+        const nodes = await clusterStatus(await docker(), config.cluster, (await readTopology(stateDir)).primary);
         output.result({ cluster: config.cluster, nodes }, nodes.length ? formatStatusTable(nodes) : `cluster ${config.cluster} has no containers (pgfort up)`);
       }),
     );
@@ -71,12 +75,24 @@ export function registerCluster(program: Command): void {
         action<{ restart?: boolean }>(async ({ output, loadConfig, docker }, options) => {
           const loaded = await loadConfig();
           const engine = await docker();
-          const plan = planNode(loaded.config, loaded.stateDir, await readHostFacts(engine, loaded), primarySpec(loaded.config));
-          if (mode === "apply" && !(await engine.containerExists(plan.name))) {
-            throw new ContainerError(`${plan.name} does not exist`, "run pgfort up first");
+          const facts = await readHostFacts(engine, loaded);
+          const topology = await readTopology(loaded.stateDir);
+          // Every node the cluster has, primary first: replicas render the same settings.
+          const { containers } = await engine.listLabelled(clusterFilter(loaded.config.cluster));
+          const nodes = containers
+            .filter((container) => container.State === "running" && ["primary", "replica"].includes(container.Labels["pgfort.role"] ?? ""))
+            .map((container) => container.Labels[LABEL_NODE] ?? "")
+            .sort((a, b) => (a === topology.primary ? -1 : b === topology.primary ? 1 : a.localeCompare(b)));
+          if (mode === "apply" && nodes.length === 0) {
+            throw new ContainerError(`cluster ${loaded.config.cluster} has no running server`, "run pgfort up first");
           }
-          const report = mode === "check" ? await checkConfig(plan) : await applyConfig(engine, plan, { restart: Boolean(options.restart) });
-          output.result(report, formatConfigReport(report, mode));
+          const reports: ConfigReport[] = [];
+          for (const node of nodes.length ? nodes : ["primary"]) {
+            const spec = node === "primary" ? primarySpec(loaded.config) : planReplicaSpec(loaded.config, node, topology.primary);
+            const plan = planNode(loaded.config, loaded.stateDir, facts, spec);
+            reports.push(mode === "check" ? await checkConfig(plan) : await applyConfig(engine, plan, { restart: Boolean(options.restart) }));
+          }
+          output.result(reports, reports.flatMap((report) => formatConfigReport(report, mode)));
         }),
       );
   }
@@ -114,10 +130,18 @@ export function formatStatusTable(nodes: NodeStatus[]): string[] {
     node.limits.pids === null ? "-" : String(node.limits.pids),
     node.connections === null ? "-" : String(node.connections),
     node.port ?? "-",
+    node.replication ? `${node.replication.state ?? "disconnected"} ${formatLag(node.replication)}` : "-",
+    node.replication?.walRetainedBytes == null ? "-" : formatBytes(node.replication.walRetainedBytes),
   ]);
-  const header = ["CONTAINER", "ROLE", "STATE", "HEALTH", "UPTIME", "MEMORY", "CPUS", "PIDS", "CONNS", "PORT"];
+  const header = ["CONTAINER", "ROLE", "STATE", "HEALTH", "UPTIME", "MEMORY", "CPUS", "PIDS", "CONNS", "PORT", "REPLICATION", "SLOT WAL"];
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => (row[column] ?? "").length)));
   return [header, ...rows].map((row) => row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join("  ").trimEnd());
+}
+
+function formatLag(progress: NonNullable<NodeStatus["replication"]>): string {
+  const bytes = progress.lagBytes === null ? "?" : formatBytes(progress.lagBytes);
+  const seconds = progress.lagSeconds === null ? "?" : `${progress.lagSeconds.toFixed(1)}s`;
+  return `lag ${bytes} / ${seconds}`;
 }
 
 function formatDuration(seconds: number): string {

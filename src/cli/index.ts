@@ -4,6 +4,7 @@ import { Command, CommanderError } from "commander";
 import { VERSION } from "../version";
 import { registerBuild } from "./build";
 import { registerCluster } from "./cluster";
+import { registerReplica } from "./replica";
 
 export function createProgram(): Command {
   const program = new Command("pgfort")
@@ -16,6 +17,7 @@ export function createProgram(): Command {
     .configureOutput({ outputError: (text, write) => write(`${text.trimEnd()}\nhint: see pgfort --help\n`) });
   registerBuild(program);
   registerCluster(program);
+  registerReplica(program);
   const configure = (command: Command, path: string): void => {
     command.exitOverride().configureOutput({
       outputError: (text, write) => write(`${text.trimEnd()}\nhint: see pgfort ${path} --help\n`),

@@ -22,6 +22,7 @@ export interface UpListener extends BuildListener {
 export interface NodeUpResult {
   node: string;
   container: string;
+  volumes: { data: string; wal: string };
   outcome: NodeOutcome;
   warnings: string[];
   config?: ConfigReport;
@@ -78,6 +79,7 @@ export async function upNode(
     return {
       node: spec.node,
       container: plan.name,
+      volumes: plan.volumes,
       outcome: existing ? "recreated" : "created",
       warnings: explainLimitWarnings(warnings, resourcesPath),
     };
@@ -95,7 +97,7 @@ async function keepNode(docker: DockerClient, plan: NodePlan, running: boolean):
   }
   const report = await applyConfig(docker, plan, { restart: false });
   const outcome: NodeOutcome = report.applied ? "reconfigured" : running ? "unchanged" : "started";
-  return { node: plan.node, container: plan.name, outcome, warnings: [], config: report };
+  return { node: plan.node, container: plan.name, volumes: plan.volumes, outcome, warnings: [], config: report };
 }
 
 interface SetAside {
@@ -146,11 +148,4 @@ export function connectionInfo(loaded: LoadedConfig): ConnectionInfo {
     passwordFile,
     example: `PGPASSWORD="$(cat ${passwordFile})" psql -h ${host} -p ${config.primary.port} -U postgres postgres`,
   };
-}
-
-/** `pgfort up`: the primary (replicas come with the replica module). */
-export async function up(docker: DockerClient, loaded: LoadedConfig, listener: UpListener = {}): Promise<NodeUpResult[]> {
-  const facts = await readHostFacts(docker, loaded, listener);
-  listener.onInfo?.(`starting ${loaded.config.cluster}-primary`);
-  return [await upNode(docker, loaded, facts, primarySpec(loaded.config), "primary.resources")];
 }

@@ -190,8 +190,8 @@ export class DockerClient {
       if (health === "healthy") return;
       const failure = !info
         ? "disappeared"
-        : !info.State.Running && !info.State.Restarting
-          ? `exited with code ${info.State.ExitCode}`
+        : (!info.State.Running && !info.State.Restarting) || info.RestartCount > 0
+          ? `exited with code ${info.State.ExitCode}${info.RestartCount > 0 ? " (and keeps being restarted)" : ""}`
           : health === "unhealthy"
             ? "is unhealthy"
             : Date.now() > deadline

@@ -1,0 +1,54 @@
+// `pgfort replica add | promote | remove NAME`.
+import type { Command } from "commander";
+import { readHostFacts } from "../cluster/up";
+import { addReplica } from "../replica/add";
+import { promoteReplica } from "../replica/promote";
+import { removeReplica } from "../replica/remove";
+import { confirm } from "./confirm";
+import { action } from "./context";
+
+export function registerReplica(program: Command): void {
+  const replica = program.command("replica").description("streaming replicas: add, promote, remove");
+
+  replica
+    .command("add <name>")
+    .description("create a hot standby streaming from the primary through its own slot")
+    .action(
+      action(async ({ output, loadConfig, docker }, _options, name = "") => {
+        const loaded = await loadConfig();
+        const engine = await docker();
+        output.info(`adding replica ${name}: base backup from the primary, then streaming`);
+        const result = await addReplica(engine, loaded, await readHostFacts(engine, loaded), name, { existingIsError: true });
+        output.result(result, `${result.container}: streaming from the primary`);
+      }),
+    );
+
+  replica
+    .command("promote <name>")
+    .description("make the standby the primary; a running old primary is stopped (fenced) first")
+    .option("--yes", "do not ask before fencing a running primary")
+    .action(
+      action<{ yes?: boolean }>(async ({ output, loadConfig, docker }, options, name = "") => {
+        const result = await promoteReplica(await docker(), await loadConfig(), name, (question) => confirm(question, options.yes));
+        output.result(result, [
+          `${result.primary} is the primary now`,
+          ...(result.fenced ? [`${result.former} was stopped (fenced); do not start it again as a primary`] : []),
+          "other replicas still follow the former primary: re-create them with pgfort replica remove/add",
+        ]);
+      }),
+    );
+
+  replica
+    .command("remove <name>")
+    .description("stop and remove the replica and drop its slot on the primary")
+    .option("--volumes", "also remove its volumes")
+    .option("--yes", "do not ask")
+    .action(
+      action<{ volumes?: boolean; yes?: boolean }>(async ({ output, loadConfig, docker }, options, name = "") => {
+        const loaded = await loadConfig();
+        await confirm(`remove replica ${name}${options.volumes ? " and its volumes" : ""}?`, options.yes);
+        const result = await removeReplica(await docker(), loaded, name, { volumes: Boolean(options.volumes) });
+        output.result(result, `${result.container} removed; slot ${result.slotDropped ? "dropped" : "was already gone"}${result.volumes.length ? "; volumes removed" : ""}`);
+      }),
+    );
+}
