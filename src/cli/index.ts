@@ -5,6 +5,7 @@ import { VERSION } from "../version";
 import { registerBuild } from "./build";
 import { registerCluster } from "./cluster";
 import { registerReplica } from "./replica";
+import { registerBackup } from "./backup";
 
 export function createProgram(): Command {
   const program = new Command("pgfort")
@@ -18,6 +19,7 @@ export function createProgram(): Command {
   registerBuild(program);
   registerCluster(program);
   registerReplica(program);
+  registerBackup(program);
   const configure = (command: Command, path: string): void => {
     command.exitOverride().configureOutput({
       outputError: (text, write) => write(`${text.trimEnd()}\nhint: see pgfort ${path} --help\n`),

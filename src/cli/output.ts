@@ -11,6 +11,7 @@ export class Output {
   readonly json: boolean;
   private readonly isTty: boolean;
   private progressShown = false;
+  private lastThrottledAt = 0;
 
   constructor(options: OutputOptions) {
     this.json = options.json;
@@ -28,6 +29,14 @@ export class Output {
     } else {
       this.writeErr(text);
     }
+  }
+
+  /** progress() for frequent updates (bytes streamed): at most every 100 ms on a TTY, every 2 s otherwise. */
+  throttledProgress(text: string, event: Record<string, unknown> = {}): void {
+    const now = Date.now();
+    if (now - this.lastThrottledAt < (this.isTty ? 100 : 2000)) return;
+    this.lastThrottledAt = now;
+    this.progress(text, event);
   }
 
   /** A line worth keeping (a warning, a step done). */

@@ -154,6 +154,35 @@ export class DockerClient {
     return warnings;
   }
 
+  /** Creates a container without starting it (to attach to its streams first). */
+  async createContainer(options: ContainerCreateOptions): Promise<void> {
+    try {
+      await this.api.createContainer(options);
+    } catch (cause) {
+      throw new ContainerError(`cannot create container ${options.name ?? ""}: ${dockerMessage(cause)}`, "check the image exists (pgfort build)", { cause });
+    }
+  }
+
+  /** The container's multiplexed stdout/stderr (and its stdin, when asked), attached before start. */
+  async attach(name: string, options: { stdin?: boolean } = {}): Promise<NodeJS.ReadWriteStream> {
+    return this.api.getContainer(name).attach({ stream: true, stdout: true, stderr: true, stdin: options.stdin ?? false, hijack: options.stdin ?? false });
+  }
+
+  /** Waits for the container to exit; its exit code. */
+  async waitContainer(name: string): Promise<number> {
+    const result = (await this.api.getContainer(name).wait()) as { StatusCode?: number };
+    return result.StatusCode ?? -1;
+  }
+
+  async killContainer(name: string): Promise<void> {
+    try {
+      await this.api.getContainer(name).kill();
+    } catch (error) {
+      const status = dockerStatus(error);
+      if (status !== 404 && status !== 409) throw error; // gone, or not running
+    }
+  }
+
   /** Removes a container and its anonymous volumes; a missing container is not an error. */
   async removeContainer(name: string): Promise<void> {
     try {

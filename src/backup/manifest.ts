@@ -1,0 +1,45 @@
+// manifest.json (written last: its presence is what makes a backup complete) and verify.json.
+import { z } from "zod";
+
+export const BackupFileSchema = z.object({
+  name: z.string(),
+  /** What the file holds: the globals, one database's dump, or the base backup. */
+  content: z.enum(["globals", "database", "base"]),
+  database: z.string().optional(),
+  bytes: z.number().int().nonnegative(),
+  /** Bytes before compression (what the tool wrote). */
+  rawBytes: z.number().int().nonnegative().nullable(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  compression: z.enum(["zstd", "lz4", "none", "pg_dump"]),
+});
+export type BackupFile = z.infer<typeof BackupFileSchema>;
+
+export const ManifestSchema = z.object({
+  formatVersion: z.literal(1),
+  id: z.string(),
+  cluster: z.string(),
+  kind: z.enum(["logical", "physical"]),
+  job: z.string().nullable(),
+  source: z.string(),
+  files: z.array(BackupFileSchema),
+  pgVersion: z.string(),
+  databases: z.array(z.string()),
+  startedAt: z.string(),
+  finishedAt: z.string(),
+  tool: z.object({ name: z.literal("pgfort"), version: z.string() }),
+  compression: z.object({ method: z.enum(["zstd", "lz4", "none", "pg_dump"]), level: z.number().nullable() }),
+  /** Logical: rows per table at the dump's snapshot, per database. */
+  rowCounts: z.record(z.string(), z.record(z.string(), z.number())).optional(),
+  /** Physical: where the backup starts and ends in the WAL. */
+  wal: z.object({ startLsn: z.string(), endLsn: z.string(), timeline: z.number() }).optional(),
+});
+export type BackupManifest = z.infer<typeof ManifestSchema>;
+
+export const VerifySchema = z.object({
+  id: z.string(),
+  ok: z.boolean(),
+  verifiedAt: z.string(),
+  checks: z.array(z.object({ name: z.string(), ok: z.boolean(), detail: z.string() })),
+  tool: z.object({ name: z.literal("pgfort"), version: z.string() }),
+});
+export type VerifyResult = z.infer<typeof VerifySchema>;

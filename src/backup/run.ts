@@ -1,0 +1,218 @@
+// `pgfort backup run`: one throwaway container per file, its stdout streamed into the target
+// (sha256 and sizes computed on the way), manifest.json written last. Any failure removes what
+// was written, so nothing incomplete ever looks like a backup.
+import { randomBytes } from "node:crypto";
+import { z } from "zod";
+import type { LoadedConfig } from "../config/load";
+import type { DockerClient } from "../docker/client";
+import { BackupError, ContainerError } from "../errors";
+import { queryRows } from "../cluster/sql";
+import { readTopology } from "../cluster/topology";
+import { objectName } from "../docker/labels";
+import { VERSION } from "../version";
+import { runJob, Measure } from "./job";
+import { backupDirectory, newBackupId, MANIFEST_FILE, type BackupKind } from "./layout";
+import type { BackupFile, BackupManifest } from "./manifest";
+import {
+  BASEBACKUP_CREDENTIALS,
+  DUMP_CREDENTIALS,
+  compressionThreads,
+  MARKER,
+  planJobContainer,
+  planLogicalArtifacts,
+  planPhysicalArtifact,
+  type Artifact,
+  type CompressionPlan,
+  type LogicalMode,
+} from "./plan";
+import type { BackupTarget } from "./targets/target";
+import { parseBasebackupWal } from "./wal";
+import { ensureReplicationRole } from "../replica/replication";
+import { ensureSecrets, readSecret } from "../cluster/state";
+import { SECRETS } from "../cluster/plan";
+
+export interface BackupRequest {
+  kind: BackupKind;
+  databases?: string[];
+  job?: string;
+  logicalMode?: LogicalMode;
+  onProgress?(progress: BackupProgress): void;
+}
+
+export interface BackupProgress {
+  file: string;
+  bytes: number;
+  elapsedMs: number;
+}
+
+const DatabaseRow = z.object({ datname: z.string() });
+const VersionRow = z.object({ server_version: z.string() });
+
+export async function runBackup(docker: DockerClient, loaded: LoadedConfig, target: BackupTarget, request: BackupRequest): Promise<BackupManifest> {
+  const { config, stateDir } = loaded;
+  const topology = await readTopology(stateDir);
+  const primary = objectName(config.cluster, topology.primary);
+  if (!(await docker.inspectContainerIfExists(primary))?.State.Running) {
+    throw new ContainerError(`the primary ${primary} is not running`, "start the cluster with pgfort up");
+  }
+  await target.check();
+  if (request.kind === "physical") {
+    await ensureSecrets(stateDir);
+    await ensureReplicationRole(docker, primary, await readSecret(stateDir, SECRETS.replication.name));
+  }
+  const [{ server_version: pgVersion } = { server_version: "unknown" }] = await queryRows(docker, primary, "SELECT current_setting('server_version') AS server_version", VersionRow);
+  const databases = request.kind === "logical" ? await databasesToDump(docker, primary, request.databases) : [];
+  const engine = await docker.engineInfo();
+  const compression: CompressionPlan = {
+    method: config.backups.compression,
+    level: config.backups.compressionLevel,
+    threads: compressionThreads(config.backups.resources.cpus, engine.cpus),
+  };
+  const startedAt = new Date();
+  const id = newBackupId(startedAt, randomBytes(3).toString("hex"));
+  const directory = backupDirectory(config.cluster, request.kind, id);
+  const artifacts =
+    request.kind === "logical"
+      ? planLogicalArtifacts(databases, compression, request.logicalMode ?? "pipe")
+      : [planPhysicalArtifact(compression, `pgfort ${id}`)];
+
+  const written: string[] = [];
+  try {
+    const files: BackupFile[] = [];
+    const rowCounts: Record<string, Record<string, number>> = {};
+    let wal: BackupManifest["wal"];
+    for (const [index, artifact] of artifacts.entries()) {
+      const key = `${directory}${artifact.name}`;
+      written.push(key);
+      const result = await streamArtifact(docker, loaded, target, key, artifact, {
+        primaryNode: topology.primary,
+        node: `backup-${id.slice(-6)}-${index}`,
+        hostCpus: engine.cpus,
+        onProgress: request.onProgress,
+      });
+      files.push(result.file);
+      if (artifact.database !== undefined) rowCounts[artifact.database] = result.rowCounts ?? {};
+      if (artifact.content === "base") wal = parseBasebackupWal(result.stderr);
+    }
+    const manifest: BackupManifest = {
+      formatVersion: 1,
+      id,
+      cluster: config.cluster,
+      kind: request.kind,
+      job: request.job ?? null,
+      source: primary,
+      files,
+      pgVersion,
+      databases,
+      startedAt: startedAt.toISOString(),
+      finishedAt: new Date().toISOString(),
+      tool: { name: "pgfort", version: VERSION },
+      compression: {
+        method: request.kind === "logical" && request.logicalMode === "builtin" ? "pg_dump" : compression.method,
+        level: compression.method === "none" ? null : compression.level,
+      },
+      ...(request.kind === "logical" ? { rowCounts } : {}),
+      ...(wal ? { wal } : {}),
+    };
+    // Last: its presence is what makes the backup complete.
+    written.push(`${directory}${MANIFEST_FILE}`);
+    await target.writeText(`${directory}${MANIFEST_FILE}`, `${JSON.stringify(manifest, null, 2)}\n`);
+    return manifest;
+  } catch (error) {
+    await target.remove(written).catch(() => undefined);
+    throw error;
+  }
+}
+
+async function databasesToDump(docker: DockerClient, primary: string, requested: string[] | undefined): Promise<string[]> {
+  const existing = (
+    await queryRows(docker, primary, "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY datname", DatabaseRow)
+  ).map((row) => row.datname);
+  if (!requested || requested.length === 0) return existing;
+  const missing = requested.filter((database) => !existing.includes(database));
+  if (missing.length > 0) {
+    throw new BackupError(
+      `database ${missing.join(", ")} does not exist on ${primary}`,
+      `dump one of: ${existing.join(", ")} (backups.jobs[].databases or --database)`,
+    );
+  }
+  return requested;
+}
+
+interface StreamContext {
+  primaryNode: string;
+  node: string;
+  hostCpus: number;
+  onProgress: ((progress: BackupProgress) => void) | undefined;
+}
+
+async function streamArtifact(
+  docker: DockerClient,
+  loaded: LoadedConfig,
+  target: BackupTarget,
+  key: string,
+  artifact: Artifact,
+  context: StreamContext,
+): Promise<{ file: BackupFile; rowCounts?: Record<string, number>; stderr: string }> {
+  const started = Date.now();
+  const measure = new Measure((bytes) => context.onProgress?.({ file: artifact.name, bytes, elapsedMs: Date.now() - started }));
+  const create = planJobContainer(
+    {
+      config: loaded.config,
+      stateDir: loaded.stateDir,
+      primaryNode: context.primaryNode,
+      role: "backup",
+      node: context.node,
+      hostCpus: context.hostCpus,
+      credentials: artifact.content === "base" ? BASEBACKUP_CREDENTIALS : DUMP_CREDENTIALS,
+    },
+    artifact.script,
+    artifact.database !== undefined ? [`PGFORT_DATABASE=${artifact.database}`] : [],
+  );
+  const pending = await target.write(key);
+  let result;
+  try {
+    result = await runJob(docker, create, { stdout: [measure, pending.stream], markerPrefixes: Object.values(MARKER) });
+  } catch (error) {
+    await pending.abort();
+    throw error instanceof BackupError || (error as { code?: string }).code === "BACKUP_TARGET_FAILED"
+      ? error
+      : new BackupError(`streaming ${artifact.name} failed: ${(error as Error).message}`, "check the target and the cluster, then run the backup again", { cause: error });
+  }
+  if (result.exitCode !== 0) {
+    await pending.abort();
+    const tool = artifact.content === "base" ? "pg_basebackup" : artifact.content === "globals" ? "pg_dumpall" : "pg_dump";
+    throw new BackupError(
+      `${tool} for ${artifact.name} failed (exit ${result.exitCode}): ${result.stderr.lastLines(6) || "no output"}`,
+      explainToolFailure(result.stderr.toString()),
+    );
+  }
+  await pending.commit();
+  const raw = result.markers.find((line) => line.startsWith(MARKER.rawBytes));
+  const counts = result.markers.find((line) => line.startsWith(MARKER.rowCounts));
+  return {
+    file: {
+      name: artifact.name,
+      content: artifact.content,
+      ...(artifact.database !== undefined ? { database: artifact.database } : {}),
+      bytes: measure.bytes,
+      rawBytes: raw ? Number(raw.slice(MARKER.rawBytes.length).trim()) : null,
+      sha256: measure.sha256(),
+      compression: artifact.compression,
+    },
+    ...(counts ? { rowCounts: z.record(z.string(), z.number()).parse(JSON.parse(counts.slice(MARKER.rowCounts.length))) } : {}),
+    stderr: result.stderr.toString(),
+  };
+}
+
+function explainToolFailure(stderr: string): string {
+  if (/has already been removed/.test(stderr)) {
+    return "the primary recycled WAL the backup still needed: raise wal_keep_size (primary.settings) or take the backup when less is written";
+  }
+  if (/does not exist/.test(stderr)) return "check the database names of the job";
+  if (/could not connect|Connection refused|could not translate host name|terminating connection|server closed the connection/i.test(stderr)) {
+    return "the primary went away during the backup: check it with pgfort status, then run the backup again";
+  }
+  if (/password authentication failed/.test(stderr)) return "the superuser password in .pgfort/<cluster>/secrets does not match the server's";
+  return "read the tool's message above; nothing was kept of this backup";
+}

@@ -1,0 +1,160 @@
+// A backup target on the local disk. Writes go to a temporary name, are fsynced, then renamed:
+// a crash or a full disk never leaves a file under its final name.
+import { randomBytes } from "node:crypto";
+import { createReadStream, createWriteStream } from "node:fs";
+import { mkdir, open, readFile, readdir, rename, rm, rmdir, stat } from "node:fs/promises";
+import path from "node:path";
+import { finished } from "node:stream/promises";
+import type { Readable } from "node:stream";
+import { BackupTargetError } from "../../errors";
+import type { BackupTarget, PendingWrite, StoredObject } from "./target";
+
+export class FileTarget implements BackupTarget {
+  readonly url: string;
+
+  constructor(private readonly root: string) {
+    this.url = `file://${root}`;
+  }
+
+  async check(): Promise<void> {
+    try {
+      await mkdir(this.root, { recursive: true });
+      const probe = path.join(this.root, `.pgfort-probe-${process.pid}`);
+      const handle = await open(probe, "w");
+      await handle.close();
+      await rm(probe);
+    } catch (cause) {
+      throw this.failure(`cannot write to the backup directory ${this.root}`, cause);
+    }
+  }
+
+  async write(key: string): Promise<PendingWrite> {
+    const target = this.pathOf(key);
+    await mkdir(path.dirname(target), { recursive: true });
+    const temporary = `${target}.partial-${randomBytes(4).toString("hex")}`;
+    const stream = createWriteStream(temporary, { flags: "wx", mode: 0o600 });
+    return {
+      stream,
+      commit: async () => {
+        await finished(stream);
+        await this.syncAndRename(temporary, target);
+      },
+      abort: async () => {
+        stream.destroy();
+        await rm(temporary, { force: true });
+      },
+    };
+  }
+
+  async writeText(key: string, text: string): Promise<void> {
+    const target = this.pathOf(key);
+    const temporary = `${target}.partial-${randomBytes(4).toString("hex")}`;
+    try {
+      await mkdir(path.dirname(target), { recursive: true });
+      const handle = await open(temporary, "wx", 0o600);
+      try {
+        await handle.writeFile(text);
+      } finally {
+        await handle.close();
+      }
+      await this.syncAndRename(temporary, target);
+    } catch (cause) {
+      await rm(temporary, { force: true });
+      throw this.failure(`cannot write ${target}`, cause);
+    }
+  }
+
+  async read(key: string): Promise<Readable> {
+    const file = this.pathOf(key);
+    try {
+      await stat(file);
+    } catch (cause) {
+      throw this.failure(`cannot read ${file}`, cause);
+    }
+    return createReadStream(file);
+  }
+
+  async readText(key: string): Promise<string | undefined> {
+    try {
+      return await readFile(this.pathOf(key), "utf8");
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+      throw this.failure(`cannot read ${this.pathOf(key)}`, error);
+    }
+  }
+
+  async list(prefix: string): Promise<StoredObject[]> {
+    const objects: StoredObject[] = [];
+    const walk = async (relative: string): Promise<void> => {
+      let entries;
+      try {
+        entries = await readdir(path.join(this.root, relative), { withFileTypes: true });
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
+        throw this.failure(`cannot list ${path.join(this.root, relative)}`, error);
+      }
+      for (const entry of entries) {
+        const key = relative ? `${relative}/${entry.name}` : entry.name;
+        if (entry.isDirectory()) await walk(key);
+        else if (entry.isFile() && key.startsWith(prefix)) {
+          const info = await stat(path.join(this.root, key));
+          objects.push({ key, bytes: info.size, modifiedAt: info.mtime });
+        }
+      }
+    };
+    await walk(prefix.split("/").slice(0, -1).join("/"));
+    return objects.sort((a, b) => a.key.localeCompare(b.key));
+  }
+
+  async remove(keys: readonly string[]): Promise<void> {
+    const directories = new Set<string>();
+    for (const key of keys) {
+      await rm(this.pathOf(key), { force: true });
+      directories.add(path.dirname(this.pathOf(key)));
+    }
+    // Leave no empty backup directories behind (rmdir fails on a directory that still holds files).
+    for (const directory of directories) await rmdir(directory).catch(() => undefined);
+  }
+
+  locate(key: string): string {
+    return this.pathOf(key);
+  }
+
+  async abortStaleUploads(): Promise<number> {
+    return 0; // a local directory has no multipart uploads; stale .partial files go with their backup
+  }
+
+  private pathOf(key: string): string {
+    const resolved = path.resolve(this.root, key);
+    if (!resolved.startsWith(`${this.root}${path.sep}`) && resolved !== this.root) throw new Error(`key ${key} escapes the target`);
+    return resolved;
+  }
+
+  private async syncAndRename(temporary: string, target: string): Promise<void> {
+    const handle = await open(temporary, "r");
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temporary, target);
+    // fsync the directory too, so the rename itself survives a power loss.
+    const directory = await open(path.dirname(target), "r");
+    try {
+      await directory.sync();
+    } finally {
+      await directory.close();
+    }
+  }
+
+  private failure(message: string, cause: unknown): BackupTargetError {
+    const code = (cause as NodeJS.ErrnoException).code;
+    const hint =
+      code === "ENOSPC"
+        ? "the disk of the backup target is full: free space or choose another backups.target"
+        : code === "EACCES" || code === "EPERM"
+          ? "pgfort cannot write there: fix the directory's permissions or choose another backups.target"
+          : "check backups.target";
+    return new BackupTargetError(`${message}: ${(cause as Error).message ?? String(cause)}`, hint, { cause });
+  }
+}

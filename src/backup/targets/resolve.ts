@@ -1,0 +1,18 @@
+import path from "node:path";
+import type { LoadedConfig } from "../../config/load";
+import { ConfigError } from "../../errors";
+import { FileTarget } from "./file";
+import { S3Target } from "./s3";
+import type { BackupTarget } from "./target";
+
+/** file://PATH (relative to the config file's directory) or s3://bucket[/prefix]. */
+export function openTarget(url: string, loaded: LoadedConfig): BackupTarget {
+  if (url.startsWith("file://")) {
+    const location = url.slice("file://".length);
+    if (!location) throw new ConfigError(`backup target ${url} has no path`, "use file://./backups or file:///var/backups/pg");
+    return new FileTarget(path.resolve(loaded.baseDir, location));
+  }
+  const match = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(url);
+  if (match) return new S3Target(match[1] ?? "", match[2] ?? "", loaded.config.backups.s3);
+  throw new ConfigError(`backup target ${url} is not file://PATH or s3://bucket/prefix`, "fix backups.target or --target");
+}

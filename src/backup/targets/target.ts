@@ -1,0 +1,33 @@
+// One interface for where backups go: a local directory or S3.
+import type { Readable, Writable } from "node:stream";
+
+/** A file being written: nothing is visible under `key` until commit(); abort() leaves nothing. */
+export interface PendingWrite {
+  stream: Writable;
+  commit(): Promise<void>;
+  abort(): Promise<void>;
+}
+
+export interface StoredObject {
+  key: string;
+  bytes: number;
+  modifiedAt: Date;
+}
+
+export interface BackupTarget {
+  /** The target as the user wrote it (file:///abs/path or s3://bucket/prefix). */
+  readonly url: string;
+  /** Fails early with a BackupTargetError when the target cannot be written. */
+  check(): Promise<void>;
+  write(key: string): Promise<PendingWrite>;
+  /** Small files (manifest, verify): written whole and atomically. */
+  writeText(key: string, text: string): Promise<void>;
+  read(key: string): Promise<Readable>;
+  readText(key: string): Promise<string | undefined>;
+  list(prefix: string): Promise<StoredObject[]>;
+  remove(keys: readonly string[]): Promise<void>;
+  /** Where a key is, for people (a path or an s3:// URL). */
+  locate(key: string): string;
+  /** Aborts multipart uploads started before `before`; returns how many. No-op where there are none. */
+  abortStaleUploads(before: Date): Promise<number>;
+}
