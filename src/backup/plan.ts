@@ -84,7 +84,7 @@ export function compressedPipe(command: string, compression: CompressionPlan): s
 }
 
 /** Exact row counts of every table, at a snapshot, as one JSON line (tables named schema.table). */
-const ROW_COUNT_QUERY =
+export const ROW_COUNT_QUERY =
   "SELECT '" +
   MARKER.rowCounts +
   "' || coalesce(json_object_agg(format('%s.%s', n.nspname, c.relname), " +
@@ -153,6 +153,8 @@ export interface ContainerContext {
   node: string;
   hostCpus: number;
   credentials: Credentials;
+  /** Volumes to mount (restore and verify jobs fill a new server's data volume). */
+  mounts?: Array<{ volume: string; target: string }>;
 }
 
 /** A throwaway container from the cluster's image with the backup limits and the hardening of every node. */
@@ -179,8 +181,16 @@ export function planJobContainer(context: ContainerContext, script: string, env:
       LogConfig: { Type: "none", Config: {} },
       Binds: [`${path.join(secretsDir(context.stateDir), context.credentials.secret)}:${SECRETS_DIR}/${context.credentials.secret}:ro`],
       NetworkMode: networkName(config.cluster),
+      Mounts: (context.mounts ?? []).map((mount) => ({ Type: "volume" as const, Source: mount.volume, Target: mount.target })),
     },
   };
+}
+
+/** The command that turns a stored file back into what the tool wrote. */
+export function decompressorCommand(compression: BackupFile["compression"]): string {
+  if (compression === "zstd") return "zstd -dc";
+  if (compression === "lz4") return "lz4 -dc";
+  return "cat";
 }
 
 function compressionCpus(cpus: number | undefined, hostCpus: number): number | undefined {

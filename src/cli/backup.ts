@@ -2,7 +2,14 @@
 import type { Command } from "commander";
 import type { LoadedConfig } from "../config/load";
 import { ConfigError } from "../errors";
-import { listBackups } from "../backup/catalog";
+import { findBackup, listBackups } from "../backup/catalog";
+import { verifyBackup } from "../backup/verify";
+import { removeRestored, restoreBackup } from "../backup/restore";
+import { backupDirectory } from "../backup/layout";
+import { readTopology } from "../cluster/topology";
+import { validateReplicaName } from "../replica/plan";
+import { objectName } from "../docker/labels";
+import { confirm } from "./confirm";
 import { runBackup } from "../backup/run";
 import { openTarget } from "../backup/targets/resolve";
 import type { BackupKind } from "../backup/layout";
@@ -64,6 +71,65 @@ export function registerBackup(program: Command): void {
             ? entries.map((entry) => `${entry.id}  ${entry.kind.padEnd(8)}  ${entry.status.padEnd(10)}  ${formatBytes(entry.bytes).padStart(10)}  ${entry.verified ? `verify ${entry.verified}` : ""}`)
             : `no backups of cluster ${loaded.config.cluster}`,
         );
+      }),
+    );
+
+  backup
+    .command("verify [id]")
+    .description("restore drill: checksums, restore into a throwaway server, row counts; writes verify.json")
+    .option("--latest", "the newest complete backup")
+    .option("--target <url>", "file://PATH or s3://bucket/prefix (default: backups.target)")
+    .action(
+      action<{ latest?: boolean; target?: string }>(async ({ output, loadConfig, docker }, options, id) => {
+        if (!id && !options.latest) throw new ConfigError("backup verify needs a backup id or --latest", "pgfort backup list shows the ids");
+        const loaded = await loadConfig();
+        const target = targetOf(loaded, options.target);
+        const entry = await findBackup(target, loaded.config.cluster, id ?? "latest");
+        output.info(`verifying ${entry.kind} backup ${entry.id}`);
+        const result = await verifyBackup(await docker(), loaded, target, backupDirectory(loaded.config.cluster, entry.kind, entry.id), entry.manifest, (message) => output.info(message));
+        output.result(result, [`backup ${entry.id}: ${result.ok ? "verified" : "FAILED verification"}`, ...result.checks.map((check) => `  ${check.ok ? "ok  " : "FAIL"} ${check.name}: ${check.detail}`)]);
+        if (!result.ok) process.exitCode = 1;
+      }),
+    );
+}
+
+export function registerRestore(program: Command): void {
+  program
+    .command("restore <id>")
+    .description("restore a backup into a new server of the cluster (<cluster>-NAME); the source is never touched")
+    .requiredOption("--as <name>", "name of the restored server (container <cluster>-NAME)")
+    .option("--port <port>", "publish the restored server on this port (on primary.bind)")
+    .option("--target <url>", "file://PATH or s3://bucket/prefix (default: backups.target)")
+    .option("--yes", "replace an existing server of that name without asking")
+    .action(
+      action<{ as: string; port?: string; target?: string; yes?: boolean }>(async ({ output, loadConfig, docker }, options, id = "") => {
+        const loaded = await loadConfig();
+        const { config } = loaded;
+        const node = options.as;
+        validateReplicaName(node, (await readTopology(loaded.stateDir)).primary);
+        const port = options.port === undefined ? undefined : Number(options.port);
+        if (port !== undefined && !(Number.isInteger(port) && port > 0 && port < 65536)) throw new ConfigError(`--port ${options.port} is not a port number`, "use 1-65535");
+        const target = targetOf(loaded, options.target);
+        const entry = await findBackup(target, config.cluster, id);
+        const engine = await docker();
+        const container = objectName(config.cluster, node);
+        const existing = await engine.inspectContainerIfExists(container);
+        if (existing) {
+          const role = existing.Config.Labels?.["pgfort.role"];
+          if (role !== "restore") throw new ConfigError(`${container} is a ${role ?? "foreign"} container, not a restored server`, "choose another --as name");
+          await confirm(`replace the restored server ${container} and its data?`, options.yes);
+          await removeRestored(engine, loaded, node);
+        }
+        const restored = await restoreBackup(engine, loaded, target, backupDirectory(config.cluster, entry.kind, entry.id), entry.manifest, {
+          node,
+          role: "restore",
+          ...(port ? { port } : {}),
+          onInfo: (message) => output.info(message),
+        });
+        output.result({ id: entry.id, ...restored }, [
+          `restored ${entry.kind} backup ${entry.id} into ${restored.container}`,
+          port ? `connect: host ${config.primary.bind}, port ${port}, user postgres (password: the cluster's, in .pgfort/${config.cluster}/secrets/postgres-password)` : `connect: docker exec -it ${restored.container} psql -U postgres`,
+        ]);
       }),
     );
 }

@@ -5,7 +5,7 @@ import { VERSION } from "../version";
 import { registerBuild } from "./build";
 import { registerCluster } from "./cluster";
 import { registerReplica } from "./replica";
-import { registerBackup } from "./backup";
+import { registerBackup, registerRestore } from "./backup";
 
 export function createProgram(): Command {
   const program = new Command("pgfort")
@@ -20,6 +20,7 @@ export function createProgram(): Command {
   registerCluster(program);
   registerReplica(program);
   registerBackup(program);
+  registerRestore(program);
   const configure = (command: Command, path: string): void => {
     command.exitOverride().configureOutput({
       outputError: (text, write) => write(`${text.trimEnd()}\nhint: see pgfort ${path} --help\n`),

@@ -1,0 +1,34 @@
+// Checks every file of a backup against its manifest by streaming it from the target: nothing is
+// restored from a backup whose bytes are not exactly the ones written.
+import { Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { Measure } from "./job";
+import type { BackupManifest } from "./manifest";
+import type { BackupTarget } from "./targets/target";
+
+export interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+
+export async function checkFiles(target: BackupTarget, directory: string, manifest: BackupManifest): Promise<Check[]> {
+  const checks: Check[] = [];
+  for (const file of manifest.files) {
+    const measure = new Measure();
+    try {
+      await pipeline(await target.read(`${directory}${file.name}`), measure, new Writable({ write: (_chunk, _encoding, done) => done() }));
+    } catch (error) {
+      checks.push({ name: `sha256 ${file.name}`, ok: false, detail: `cannot read it: ${(error as Error).message}` });
+      continue;
+    }
+    const sha256 = measure.sha256();
+    const ok = sha256 === file.sha256 && measure.bytes === file.bytes;
+    checks.push({
+      name: `sha256 ${file.name}`,
+      ok,
+      detail: ok ? `${file.bytes} bytes, sha256 matches` : `expected ${file.bytes} bytes sha256 ${file.sha256}, found ${measure.bytes} bytes sha256 ${sha256}`,
+    });
+  }
+  return checks;
+}
