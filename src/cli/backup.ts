@@ -4,6 +4,7 @@ import type { LoadedConfig } from "../config/load";
 import { ConfigError } from "../errors";
 import { findBackup, listBackups } from "../backup/catalog";
 import { verifyBackup } from "../backup/verify";
+import { pruneBackups } from "../backup/prune";
 import { removeRestored, restoreBackup } from "../backup/restore";
 import { backupDirectory } from "../backup/layout";
 import { readTopology } from "../cluster/topology";
@@ -74,6 +75,8 @@ export function registerBackup(program: Command): void {
       }),
     );
 
+  registerPrune(backup);
+
   backup
     .command("verify [id]")
     .description("restore drill: checksums, restore into a throwaway server, row counts; writes verify.json")
@@ -89,6 +92,24 @@ export function registerBackup(program: Command): void {
         const result = await verifyBackup(await docker(), loaded, target, backupDirectory(loaded.config.cluster, entry.kind, entry.id), entry.manifest, (message) => output.info(message));
         output.result(result, [`backup ${entry.id}: ${result.ok ? "verified" : "FAILED verification"}`, ...result.checks.map((check) => `  ${check.ok ? "ok  " : "FAIL"} ${check.name}: ${check.detail}`)]);
         if (!result.ok) process.exitCode = 1;
+      }),
+    );
+}
+
+export function registerPrune(backup: Command): void {
+  backup
+    .command("prune")
+    .description("apply retention (backups.retention): keepLast + daily/weekly/monthly; abort stale multipart uploads")
+    .option("--dry-run", "print the plan, delete nothing")
+    .option("--target <url>", "file://PATH or s3://bucket/prefix (default: backups.target)")
+    .action(
+      action<{ dryRun?: boolean; target?: string }>(async ({ output, loadConfig }, options) => {
+        const loaded = await loadConfig();
+        const result = await pruneBackups(targetOf(loaded, options.target), loaded.config.cluster, loaded.config.backups.retention, { dryRun: Boolean(options.dryRun) });
+        output.result(result, [
+          ...result.decisions.map((decision) => `${decision.keep ? "keep  " : options.dryRun ? "would delete" : "delete"} ${decision.id} ${decision.kind.padEnd(8)} ${decision.reasons.join(", ")}`),
+          options.dryRun ? "dry run: nothing deleted" : `deleted ${result.deleted.length} backup(s); aborted ${result.abortedUploads} stale multipart upload(s)`,
+        ]);
       }),
     );
 }

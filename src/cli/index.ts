@@ -6,6 +6,7 @@ import { registerBuild } from "./build";
 import { registerCluster } from "./cluster";
 import { registerReplica } from "./replica";
 import { registerBackup, registerRestore } from "./backup";
+import { registerSchedule } from "./schedule";
 
 export function createProgram(): Command {
   const program = new Command("pgfort")
@@ -21,6 +22,7 @@ export function createProgram(): Command {
   registerReplica(program);
   registerBackup(program);
   registerRestore(program);
+  registerSchedule(program);
   const configure = (command: Command, path: string): void => {
     command.exitOverride().configureOutput({
       outputError: (text, write) => write(`${text.trimEnd()}\nhint: see pgfort ${path} --help\n`),

@@ -87,14 +87,23 @@ const ReplicaSchema = z.strictObject({
 export const BackupJobSchema = z.strictObject({
   name: z.string().regex(NAME_PATTERN, NAME_MESSAGE),
   kind: z.enum(["logical", "physical"]),
-  schedule: z
-    .string()
-    .refine((expression) => cron.validate(expression), 'not a cron expression, e.g. "0 3 * * *" or "*/30 * * * * *"'),
+  schedule: z.string(),
   databases: z.array(z.string().min(1)).default([]),
   verify: z.boolean().default(false),
   prune: z.boolean().default(false),
 });
 export type BackupJob = z.infer<typeof BackupJobSchema>;
+
+/** A bad schedule fails at start-up naming the job, not only its position in the list. */
+const BackupJobWithScheduleSchema = BackupJobSchema.superRefine((job, context) => {
+  if (!cron.validate(job.schedule)) {
+    context.addIssue({
+      code: "custom",
+      path: ["schedule"],
+      message: `job ${job.name}: ${JSON.stringify(job.schedule)} is not a cron expression, e.g. "0 3 * * *" or "*/30 * * * * *"`,
+    });
+  }
+});
 
 const RetentionSchema = z.strictObject({
   keepLast: z.number().int().min(1).default(3),
@@ -119,7 +128,7 @@ const BackupsSchema = z.strictObject({
     })
     .prefault({}),
   resources: resourcesWithDefaults(BACKUP_RESOURCES),
-  jobs: z.array(BackupJobSchema).default([]),
+  jobs: z.array(BackupJobWithScheduleSchema).default([]),
   retention: RetentionSchema.prefault({}),
   timezone: z.string().default("UTC"),
 });

@@ -66,7 +66,7 @@ backups:
   });
 
   it("rejects a bad cron expression with the job's path", function () {
-    rejects("backups: { jobs: [ { name: nightly, kind: logical, schedule: 'every night' } ] }", /backups\.jobs\.0\.schedule: not a cron expression/);
+    rejects("backups: { jobs: [ { name: nightly, kind: logical, schedule: 'every night' } ] }", /backups\.jobs\.0\.schedule: job nightly: "every night" is not a cron expression/);
   });
 
   it("rejects duplicate replica and job names", function () {

@@ -1,0 +1,25 @@
+// Prometheus metrics of the scheduler (prom-client), one registry per scheduler.
+import { Counter, Gauge, Registry } from "prom-client";
+
+export class ScheduleMetrics {
+  readonly registry = new Registry();
+  readonly runs = new Counter({ name: "pgfort_backup_runs_total", help: "Backup job runs by outcome", labelNames: ["job", "outcome"], registers: [this.registry] });
+  readonly failures = new Counter({ name: "pgfort_backup_failures_total", help: "Failed backup job runs", labelNames: ["job"], registers: [this.registry] });
+  readonly skipped = new Counter({ name: "pgfort_backup_skipped_total", help: "Runs skipped because the previous run of the job was still going", labelNames: ["job"], registers: [this.registry] });
+  readonly lastSuccess = new Gauge({ name: "pgfort_backup_last_success_timestamp_seconds", help: "Unix time of the job's last successful run", labelNames: ["job"], registers: [this.registry] });
+  readonly lastDuration = new Gauge({ name: "pgfort_backup_last_duration_seconds", help: "Duration of the job's last run", labelNames: ["job"], registers: [this.registry] });
+  readonly lastBytes = new Gauge({ name: "pgfort_backup_last_bytes", help: "Bytes stored by the job's last successful backup", labelNames: ["job"], registers: [this.registry] });
+  readonly running = new Gauge({ name: "pgfort_backup_running", help: "1 while the job runs", labelNames: ["job"], registers: [this.registry] });
+  readonly verifyFailures = new Counter({ name: "pgfort_backup_verify_failures_total", help: "Restore drills that failed after a backup", labelNames: ["job"], registers: [this.registry] });
+
+  constructor(jobs: readonly string[]) {
+    // Zero series for every job from the start, so an alert on "no success" can see them.
+    for (const job of jobs) {
+      this.runs.inc({ job, outcome: "success" }, 0);
+      this.runs.inc({ job, outcome: "failure" }, 0);
+      this.failures.inc({ job }, 0);
+      this.skipped.inc({ job }, 0);
+      this.running.set({ job }, 0);
+    }
+  }
+}

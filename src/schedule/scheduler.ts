@@ -1,0 +1,106 @@
+// `pgfort schedule`: every job of backups.jobs on its cron schedule. A run never overlaps itself
+// (a skipped run is logged and counted); a failed run is recorded and never stops the scheduler.
+import cron, { type ScheduledTask } from "node-cron";
+import type { BackupJob } from "../config/schema";
+import { ConfigError } from "../errors";
+import { assessHealth, type Health, type JobState } from "./health";
+import type { ScheduleMetrics } from "./metrics";
+
+/** What one run of a job did; thrown errors are failures. */
+export interface RunOutcome {
+  bytes: number;
+  verified: boolean | null;
+}
+
+export type RunJob = (job: BackupJob) => Promise<RunOutcome>;
+
+export interface SchedulerEvents {
+  onEvent(event: string, fields: Record<string, unknown>): void;
+}
+
+export class Scheduler {
+  private readonly tasks: ScheduledTask[] = [];
+  private readonly states = new Map<string, JobState>();
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly startedAt = new Date();
+
+  constructor(
+    private readonly jobs: readonly BackupJob[],
+    private readonly runJob: RunJob,
+    private readonly metrics: ScheduleMetrics,
+    private readonly events: SchedulerEvents,
+    private readonly timezone: string,
+  ) {
+    for (const job of jobs) {
+      if (!cron.validate(job.schedule)) throw new ConfigError(`job ${job.name}: "${job.schedule}" is not a cron expression`, 'fix backups.jobs[].schedule, e.g. "0 3 * * *"');
+    }
+  }
+
+  start(): void {
+    for (const job of this.jobs) {
+      const task = cron.schedule(job.schedule, () => this.track(job), { name: job.name, timezone: this.timezone, noOverlap: true });
+      task.on("execution:overlap", () => {
+        this.metrics.skipped.inc({ job: job.name });
+        this.events.onEvent("skipped", { job: job.name, reason: "the previous run is still going" });
+      });
+      const [next, after] = task.getNextRuns(2);
+      const periodMs = next && after ? after.getTime() - next.getTime() : 24 * 3_600_000;
+      this.states.set(job.name, { name: job.name, periodMs, lastSuccessAt: null, lastFailureAt: null, lastError: null, running: false });
+      this.tasks.push(task);
+      this.events.onEvent("scheduled", { job: job.name, schedule: job.schedule, next: next?.toISOString() ?? null });
+    }
+  }
+
+  health(now = new Date()): Health {
+    return assessHealth([...this.states.values()], this.startedAt, now);
+  }
+
+  /** Stops scheduling and waits for running jobs, at most `timeoutMs`; true when they all finished. */
+  async stop(timeoutMs: number): Promise<boolean> {
+    for (const task of this.tasks) await task.stop();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+    const finished = Promise.allSettled([...this.inFlight]).then(() => true);
+    const result = await Promise.race([finished, timeout]);
+    clearTimeout(timer);
+    for (const task of this.tasks) await task.destroy();
+    return result;
+  }
+
+  private track(job: BackupJob): Promise<void> {
+    const run = this.execute(job);
+    this.inFlight.add(run);
+    return run.finally(() => this.inFlight.delete(run));
+  }
+
+  private async execute(job: BackupJob): Promise<void> {
+    const state = this.states.get(job.name);
+    const started = Date.now();
+    if (state) state.running = true;
+    this.metrics.running.set({ job: job.name }, 1);
+    this.events.onEvent("started", { job: job.name });
+    try {
+      const outcome = await this.runJob(job);
+      const now = new Date();
+      this.metrics.runs.inc({ job: job.name, outcome: "success" });
+      this.metrics.lastSuccess.set({ job: job.name }, now.getTime() / 1000);
+      this.metrics.lastBytes.set({ job: job.name }, outcome.bytes);
+      if (outcome.verified === false) this.metrics.verifyFailures.inc({ job: job.name });
+      if (state) state.lastSuccessAt = now;
+      this.events.onEvent("succeeded", { job: job.name, bytes: outcome.bytes, verified: outcome.verified, durationMs: Date.now() - started });
+    } catch (error) {
+      this.metrics.runs.inc({ job: job.name, outcome: "failure" });
+      this.metrics.failures.inc({ job: job.name });
+      const message = error instanceof Error ? error.message : String(error);
+      if (state) {
+        state.lastFailureAt = new Date();
+        state.lastError = message;
+      }
+      this.events.onEvent("failed", { job: job.name, error: message, durationMs: Date.now() - started });
+    } finally {
+      if (state) state.running = false;
+      this.metrics.running.set({ job: job.name }, 0);
+      this.metrics.lastDuration.set({ job: job.name }, (Date.now() - started) / 1000);
+    }
+  }
+}
