@@ -56,6 +56,8 @@ export async function runBackup(docker: DockerClient, loaded: LoadedConfig, targ
     throw new ContainerError(`the primary ${primary} is not running`, "start the cluster with pgfort up");
   }
   await target.check();
+  // Multipart uploads a crashed S3 left behind at an earlier failure: abort them now, not in 24 h.
+  await target.abortStaleUploads(new Date(Date.now() - 24 * 3_600_000));
   if (request.kind === "physical") {
     await ensureSecrets(stateDir);
     await ensureReplicationRole(docker, primary, await readSecret(stateDir, SECRETS.replication.name));

@@ -9,6 +9,7 @@ import { parseConfig } from "../../src/config/load";
 import { VERSION } from "../../src/version";
 import { clustersInThisTest, TEST_CLUSTER_PREFIX } from "./clusters";
 import { removeWorkspaces } from "./workspace";
+import { stopS3Servers } from "./s3";
 
 const docker = new Dockerode();
 
@@ -34,6 +35,7 @@ export const mochaHooks: Mocha.RootHookObject = {
     for (const cluster of clustersInThisTest) await removeLabelled({ label: [`pgfort.cluster=${cluster}`] });
     clustersInThisTest.clear();
     await removeWorkspaces();
+    await stopS3Servers();
   },
   async afterAll() {
     const leftovers = (await docker.listContainers({ all: true, filters: { label: ["pgfort.cluster"] } }))

@@ -93,3 +93,15 @@ export function labelledVolume(cluster: string, suffix: string, target: string):
     VolumeOptions: { NoCopy: false, Labels: { "pgfort.cluster": cluster }, DriverConfig: { Name: "local", Options: {} } },
   };
 }
+
+/** Runs a shell command in a one-off container of the image (labelled with the cluster); its exit code and output. */
+export async function runInImage(cluster: string, script: string, binds: string[] = []): Promise<{ exitCode: number; output: string }> {
+  const engine = await docker();
+  const name = `${cluster}-tool-${Math.random().toString(16).slice(2, 8)}`;
+  // As root: backup files are 0600, owned by whoever ran pgfort.
+  await engine.createAndStart({ name, Image: IMAGE, User: "0:0", Entrypoint: ["bash", "-c"], Cmd: [script], Labels: { "pgfort.cluster": cluster }, HostConfig: { Binds: binds } });
+  const exitCode = await engine.waitContainer(name);
+  const output = await engine.logTail(name, 100_000);
+  await engine.removeContainer(name);
+  return { exitCode, output };
+}

@@ -2,6 +2,7 @@ import path from "node:path";
 import type { LoadedConfig } from "../../config/load";
 import { ConfigError } from "../../errors";
 import { FileTarget } from "./file";
+import { OrphanJournal } from "./orphans";
 import { S3Target } from "./s3";
 import type { BackupTarget } from "./target";
 
@@ -13,6 +14,8 @@ export function openTarget(url: string, loaded: LoadedConfig): BackupTarget {
     return new FileTarget(path.resolve(loaded.baseDir, location));
   }
   const match = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(url);
-  if (match) return new S3Target(match[1] ?? "", match[2] ?? "", loaded.config.backups.s3);
+  if (match) {
+    return new S3Target(match[1] ?? "", match[2] ?? "", loaded.config.backups.s3, new OrphanJournal(path.join(loaded.stateDir, "s3-orphaned-uploads.json")));
+  }
   throw new ConfigError(`backup target ${url} is not file://PATH or s3://bucket/prefix`, "fix backups.target or --target");
 }

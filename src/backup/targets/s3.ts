@@ -14,6 +14,7 @@ import { Upload } from "@aws-sdk/lib-storage";
 import { isIP } from "node:net";
 import { PassThrough, Readable } from "node:stream";
 import { BackupTargetError } from "../../errors";
+import type { OrphanJournal } from "./orphans";
 import type { BackupTarget, PendingWrite, StoredObject } from "./target";
 
 /** Memory for one upload is bounded by PART_BYTES × QUEUE_SIZE, whatever the backup's size. */
@@ -42,6 +43,7 @@ export class S3Target implements BackupTarget {
     private readonly bucket: string,
     private readonly prefix: string,
     options: S3Options,
+    private readonly orphans?: OrphanJournal,
   ) {
     this.url = `s3://${bucket}/${prefix}`;
     this.endpoint = options.endpoint ?? process.env["AWS_ENDPOINT_URL_S3"] ?? process.env["AWS_ENDPOINT_URL"];
@@ -90,6 +92,8 @@ export class S3Target implements BackupTarget {
         await done.catch(() => undefined);
         // It may have completed before the failure was known (the tool's exit code comes last).
         await this.remove([key]).catch(() => undefined);
+        // lib-storage aborted the multipart upload if S3 answered; if it did not, remember the key.
+        if ((await this.abortUploadsOf(key).catch(() => -1)) < 0) await this.orphans?.add(this.keyOf(key));
       },
     };
   }
@@ -157,12 +161,26 @@ export class S3Target implements BackupTarget {
     return `s3://${this.bucket}/${this.keyOf(key)}`;
   }
 
+  /** Aborts every multipart upload of `key`; how many. */
+  private async abortUploadsOf(key: string): Promise<number> {
+    return this.abortUploads(this.keyOf(key), (upload) => upload.Key === this.keyOf(key));
+  }
+
   async abortStaleUploads(before: Date): Promise<number> {
     let aborted = 0;
+    for (const key of (await this.orphans?.keys()) ?? []) {
+      aborted += await this.abortUploads(key, (upload) => upload.Key === key);
+      await this.orphans?.remove(key);
+    }
+    return aborted + (await this.abortUploads(this.rootPrefix(), (upload) => Boolean(upload.Initiated && upload.Initiated < before)));
+  }
+
+  private async abortUploads(prefix: string, select: (upload: { Key?: string; Initiated?: Date }) => boolean): Promise<number> {
+    let aborted = 0;
     try {
-      const { Uploads = [] } = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: this.rootPrefix() }));
+      const { Uploads = [] } = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: prefix }));
       for (const upload of Uploads) {
-        if (!upload.Key || !upload.UploadId || (upload.Initiated && upload.Initiated >= before)) continue;
+        if (!upload.Key || !upload.UploadId || !select(upload)) continue;
         await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: upload.Key, UploadId: upload.UploadId }));
         aborted += 1;
       }
