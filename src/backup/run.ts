@@ -5,7 +5,7 @@ import { randomBytes } from "node:crypto";
 import { z } from "zod";
 import type { LoadedConfig } from "../config/load";
 import type { DockerClient } from "../docker/client";
-import { BackupError, ContainerError } from "../errors";
+import { BackupError, ContainerError, PgfortError } from "../errors";
 import { queryRows } from "../cluster/sql";
 import { readTopology } from "../cluster/topology";
 import { objectName } from "../docker/labels";
@@ -176,8 +176,10 @@ async function streamArtifact(
   try {
     result = await runJob(docker, create, { stdout: [measure, pending.stream], markerPrefixes: Object.values(MARKER) });
   } catch (error) {
+    const targetFailure = await pending.failure();
     await pending.abort();
-    throw error instanceof BackupError || (error as { code?: string }).code === "BACKUP_TARGET_FAILED"
+    if (targetFailure) throw targetFailure;
+    throw error instanceof PgfortError
       ? error
       : new BackupError(`streaming ${artifact.name} failed: ${(error as Error).message}`, "check the target and the cluster, then run the backup again", { cause: error });
   }

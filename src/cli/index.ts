@@ -34,6 +34,9 @@ export function createProgram(): Command {
 }
 
 async function main(): Promise<void> {
+  // The AWS SDK warns on every run under Node 20 that its future versions need Node 22: said once
+  // in the README, here it would only break --json's promise of JSON lines on stderr.
+  process.env["AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED"] ??= "true";
   try {
     await createProgram().parseAsync(process.argv);
   } catch (error) {

@@ -12,6 +12,8 @@ import { removeWorkspaces } from "./workspace";
 import { stopS3Servers } from "./s3";
 
 const docker = new Dockerode();
+// The AWS SDK warns under Node 20 that its future versions need Node 22; the test S3 clients use it too.
+process.env["AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED"] = "true";
 
 export const mochaHooks: Mocha.RootHookObject = {
   async beforeAll(this: Mocha.Context) {

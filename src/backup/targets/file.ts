@@ -33,8 +33,11 @@ export class FileTarget implements BackupTarget {
     await mkdir(path.dirname(target), { recursive: true });
     const temporary = `${target}.partial-${randomBytes(4).toString("hex")}`;
     const stream = createWriteStream(temporary, { flags: "wx", mode: 0o600 });
+    let failure: Error | undefined;
+    stream.once("error", (cause) => (failure = this.failure(`cannot write ${target}`, cause)));
     return {
       stream,
+      failure: async () => failure,
       commit: async () => {
         await finished(stream);
         await this.syncAndRename(temporary, target);

@@ -75,10 +75,21 @@ export class S3Target implements BackupTarget {
       leavePartsOnError: false,
     });
     const done = upload.done();
+    let failure: BackupTargetError | undefined;
     // A failed upload must fail the pipeline feeding it, or that pipeline would wait forever.
-    done.catch((cause: unknown) => body.destroy(this.failure(`upload of ${this.locate(key)} failed`, cause)));
+    done.catch((cause: unknown) => {
+      failure = this.failure(`upload of ${this.locate(key)} failed`, cause);
+      body.destroy(failure);
+    });
     return {
       stream: body,
+      // The upload settles after the body stream broke (the SDK retries first): wait for it, bounded.
+      failure: async () => {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([done.catch(() => undefined), new Promise((resolve) => (timer = setTimeout(resolve, 60_000)))]);
+        clearTimeout(timer);
+        return failure;
+      },
       commit: async () => {
         try {
           await done;

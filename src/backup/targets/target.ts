@@ -6,6 +6,8 @@ export interface PendingWrite {
   stream: Writable;
   commit(): Promise<void>;
   abort(): Promise<void>;
+  /** After a failed stream: why the target side failed, if it did (the stream error may only say "aborted"). */
+  failure(): Promise<Error | undefined>;
 }
 
 export interface StoredObject {
