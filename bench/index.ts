@@ -1,0 +1,179 @@
+// npm run bench: backup throughput of pgfort against the raw tools and pgBackRest, measured in one
+// run on one pgbench database (scale 100, about 1.5 GB), with pgfort's peak RSS.
+import { spawn } from "node:child_process";
+import { createWriteStream } from "node:fs";
+import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { loadConfig } from "../src/config/load";
+import { upCluster } from "../src/cluster/cluster-up";
+import { down } from "../src/cluster/down";
+import { runSql } from "../src/cluster/sql";
+import { SECRETS } from "../src/cluster/plan";
+import { readSecret } from "../src/cluster/state";
+import { DockerClient } from "../src/docker/client";
+import { runBackup, type BackupRequest } from "../src/backup/run";
+import { openTarget } from "../src/backup/targets/resolve";
+import { ensureReplicationRole } from "../src/replica/replication";
+import { buildPeerImage } from "./peer-image";
+
+const SCALE = Number(process.env["PGFORT_BENCH_SCALE"] ?? 100);
+const SMALL_SCALE = Math.max(1, Math.round(SCALE / 10));
+const ZSTD = "zstd -q -c -3 -T2";
+
+interface Result {
+  step: string;
+  seconds: number;
+  bytes: number;
+  peakRssMb?: number;
+}
+
+const results: Result[] = [];
+
+function log(message: string): void {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+}
+
+/** Runs `work`, sampling this process's RSS every 20 ms: pgfort runs in-process, so this is its peak. */
+async function measure(step: string, work: () => Promise<number>, trackRss: boolean): Promise<Result> {
+  log(`${step} ...`);
+  let peak = process.memoryUsage.rss();
+  const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 20);
+  const started = process.hrtime.bigint();
+  const bytes = await work();
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  clearInterval(sampler);
+  const result: Result = { step, seconds, bytes, ...(trackRss ? { peakRssMb: Math.round(peak / 1024 / 1024) } : {}) };
+  results.push(result);
+  log(`${step}: ${seconds.toFixed(1)} s, ${(bytes / 1024 / 1024).toFixed(1)} MiB${trackRss ? `, peak RSS ${result.peakRssMb} MiB` : ""}`);
+  return result;
+}
+
+/** A raw tool inside the primary, piped out of `docker exec` into a file: what users script today. */
+async function dockerExecToFile(container: string, script: string, file: string): Promise<number> {
+  const out = createWriteStream(file);
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn("docker", ["exec", container, "bash", "-c", `set -euo pipefail\n${script}`], { stdio: ["ignore", "pipe", "inherit"] });
+    child.stdout.pipe(out);
+    child.once("error", reject);
+    child.once("exit", (code) => (code === 0 ? resolve() : reject(new Error(`docker exec exited ${code}: ${script}`))));
+  });
+  await new Promise((resolve) => out.close(resolve));
+  return (await stat(file)).size;
+}
+
+async function startS3(directory: string): Promise<{ endpoint: string; stop(): void }> {
+  const child = spawn(process.execPath, [path.join(__dirname, "..", "test", "integration", "s3-server.js"), "0", directory, "pgfort-bench"], { stdio: ["ignore", "pipe", "inherit"] });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once("exit", (code) => reject(new Error(`S3 server exited ${code}`)));
+    child.stdout.on("data", (chunk: Buffer) => {
+      const match = /ready (\d+)/.exec(chunk.toString());
+      if (match) resolve(Number(match[1]));
+    });
+  });
+  return { endpoint: `http://127.0.0.1:${port}`, stop: () => child.kill() };
+}
+
+async function main(): Promise<void> {
+  const workspace = await mkdtemp(path.join(os.tmpdir(), "pgfort-bench-"));
+  const docker = await DockerClient.connect();
+  const engine = await docker.engineInfo();
+  const cluster = "pgfortbench";
+  const primary = `${cluster}-primary`;
+  const repo = "/var/lib/postgresql/wal/pgbackrest";
+  const pgbackrest = `pgbackrest --stanza=main --pg1-path=/var/lib/postgresql/data --repo1-path=${repo} --lock-path=/tmp --log-path=/tmp --log-level-file=off --log-level-console=warn`;
+  await writeFile(
+    path.join(workspace, "pgfort.yaml"),
+    [
+      `cluster: ${cluster}`,
+      "image: { tag: pgfort/postgres:15-bench }",
+      "primary:",
+      "  port: 55499",
+      "  resources: { memory: 4g, cpus: 2 }",
+      // pgBackRest needs WAL archiving (its repo sits on the WAL volume, writable by postgres).
+      `  settings: { archive_mode: "on", archive_command: "${pgbackrest} archive-push %p", max_wal_size: 4GB }`,
+      "backups: { target: file://./backups, compression: zstd, compressionLevel: 3, resources: { memory: 512m, cpus: 2 } }",
+    ].join("\n"),
+  );
+  const loaded = await loadConfig(undefined, workspace);
+  const s3 = await startS3(await mkdtemp(path.join(os.tmpdir(), "pgfort-bench-s3-")));
+  try {
+    log(`machine: ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? "?"}), ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB, Docker ${engine.serverVersion}, ${os.release()}`);
+    log("building the bench image (pgfort/postgres:15 + pgbackrest)");
+    if (!(await docker.imageExists("pgfort/postgres:15"))) throw new Error("build pgfort/postgres:15 first (pgfort build)");
+    await buildPeerImage(docker, "pgfort/postgres:15", "pgfort/postgres:15-bench");
+    await upCluster(docker, loaded, { onInfo: log });
+    await runSql(docker, primary, "CREATE DATABASE app; CREATE DATABASE app_small;");
+    log(`pgbench -i -s ${SCALE} app and -s ${SMALL_SCALE} app_small (a few minutes)`);
+    for (const [database, scale] of [["app", SCALE], ["app_small", SMALL_SCALE]] as const) {
+      const init = await docker.exec(primary, ["pgbench", "-U", "postgres", "-i", "-q", "-s", String(scale), database]);
+      if (init.exitCode !== 0) throw new Error(init.stderr);
+    }
+    const size = await runSql(docker, primary, "SELECT pg_database_size('app')");
+    log(`app is ${(Number(size) / 1024 ** 3).toFixed(2)} GiB`);
+    await runSql(docker, primary, "CHECKPOINT;");
+    await ensureReplicationRole(docker, primary, await readSecret(loaded.stateDir, SECRETS.replication.name));
+
+    const file = openTarget(loaded.config.backups.target, loaded);
+    const pgfortStep = (step: string, request: BackupRequest, target = file) =>
+      measure(step, async () => (await runBackup(docker, loaded, target, request)).files.reduce((sum, item) => sum + item.bytes, 0), true);
+    const scratch = path.join(workspace, "raw");
+    const raw = (step: string, script: string) => measure(step, () => dockerExecToFile(primary, script, scratch), false);
+
+    // (a) raw tools and (b) pgfort into file://, each pair back to back.
+    const rawLogical = await raw("raw pg_dump -Fc -Z0 | zstd (docker exec > file)", `pg_dump -U postgres -Fc -Z0 -d app | ${ZSTD}`);
+    const logical = await pgfortStep("pgfort logical -> file:// (pg_dump -Z0 | zstd)", { kind: "logical", databases: ["app"], logicalMode: "pipe" });
+    const builtin = await pgfortStep("pgfort logical -> file:// (pg_dump -Fc, its own gzip)", { kind: "logical", databases: ["app"], logicalMode: "builtin" });
+    const small = await pgfortStep(`pgfort logical -> file:// (scale ${SMALL_SCALE}, for RSS)`, { kind: "logical", databases: ["app_small"] });
+    const passfile = `IFS= read -r p < /run/secrets/replication-password || true; printf '*:*:*:replicator:%s\\n' "$p" > /tmp/bench-pgpass; export PGPASSFILE=/tmp/bench-pgpass`;
+    const rawPhysical = await raw("raw pg_basebackup -Ft -X fetch | zstd (docker exec > file)", `${passfile}\npg_basebackup -h 127.0.0.1 -U replicator -D - -F tar -X fetch --checkpoint=fast | ${ZSTD}`);
+    const physical = await pgfortStep("pgfort physical -> file://", { kind: "physical" });
+
+    // (c) the same into s3:// of an S3 protocol server in its own process.
+    Object.assign(process.env, { AWS_ACCESS_KEY_ID: "S3RVER", AWS_SECRET_ACCESS_KEY: "S3RVER", AWS_REGION: "us-east-1", AWS_ENDPOINT_URL_S3: s3.endpoint });
+    const bucket = openTarget("s3://pgfort-bench/bench", loaded);
+    const logicalS3 = await pgfortStep("pgfort logical -> s3://", { kind: "logical", databases: ["app"] }, bucket);
+    const physicalS3 = await pgfortStep("pgfort physical -> s3://", { kind: "physical" }, bucket);
+
+    // (d) pgBackRest full backup of the same cluster, process-max 2, zst.
+    const stanza = await docker.exec(primary, ["bash", "-c", `mkdir -p ${repo} && ${pgbackrest} stanza-create`]);
+    if (stanza.exitCode !== 0) throw new Error(`pgbackrest stanza-create: ${stanza.stderr}${stanza.stdout}`);
+    const peer = await measure(
+      "pgBackRest full backup (process-max 2, compress-type zst)",
+      async () => {
+        const backup = await docker.exec(primary, ["bash", "-c", `${pgbackrest} --process-max=2 --compress-type=zst --compress-level=3 --start-fast=y backup --type=full && du -sb ${repo}/backup | cut -f1`]);
+        if (backup.exitCode !== 0) throw new Error(`pgbackrest backup: ${backup.stderr}${backup.stdout}`);
+        return Number(backup.stdout.trim().split("\n").at(-1));
+      },
+      false,
+    );
+
+    const ratio = (a: Result, b: Result) => (a.seconds / b.seconds).toFixed(2);
+    const report = [
+      "",
+      `pgfort benchmark: app ${(Number(size) / 1024 ** 3).toFixed(2)} GiB (pgbench scale ${SCALE}), ${os.cpus().length} CPUs, Docker ${engine.serverVersion}`,
+      "",
+      "| step | seconds | output MiB | peak RSS MiB |",
+      "| --- | ---: | ---: | ---: |",
+      ...results.map((result) => `| ${result.step} | ${result.seconds.toFixed(1)} | ${(result.bytes / 1024 / 1024).toFixed(1)} | ${result.peakRssMb ?? ""} |`),
+      "",
+      `logical,  raw time / pgfort time (file://):  ${ratio(rawLogical, logical)}  (goal >= 0.9)`,
+      `physical, raw time / pgfort time (file://):  ${ratio(rawPhysical, physical)}  (goal >= 0.9)`,
+      `logical,  raw time / pgfort time (s3://):    ${ratio(rawLogical, logicalS3)}`,
+      `physical, raw time / pgfort time (s3://):    ${ratio(rawPhysical, physicalS3)}`,
+      `physical, pgBackRest time / pgfort time:     ${ratio(peer, physical)}  (goal >= 0.8)`,
+      `logical compression: pipe (-Z0 | zstd) ${logical.seconds.toFixed(1)} s vs pg_dump's gzip ${builtin.seconds.toFixed(1)} s -> ${logical.seconds <= builtin.seconds ? "pipe" : "builtin"} is faster`,
+      `pgfort peak RSS: ${Math.max(...results.map((result) => result.peakRssMb ?? 0))} MiB (scale ${SMALL_SCALE}: ${small.peakRssMb} MiB, scale ${SCALE}: ${logical.peakRssMb} MiB)`,
+    ].join("\n");
+    process.stdout.write(`${report}\n`);
+  } finally {
+    s3.stop();
+    await down(docker, cluster, loaded.stateDir, { volumes: true });
+    await rm(workspace, { recursive: true, force: true });
+  }
+}
+
+void main().catch((error: unknown) => {
+  process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});
