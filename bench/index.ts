@@ -53,10 +53,12 @@ async function measure(step: string, work: () => Promise<number>, trackRss: bool
 async function dockerExecToFile(container: string, script: string, file: string): Promise<number> {
   const out = createWriteStream(file);
   await new Promise<void>((resolve, reject) => {
-    const child = spawn("docker", ["exec", container, "bash", "-c", `set -euo pipefail\n${script}`], { stdio: ["ignore", "pipe", "inherit"] });
+    const child = spawn("docker", ["exec", container, "bash", "-c", `set -euo pipefail\n${script}`], { stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
     child.stdout.pipe(out);
     child.once("error", reject);
-    child.once("exit", (code) => (code === 0 ? resolve() : reject(new Error(`docker exec exited ${code}: ${script}`))));
+    child.once("exit", (code) => (code === 0 ? resolve() : reject(new Error(`docker exec exited ${code}: ${stderr}`))));
   });
   await new Promise((resolve) => out.close(resolve));
   return (await stat(file)).size;
@@ -75,6 +77,7 @@ async function startS3(directory: string): Promise<{ endpoint: string; stop(): v
 }
 
 async function main(): Promise<void> {
+  process.env["AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED"] ??= "true";
   const workspace = await mkdtemp(path.join(os.tmpdir(), "pgfort-bench-"));
   const docker = await DockerClient.connect();
   const engine = await docker.engineInfo();
@@ -125,8 +128,8 @@ async function main(): Promise<void> {
     const logical = await pgfortStep("pgfort logical -> file:// (pg_dump -Z0 | zstd)", { kind: "logical", databases: ["app"], logicalMode: "pipe" });
     const builtin = await pgfortStep("pgfort logical -> file:// (pg_dump -Fc, its own gzip)", { kind: "logical", databases: ["app"], logicalMode: "builtin" });
     const small = await pgfortStep(`pgfort logical -> file:// (scale ${SMALL_SCALE}, for RSS)`, { kind: "logical", databases: ["app_small"] });
-    const passfile = `IFS= read -r p < /run/secrets/replication-password || true; printf '*:*:*:replicator:%s\\n' "$p" > /tmp/bench-pgpass; export PGPASSFILE=/tmp/bench-pgpass`;
-    const rawPhysical = await raw("raw pg_basebackup -Ft -X fetch | zstd (docker exec > file)", `${passfile}\npg_basebackup -h 127.0.0.1 -U replicator -D - -F tar -X fetch --checkpoint=fast | ${ZSTD}`);
+    const passfile = `umask 077; IFS= read -r p < /run/secrets/replication-password || true; printf '*:*:*:replicator:%s\\n' "$p" > /tmp/bench-pgpass; export PGPASSFILE=/tmp/bench-pgpass`;
+    const rawPhysical = await raw("raw pg_basebackup -Ft -X fetch | zstd (docker exec > file)", `${passfile}\npg_basebackup -w -h 127.0.0.1 -U replicator -D - -F tar -X fetch --checkpoint=fast | ${ZSTD}`);
     const physical = await pgfortStep("pgfort physical -> file://", { kind: "physical" });
 
     // (c) the same into s3:// of an S3 protocol server in its own process.
