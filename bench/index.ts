@@ -34,18 +34,29 @@ function log(message: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
 }
 
-/** Runs `work`, sampling this process's RSS every 20 ms: pgfort runs in-process, so this is its peak. */
+const REPEATS = Number(process.env["PGFORT_BENCH_REPEATS"] ?? 3);
+
+/**
+ * Runs `work` REPEATS times and keeps the median time, sampling this process's RSS every 20 ms:
+ * pgfort runs in-process, so the peak is pgfort's.
+ */
 async function measure(step: string, work: () => Promise<number>, trackRss: boolean): Promise<Result> {
-  log(`${step} ...`);
-  let peak = process.memoryUsage.rss();
-  const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 20);
-  const started = process.hrtime.bigint();
-  const bytes = await work();
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  clearInterval(sampler);
+  const times: number[] = [];
+  let bytes = 0;
+  let peak = 0;
+  for (let round = 1; round <= REPEATS; round += 1) {
+    log(`${step} (run ${round}/${REPEATS}) ...`);
+    peak = Math.max(peak, process.memoryUsage.rss());
+    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 20);
+    const started = process.hrtime.bigint();
+    bytes = await work();
+    times.push(Number(process.hrtime.bigint() - started) / 1e9);
+    clearInterval(sampler);
+  }
+  const seconds = [...times].sort((a, b) => a - b)[Math.floor(times.length / 2)] ?? 0;
   const result: Result = { step, seconds, bytes, ...(trackRss ? { peakRssMb: Math.round(peak / 1024 / 1024) } : {}) };
   results.push(result);
-  log(`${step}: ${seconds.toFixed(1)} s, ${(bytes / 1024 / 1024).toFixed(1)} MiB${trackRss ? `, peak RSS ${result.peakRssMb} MiB` : ""}`);
+  log(`${step}: median ${seconds.toFixed(1)} s of ${times.map((time) => time.toFixed(1)).join(", ")}; ${(bytes / 1024 / 1024).toFixed(1)} MiB${trackRss ? `, peak RSS ${result.peakRssMb} MiB` : ""}`);
   return result;
 }
 
@@ -154,7 +165,7 @@ async function main(): Promise<void> {
     const ratio = (a: Result, b: Result) => (a.seconds / b.seconds).toFixed(2);
     const report = [
       "",
-      `pgfort benchmark: app ${(Number(size) / 1024 ** 3).toFixed(2)} GiB (pgbench scale ${SCALE}), ${os.cpus().length} CPUs, Docker ${engine.serverVersion}`,
+      `pgfort benchmark: app ${(Number(size) / 1024 ** 3).toFixed(2)} GiB (pgbench scale ${SCALE}), ${os.cpus().length} CPUs, Docker ${engine.serverVersion}, median of ${REPEATS} runs per step`,
       "",
       "| step | seconds | output MiB | peak RSS MiB |",
       "| --- | ---: | ---: | ---: |",

@@ -19,6 +19,11 @@ export interface JobStreams {
   /** Sent to the container's stdin, which is closed at its end. */
   stdin?: Readable;
   markerPrefixes?: readonly string[];
+  /**
+   * Receives the container's removal instead of waiting for it: the caller overlaps it with its
+   * next step and awaits it before it returns.
+   */
+  deferRemoval?: (removal: Promise<void>) => void;
 }
 
 /** Counts and hashes what passes through: sha256 and byte count computed on the way. */
@@ -83,7 +88,9 @@ export async function runJob(docker: DockerClient, create: ContainerCreateOption
     if (partialLine) onStderr(Buffer.from("\n"));
     return { exitCode, stderr, markers };
   } finally {
-    await docker.removeContainer(name);
+    const removal = docker.removeContainer(name);
+    if (streams.deferRemoval) streams.deferRemoval(removal);
+    else await removal;
   }
 }
 

@@ -93,21 +93,23 @@ export const ROW_COUNT_QUERY =
   "WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%';";
 
 /**
- * One database: a REPEATABLE READ transaction exports its snapshot, counts every table in it,
- * and pg_dump dumps that same snapshot, so the counts are exactly what the dump holds.
+ * One database: a REPEATABLE READ transaction exports its snapshot and pg_dump dumps that same
+ * snapshot. The rows of every table are counted in the snapshot too, while the dump runs (the
+ * count's one-line answer waits in psql's pipe), so the counts are exactly what the dump holds
+ * and cost no extra time.
  */
 export function databaseScript(compression: CompressionPlan, mode: LogicalMode): string {
   const dump = mode === "builtin" ? `pg_dump -Fc -Z${compression.level > 9 ? 9 : compression.level}` : "pg_dump -Fc -Z0";
   const command = `${dump} --snapshot="$snapshot" -d "$PGFORT_DATABASE"`;
   return [
     'coproc PSQL { psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$PGFORT_DATABASE"; }',
-    `printf '%s\\n' 'BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;' 'SELECT pg_export_snapshot();' >&"\${PSQL[1]}"`,
+    `printf '%s\n' 'BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;' 'SELECT pg_export_snapshot();' >&"\${PSQL[1]}"`,
     'IFS= read -r snapshot <&"${PSQL[0]}" || { echo "could not open a snapshot of $PGFORT_DATABASE" >&2; exit 1; }',
-    `printf '%s\\n' ${shellQuote(ROW_COUNT_QUERY)} >&"\${PSQL[1]}"`,
-    'IFS= read -r counts <&"${PSQL[0]}" || { echo "could not count the rows of $PGFORT_DATABASE" >&2; exit 1; }',
-    'printf "%s\\n" "$counts" >&2',
+    `printf '%s\n' ${shellQuote(ROW_COUNT_QUERY)} >&"\${PSQL[1]}"`,
     mode === "builtin" ? `${command}` : compressedPipe(command, compression),
-    `printf '%s\\n' 'COMMIT;' >&"\${PSQL[1]}"`,
+    'IFS= read -r counts <&"${PSQL[0]}" || { echo "could not count the rows of $PGFORT_DATABASE" >&2; exit 1; }',
+    'printf "%s\n" "$counts" >&2',
+    `printf '%s\n' 'COMMIT;' >&"\${PSQL[1]}"`,
     'exec {PSQL[1]}>&-',
     'wait "$PSQL_PID"',
   ].join("\n");

@@ -55,16 +55,17 @@ export async function runBackup(docker: DockerClient, loaded: LoadedConfig, targ
   if (!(await docker.inspectContainerIfExists(primary))?.State.Running) {
     throw new ContainerError(`the primary ${primary} is not running`, "start the cluster with pgfort up");
   }
-  await target.check();
-  // Multipart uploads a crashed S3 left behind at an earlier failure: abort them now, not in 24 h.
-  await target.abortStaleUploads(new Date(Date.now() - 24 * 3_600_000));
-  if (request.kind === "physical") {
-    await ensureSecrets(stateDir);
-    await ensureReplicationRole(docker, primary, await readSecret(stateDir, SECRETS.replication.name));
-  }
-  const [{ server_version: pgVersion } = { server_version: "unknown" }] = await queryRows(docker, primary, "SELECT current_setting('server_version') AS server_version", VersionRow);
-  const databases = request.kind === "logical" ? await databasesToDump(docker, primary, request.databases) : [];
-  const engine = await docker.engineInfo();
+  // Independent look-ups, at once: they are a backup's fixed cost, paid on every run.
+  const [, , pgVersion, databases, engine] = await Promise.all([
+    // Multipart uploads a crashed S3 left behind at an earlier failure: abort them now, not in 24 h.
+    target.check().then(() => target.abortStaleUploads(new Date(Date.now() - 24 * 3_600_000))),
+    request.kind === "physical"
+      ? ensureSecrets(stateDir).then(async () => ensureReplicationRole(docker, primary, await readSecret(stateDir, SECRETS.replication.name)))
+      : undefined,
+    queryRows(docker, primary, "SELECT current_setting('server_version') AS server_version", VersionRow).then((rows) => rows[0]?.server_version ?? "unknown"),
+    request.kind === "logical" ? databasesToDump(docker, primary, request.databases) : Promise.resolve([]),
+    docker.engineInfo(),
+  ]);
   const compression: CompressionPlan = {
     method: config.backups.compression,
     level: config.backups.compressionLevel,
@@ -79,19 +80,32 @@ export async function runBackup(docker: DockerClient, loaded: LoadedConfig, targ
       : [planPhysicalArtifact(compression, `pgfort ${id}`)];
 
   const written: string[] = [];
+  const removals: Array<Promise<void>> = [];
   try {
     const files: BackupFile[] = [];
     const rowCounts: Record<string, Record<string, number>> = {};
     let wal: BackupManifest["wal"];
-    for (const [index, artifact] of artifacts.entries()) {
+    // The globals are small: they are dumped alongside the first database instead of before it.
+    const streamed = async (artifact: Artifact, index: number) => {
       const key = `${directory}${artifact.name}`;
       written.push(key);
-      const result = await streamArtifact(docker, loaded, target, key, artifact, {
-        primaryNode: topology.primary,
-        node: `backup-${id.slice(-6)}-${index}`,
-        hostCpus: engine.cpus,
-        onProgress: request.onProgress,
-      });
+      return {
+        artifact,
+        result: await streamArtifact(docker, loaded, target, key, artifact, {
+          primaryNode: topology.primary,
+          node: `backup-${id.slice(-6)}-${index}`,
+          hostCpus: engine.cpus,
+          onProgress: request.onProgress,
+          deferRemoval: (removal) => removals.push(removal),
+        }),
+      };
+    };
+    const [first, ...rest] = artifacts;
+    const outcomes =
+      first?.content === "globals"
+        ? await settleAll(streamed(first, 0), sequentially(rest, (artifact, index) => streamed(artifact, index + 1)))
+        : await sequentially(artifacts, streamed);
+    for (const { artifact, result } of outcomes) {
       files.push(result.file);
       if (artifact.database !== undefined) rowCounts[artifact.database] = result.rowCounts ?? {};
       if (artifact.content === "base") wal = parseBasebackupWal(result.stderr);
@@ -123,7 +137,24 @@ export async function runBackup(docker: DockerClient, loaded: LoadedConfig, targ
   } catch (error) {
     await target.remove(written).catch(() => undefined);
     throw error;
+  } finally {
+    // No throwaway container outlives the command.
+    await Promise.allSettled(removals);
   }
+}
+
+async function sequentially<T, R>(items: readonly T[], work: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const results: R[] = [];
+  for (const [index, item] of items.entries()) results.push(await work(item, index));
+  return results;
+}
+
+/** Like Promise.all, but waits for every branch before rejecting, so no stream is left running. */
+async function settleAll<R>(one: Promise<R>, others: Promise<R[]>): Promise<R[]> {
+  const [single, many] = await Promise.allSettled([one, others]);
+  if (single.status === "rejected") throw single.reason;
+  if (many.status === "rejected") throw many.reason;
+  return [single.value, ...many.value];
 }
 
 async function databasesToDump(docker: DockerClient, primary: string, requested: string[] | undefined): Promise<string[]> {
@@ -146,6 +177,7 @@ interface StreamContext {
   node: string;
   hostCpus: number;
   onProgress: ((progress: BackupProgress) => void) | undefined;
+  deferRemoval: (removal: Promise<void>) => void;
 }
 
 async function streamArtifact(
@@ -174,7 +206,7 @@ async function streamArtifact(
   const pending = await target.write(key);
   let result;
   try {
-    result = await runJob(docker, create, { stdout: [measure, pending.stream], markerPrefixes: Object.values(MARKER) });
+    result = await runJob(docker, create, { stdout: [measure, pending.stream], markerPrefixes: Object.values(MARKER), deferRemoval: context.deferRemoval });
   } catch (error) {
     const targetFailure = await pending.failure();
     await pending.abort();

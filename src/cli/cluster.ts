@@ -6,6 +6,8 @@ import { planNode, primarySpec } from "../cluster/plan";
 import { clusterStatus, type NodeStatus } from "../cluster/status";
 import { connectionInfo, readHostFacts } from "../cluster/up";
 import { upCluster } from "../cluster/cluster-up";
+import { latestBackups, type LatestBackups } from "../backup/latest";
+import { openTarget } from "../backup/targets/resolve";
 import { readTopology } from "../cluster/topology";
 import { planReplicaSpec } from "../replica/plan";
 import { LABEL_NODE, clusterFilter } from "../docker/labels";
@@ -43,9 +45,15 @@ export function registerCluster(program: Command): void {
     .description("containers, health, limits, connections")
     .action(
       action(async ({ output, loadConfig, docker }) => {
-        const { config, stateDir } = await loadConfig();
+        const loaded = await loadConfig();
+        const { config, stateDir } = loaded;
         const nodes = await clusterStatus(await docker(), config.cluster, (await readTopology(stateDir)).primary);
-        output.result({ cluster: config.cluster, nodes }, nodes.length ? formatStatusTable(nodes) : `cluster ${config.cluster} has no containers (pgfort up)`);
+        const backups = await latestBackups(openTarget(config.backups.target, loaded), config.cluster);
+        output.result({ cluster: config.cluster, nodes, backups }, [
+          ...(nodes.length ? formatStatusTable(nodes) : [`cluster ${config.cluster} has no containers (pgfort up)`]),
+          "",
+          ...formatLatestBackups(backups),
+        ]);
       }),
     );
 
@@ -136,6 +144,13 @@ export function formatStatusTable(nodes: NodeStatus[]): string[] {
   const header = ["CONTAINER", "ROLE", "STATE", "HEALTH", "UPTIME", "MEMORY", "CPUS", "PIDS", "CONNS", "PORT", "REPLICATION", "SLOT WAL"];
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => (row[column] ?? "").length)));
   return [header, ...rows].map((row) => row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join("  ").trimEnd());
+}
+
+function formatLatestBackups(backups: LatestBackups): string[] {
+  if (backups.error) return [`backups (${backups.target}): cannot read the target: ${backups.error}`];
+  const line = (kind: string, latest: LatestBackups["logical"]) =>
+    `last ${kind} backup: ${latest ? `${latest.id} (${latest.createdAt})${latest.verified ? `, verify ${latest.verified}` : ", not verified"}` : "none"}`;
+  return [`backups in ${backups.target}:`, `  ${line("logical", backups.logical)}`, `  ${line("physical", backups.physical)}`];
 }
 
 function formatLag(progress: NonNullable<NodeStatus["replication"]>): string {

@@ -1,11 +1,11 @@
 // The only module that imports dockerode: it maps the engine's failures to PgfortErrors once, here.
 import Dockerode from "dockerode";
-import { PassThrough, type Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
+import type { Readable } from "node:stream";
 import { createInterface } from "node:readline";
-import { Demultiplexer } from "./demultiplex";
+import { execIn, type ExecOptions, type ExecResult } from "./exec";
+import { logTail, waitUntilHealthy } from "./health";
+export type { ExecOptions, ExecResult } from "./exec";
 import { ContainerError, DockerUnavailableError } from "../errors";
-import { setTimeout as sleep } from "node:timers/promises";
 
 export type { Dockerode };
 export type ContainerCreateOptions = Dockerode.ContainerCreateOptions;
@@ -193,47 +193,16 @@ export class DockerClient {
   }
 
   /** The last lines of a container's log (json-file or local driver), stdout and stderr together. */
-  async logTail(name: string, lines = 30): Promise<string> {
-    try {
-      const raw = (await this.api.getContainer(name).logs({ stdout: true, stderr: true, tail: lines })) as Buffer;
-      const text: Buffer[] = [];
-      const demultiplexer = new Demultiplexer((chunk) => text.push(chunk));
-      demultiplexer.on("data", (chunk: Buffer) => text.push(chunk));
-      demultiplexer.end(raw);
-      await new Promise((resolve) => demultiplexer.on("end", resolve).on("error", resolve));
-      return Buffer.concat(text).toString("utf8").trimEnd();
-    } catch {
-      return "(no log available)";
-    }
+  logTail(name: string, lines = 30): Promise<string> {
+    return logTail(this, name, lines);
   }
 
   /**
    * Waits until the container's healthcheck reports healthy. Throws a ContainerError with the
-   * log's last lines when it exits, turns unhealthy, or the timeout passes.
+   * log's last lines when it exits, keeps restarting, turns unhealthy, or the timeout passes.
    */
-  async waitUntilHealthy(name: string, timeoutMs = 120_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const info = await this.inspectContainerIfExists(name);
-      const health = info?.State.Health?.Status;
-      if (health === "healthy") return;
-      const failure = !info
-        ? "disappeared"
-        : (!info.State.Running && !info.State.Restarting) || info.RestartCount > 0
-          ? `exited with code ${info.State.ExitCode}${info.RestartCount > 0 ? " (and keeps being restarted)" : ""}`
-          : health === "unhealthy"
-            ? "is unhealthy"
-            : Date.now() > deadline
-              ? `is not healthy after ${Math.round(timeoutMs / 1000)} s`
-              : undefined;
-      if (failure) {
-        throw new ContainerError(
-          `container ${name} ${failure}; its last log lines:\n${await this.logTail(name)}`,
-          "read the log above; `docker logs " + name + "` has all of it",
-        );
-      }
-      await sleep(250);
-    }
+  waitUntilHealthy(name: string, timeoutMs = 120_000): Promise<void> {
+    return waitUntilHealthy(this, name, timeoutMs);
   }
 
   /** Creates the network unless it exists; true when created now. */
@@ -325,40 +294,7 @@ export class DockerClient {
    * Runs a command in a running container and collects its output (for short, text output:
    * queries, pg_ctl; never a backup). Does not throw on a non-zero exit: the caller decides.
    */
-  async exec(container: string, command: string[], options: ExecOptions = {}): Promise<ExecResult> {
-    const exec = await this.api.getContainer(container).exec({
-      Cmd: command,
-      AttachStdout: true,
-      AttachStderr: true,
-      AttachStdin: options.stdin !== undefined,
-      User: options.user ?? "",
-      Env: options.env,
-    });
-    const stream = await exec.start({ hijack: true, stdin: options.stdin !== undefined });
-    if (options.stdin !== undefined) stream.end(options.stdin);
-    const stdout: Buffer[] = [];
-    const stderr: Buffer[] = [];
-    const collect = new PassThrough();
-    collect.on("data", (chunk: Buffer) => stdout.push(chunk));
-    await pipeline(stream, new Demultiplexer((chunk) => stderr.push(chunk)), collect);
-    const { ExitCode } = await exec.inspect();
-    return {
-      exitCode: ExitCode ?? -1,
-      stdout: Buffer.concat(stdout).toString("utf8"),
-      stderr: Buffer.concat(stderr).toString("utf8"),
-    };
+  exec(container: string, command: string[], options: ExecOptions = {}): Promise<ExecResult> {
+    return execIn(this, container, command, options);
   }
-}
-
-export interface ExecOptions {
-  user?: string;
-  env?: string[];
-  /** Written to the command's stdin, then closed (SQL for psql, so it never shows in argv). */
-  stdin?: string;
-}
-
-export interface ExecResult {
-  exitCode: number;
-  stdout: string;
-  stderr: string;
 }

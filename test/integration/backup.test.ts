@@ -57,6 +57,8 @@ describe("pgfort backup (local directory)", function () {
       [logical.id, "complete", "passed"],
       [physical.id, "complete", "passed"],
     ].sort());
+    const status = JSON.parse((await workspace.ok("status", "--json")).stdout) as { backups: { logical: { id: string; verified: string }; physical: { id: string } } };
+    assert.deepEqual([status.backups.logical.id, status.backups.logical.verified, status.backups.physical.id], [logical.id, "passed", physical.id]);
     const verifyJson = JSON.parse(await readFile(path.join(dumpDirectory, "verify.json"), "utf8")) as { ok: boolean; checks: Array<{ name: string; ok: boolean }> };
     assert.equal(verifyJson.ok, true);
     assert.ok(verifyJson.checks.some((check) => check.name === "row counts app" && check.ok));

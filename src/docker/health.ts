@@ -1,0 +1,44 @@
+// Waiting for a container's healthcheck, and reading the end of its log to explain a failure.
+import { setTimeout as sleep } from "node:timers/promises";
+import { ContainerError } from "../errors";
+import type { DockerClient } from "./client";
+import { Demultiplexer } from "./demultiplex";
+
+export async function logTail(docker: DockerClient, name: string, lines: number): Promise<string> {
+  try {
+    const raw = (await docker.api.getContainer(name).logs({ stdout: true, stderr: true, tail: lines })) as Buffer;
+    const text: Buffer[] = [];
+    const demultiplexer = new Demultiplexer((chunk) => text.push(chunk));
+    demultiplexer.on("data", (chunk: Buffer) => text.push(chunk));
+    demultiplexer.end(raw);
+    await new Promise((resolve) => demultiplexer.on("end", resolve).on("error", resolve));
+    return Buffer.concat(text).toString("utf8").trimEnd();
+  } catch {
+    return "(no log available)";
+  }
+}
+
+export async function waitUntilHealthy(docker: DockerClient, name: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const info = await docker.inspectContainerIfExists(name);
+    const health = info?.State.Health?.Status;
+    if (health === "healthy") return;
+    const failure = !info
+      ? "disappeared"
+      : (!info.State.Running && !info.State.Restarting) || info.RestartCount > 0
+        ? `exited with code ${info.State.ExitCode}${info.RestartCount > 0 ? " (and keeps being restarted)" : ""}`
+        : health === "unhealthy"
+          ? "is unhealthy"
+          : Date.now() > deadline
+            ? `is not healthy after ${Math.round(timeoutMs / 1000)} s`
+            : undefined;
+    if (failure) {
+      throw new ContainerError(
+        `container ${name} ${failure}; its last log lines:\n${await logTail(docker, name, 30)}`,
+        `read the log above; \`docker logs ${name}\` has all of it`,
+      );
+    }
+    await sleep(250);
+  }
+}
