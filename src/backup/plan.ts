@@ -1,7 +1,7 @@
 // What a backup runs: one throwaway container per file, its shell script, limits and hardening. Pure.
 import type { Config } from "../config/schema";
 import { planResourceLimits } from "../cluster/limits";
-import { HARDENING, networkName, REPLICATION_USER, SECRETS, SECRETS_DIR, SUPERUSER, secretsDir } from "../cluster/plan";
+import { HARDENING, REPLICATION_USER, SECRETS, SECRETS_DIR, SUPERUSER, secretsDir } from "../cluster/plan";
 import type { ContainerCreateOptions } from "../docker/client";
 import { clusterLabels, objectName } from "../docker/labels";
 import type { BackupFile } from "./manifest";
@@ -157,6 +157,12 @@ export interface ContainerContext {
   credentials: Credentials;
   /** Volumes to mount (restore and verify jobs fill a new server's data volume). */
   mounts?: Array<{ volume: string; target: string }>;
+  /**
+   * "server" (default): join the network namespace of the server the job talks to and reach it on
+   * loopback: a base backup's bytes then never cross the Docker bridge (measured: the bridge made
+   * physical backups ~15% slower than `docker exec` into the primary). "none": no network at all.
+   */
+  network?: "server" | "none";
 }
 
 /** A throwaway container from the cluster's image with the backup limits and the hardening of every node. */
@@ -167,7 +173,7 @@ export function planJobContainer(context: ContainerContext, script: string, env:
     name,
     Image: config.image.tag,
     Entrypoint: ["bash", "-c"],
-    Cmd: [`${scriptHead(objectName(config.cluster, context.primaryNode), context.credentials)}\n${script}`],
+    Cmd: [`${scriptHead("127.0.0.1", context.credentials)}\n${script}`],
     Env: env,
     Labels: clusterLabels(config.cluster, context.role, context.node),
     AttachStdout: true,
@@ -182,7 +188,7 @@ export function planJobContainer(context: ContainerContext, script: string, env:
       // (json-file would also copy the whole dump to disk and cut throughput to a third).
       LogConfig: { Type: "none", Config: {} },
       Binds: [`${path.join(secretsDir(context.stateDir), context.credentials.secret)}:${SECRETS_DIR}/${context.credentials.secret}:ro`],
-      NetworkMode: networkName(config.cluster),
+      NetworkMode: context.network === "none" ? "none" : `container:${objectName(config.cluster, context.primaryNode)}`,
       Mounts: (context.mounts ?? []).map((mount) => ({ Type: "volume" as const, Source: mount.volume, Target: mount.target })),
     },
   };

@@ -74,9 +74,9 @@ export async function restoreBackup(
       if (!base) throw new BackupError(`backup ${manifest.id} has no base file`, "its manifest is not one pgfort wrote");
       for (const volume of volumes) await docker.ensureVolume(volume, clusterLabels(loaded.config.cluster, options.role, options.node));
       const dataMount = { volume: volumes[0] ?? "", target: DATA_DIR };
-      await runStep(docker, { ...context, mounts: [dataMount] }, `${decompressorCommand(base.compression)} | tar -x -C ${DATA_DIR}`, await target.read(`${directory}${base.name}`), "extracting the base backup");
+      await runStep(docker, { ...context, mounts: [dataMount], network: "none" }, `${decompressorCommand(base.compression)} | tar -x -C ${DATA_DIR}`, await target.read(`${directory}${base.name}`), "extracting the base backup");
       // pg_verifybackup reads the backup_manifest pg_basebackup put in the tar, and parses the WAL.
-      await runStep(docker, { ...context, mounts: [dataMount] }, `pg_verifybackup ${DATA_DIR}`, undefined, "pg_verifybackup");
+      await runStep(docker, { ...context, mounts: [dataMount], network: "none" }, `pg_verifybackup ${DATA_DIR}`, undefined, "pg_verifybackup");
       checks.push({ name: "pg_verifybackup", ok: true, detail: "the extracted files and WAL match the backup's own manifest" });
       await upNode(docker, loaded, facts, spec, "primary.resources");
     } else {

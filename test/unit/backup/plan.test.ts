@@ -74,6 +74,7 @@ describe("backup plan", function () {
     assert.equal(create.HostConfig?.ReadonlyRootfs, true);
     assert.deepEqual(create.HostConfig?.Binds, ["/s/secrets/postgres-password:/run/secrets/postgres-password:ro"]);
     assert.equal(create.Labels?.["pgfort.role"], "backup");
+    assert.equal(create.HostConfig?.NetworkMode, "container:app-primary", "on loopback in the primary's network namespace");
     assert.equal(compressionThreads(4, 2), 2);
     assert.equal(compressionThreads(0.5, 8), 1);
   });
