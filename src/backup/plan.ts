@@ -5,7 +5,7 @@ import { HARDENING, REPLICATION_USER, SECRETS, SECRETS_DIR, SUPERUSER, secretsDi
 import type { ContainerCreateOptions } from "../docker/client";
 import { clusterLabels, objectName } from "../docker/labels";
 import type { BackupFile } from "./manifest";
-import { compressionSuffix, databaseFileName, type BackupKind, type Compression } from "./layout";
+import { compressionSuffix, databaseFileName, type Compression } from "./layout";
 import path from "node:path";
 
 /** Logical backups read everything, globals included (role passwords): the superuser. */
@@ -207,8 +207,4 @@ function compressionCpus(cpus: number | undefined, hostCpus: number): number | u
 
 export function shellQuote(value: string): string {
   return `'${value.replace(/'/g, `'\\''`)}'`;
-}
-
-export function artifactsFor(kind: BackupKind): string {
-  return kind === "logical" ? "pg_dump" : "pg_basebackup";
 }

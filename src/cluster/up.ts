@@ -1,5 +1,6 @@
 // `pgfort up`: image, network, volumes, secrets, conf.d and the primary, idempotently. Objects
 // created by a run that fails are removed again; objects that existed before are never touched.
+import path from "node:path";
 import type { LoadedConfig } from "../config/load";
 import type { DockerClient } from "../docker/client";
 import { clusterLabels, LABEL_SPEC_HASH } from "../docker/labels";
@@ -8,10 +9,8 @@ import { planImageBuild } from "../image/plan";
 import { VERSION } from "../version";
 import { applyConfig, type ConfigReport } from "./config-apply";
 import { explainLimitWarnings } from "./limits";
-import { networkName, planNode, primarySpec, type HostFacts, type NodePlan, type NodeSpec } from "./plan";
+import { networkName, planNode, SECRETS, secretsDir, type HostFacts, type NodePlan, type NodeSpec } from "./plan";
 import { ensureSecrets, loadDefaultConfD, readConfD, writeConfD } from "./state";
-import path from "node:path";
-import { SECRETS, secretsDir } from "./plan";
 
 export type NodeOutcome = "created" | "recreated" | "started" | "unchanged" | "reconfigured";
 

@@ -28,7 +28,7 @@ describe("pgfort backup failures", function () {
   });
 
   it("fails when the database container is killed mid-dump, and lists nothing as complete", async function () {
-    const workspace = await appCluster("", 10);
+    const workspace = await appCluster("", 20); // big enough that the dump is still running when the server is killed
     const primary = `${workspace.cluster}-primary`;
     const engine = await docker();
     const running = workspace.run("backup", "run", "--kind", "logical", "--database", "app");

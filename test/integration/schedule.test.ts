@@ -16,7 +16,7 @@ describe("pgfort schedule", function () {
   it("runs a job every second, skips overlapping runs, survives a failing job, and /metrics shows both", async function () {
     const workspace = await appCluster(`backups:
   jobs:
-    - { name: every-second, kind: logical, schedule: "* * * * * *", databases: [app] }
+    - { name: every-second, kind: logical, schedule: "* * * * * *", databases: [app], verify: true }
     - { name: broken, kind: logical, schedule: "*/2 * * * * *", databases: [nope] }
 `);
     const child = spawn(process.execPath, [CLI, "--json", "schedule", "--port", "0", "--stop-timeout", "60"], { cwd: workspace.directory });
@@ -32,8 +32,16 @@ describe("pgfort schedule", function () {
         await sleep(100);
       }
       assert.ok(port, `the scheduler did not start: ${stderr}`);
-      await sleep(12_000);
-      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      // Each run takes seconds (backup, then its restore drill), so a job due every second overlaps itself.
+      let metrics = "";
+      const enough = () =>
+        metric(metrics, "pgfort_backup_runs_total", 'job="every-second",outcome="success"') >= 2 &&
+        metric(metrics, "pgfort_backup_skipped_total", 'job="every-second"') >= 1 &&
+        metric(metrics, "pgfort_backup_failures_total", 'job="broken"') >= 2;
+      for (let attempt = 0; attempt < 240 && !enough(); attempt += 1) {
+        await sleep(500);
+        metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      }
       assert.ok(metric(metrics, "pgfort_backup_runs_total", 'job="every-second",outcome="success"') >= 2, metrics);
       assert.ok(metric(metrics, "pgfort_backup_skipped_total", 'job="every-second"') >= 1, "a run that overlaps must be skipped");
       assert.ok(metric(metrics, "pgfort_backup_runs_total", 'job="broken",outcome="failure"') >= 2, metrics);
@@ -52,6 +60,7 @@ describe("pgfort schedule", function () {
     assert.equal(await exited, 0, `the scheduler did not stop cleanly: ${stderr.slice(-2000)}`);
     assert.match(stdout, /"jobsFinished": true/);
     assert.match(stderr, /"scheduler":"skipped"/);
+    assert.match(stderr, /"scheduler":"succeeded","job":"every-second","bytes":\d+,"verified":true/);
     const complete = (await listBackups(workspace)).filter((backup) => backup.status === "complete");
     assert.ok(complete.length >= 2);
   });
