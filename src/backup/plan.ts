@@ -103,15 +103,18 @@ export function databaseScript(compression: CompressionPlan, mode: LogicalMode):
   const command = `${dump} --snapshot="$snapshot" -d "$PGFORT_DATABASE"`;
   return [
     'coproc PSQL { psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$PGFORT_DATABASE"; }',
-    `printf '%s\n' 'BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;' 'SELECT pg_export_snapshot();' >&"\${PSQL[1]}"`,
-    'IFS= read -r snapshot <&"${PSQL[0]}" || { echo "could not open a snapshot of $PGFORT_DATABASE" >&2; exit 1; }',
-    `printf '%s\n' ${shellQuote(ROW_COUNT_QUERY)} >&"\${PSQL[1]}"`,
+    // bash unsets PSQL and PSQL_PID the moment the coprocess ends: keep our own copies of its pipes.
+    'exec {to_psql}>&"${PSQL[1]}" {from_psql}<&"${PSQL[0]}"',
+    `printf '%s\\n' 'BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;' 'SELECT pg_export_snapshot();' >&"$to_psql"`,
+    'IFS= read -r snapshot <&"$from_psql" || { echo "could not open a snapshot of $PGFORT_DATABASE" >&2; exit 1; }',
+    `printf '%s\\n' ${shellQuote(ROW_COUNT_QUERY)} >&"$to_psql"`,
     mode === "builtin" ? `${command}` : compressedPipe(command, compression),
-    'IFS= read -r counts <&"${PSQL[0]}" || { echo "could not count the rows of $PGFORT_DATABASE" >&2; exit 1; }',
-    'printf "%s\n" "$counts" >&2',
-    `printf '%s\n' 'COMMIT;' >&"\${PSQL[1]}"`,
-    'exec {PSQL[1]}>&-',
-    'wait "$PSQL_PID"',
+    'IFS= read -r counts <&"$from_psql" || { echo "could not count the rows of $PGFORT_DATABASE" >&2; exit 1; }',
+    'printf "%s\\n" "$counts" >&2',
+    // The snapshot had to stay open until pg_dump finished; the sentinel says the session ended well.
+    `printf '%s\\n' 'COMMIT;' "SELECT 'pgfort-committed';" >&"$to_psql"`,
+    'IFS= read -r committed <&"$from_psql" && [ "$committed" = pgfort-committed ] || { echo "the snapshot session of $PGFORT_DATABASE failed" >&2; exit 1; }',
+    'exec {to_psql}>&- {from_psql}<&-',
   ].join("\n");
 }
 
