@@ -25,7 +25,10 @@ export interface ConfigReport {
 
 /** What `apply` would change, file by file and setting by setting. Touches nothing. */
 export async function checkConfig(plan: NodePlan): Promise<ConfigReport> {
-  const current = await readConfD(plan.confDir);
+  return reportChanges(plan, await readConfD(plan.confDir));
+}
+
+function reportChanges(plan: NodePlan, current: ConfFiles): ConfigReport {
   return {
     node: plan.node,
     files: diffConfFiles(current, plan.confD),
@@ -46,9 +49,9 @@ export async function applyConfig(
   plan: NodePlan,
   options: { restart: boolean; healthTimeoutMs?: number },
 ): Promise<ConfigReport> {
-  const report = await checkConfig(plan);
-  if (report.files.length === 0) return report;
   const previous = await readConfD(plan.confDir);
+  const report = reportChanges(plan, previous);
+  if (report.files.length === 0) return report;
   await writeConfD(plan.confDir, plan.confD);
   const rejection = await validateInServer(docker, plan.name);
   if (rejection) {

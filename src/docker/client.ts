@@ -27,6 +27,17 @@ export function dockerStatus(error: unknown): number | undefined {
   return typeof status === "number" ? status : undefined;
 }
 
+/** `work`'s result, or `fallback` when the engine answers with one of `statuses` (404: no such object, 304: already so). */
+export async function tolerate<T>(work: Promise<T>, statuses: readonly number[], fallback: T): Promise<T> {
+  try {
+    return await work;
+  } catch (error) {
+    const status = dockerStatus(error);
+    if (status !== undefined && statuses.includes(status)) return fallback;
+    throw error;
+  }
+}
+
 /** The engine's own message of a Docker API error (JSON body), else the error's message. */
 export function dockerMessage(error: unknown): string {
   const json = (error as { json?: { message?: unknown } } | null)?.json;
@@ -65,13 +76,7 @@ export class DockerClient {
   }
 
   async imageExists(tag: string): Promise<boolean> {
-    try {
-      await this.api.getImage(tag).inspect();
-      return true;
-    } catch (error) {
-      if (dockerStatus(error) === 404) return false;
-      throw error;
-    }
+    return tolerate(this.api.getImage(tag).inspect().then(() => true), [404], false);
   }
 
   async inspectImage(tag: string): Promise<Dockerode.ImageInspectInfo> {
@@ -107,12 +112,7 @@ export class DockerClient {
   }
 
   async inspectContainerIfExists(name: string): Promise<ContainerInspect | undefined> {
-    try {
-      return await this.api.getContainer(name).inspect();
-    } catch (error) {
-      if (dockerStatus(error) === 404) return undefined;
-      throw error;
-    }
+    return tolerate<ContainerInspect | undefined>(this.api.getContainer(name).inspect(), [404], undefined);
   }
 
   /** Creates and starts a container; returns the engine's warnings (limits this kernel cannot honour). */
@@ -175,21 +175,12 @@ export class DockerClient {
   }
 
   async killContainer(name: string): Promise<void> {
-    try {
-      await this.api.getContainer(name).kill();
-    } catch (error) {
-      const status = dockerStatus(error);
-      if (status !== 404 && status !== 409) throw error; // gone, or not running
-    }
+    await tolerate(this.api.getContainer(name).kill(), [404, 409], undefined); // gone, or not running
   }
 
   /** Removes a container and its anonymous volumes; a missing container is not an error. */
   async removeContainer(name: string): Promise<void> {
-    try {
-      await this.api.getContainer(name).remove({ force: true, v: true });
-    } catch (error) {
-      if (dockerStatus(error) !== 404) throw error;
-    }
+    await tolerate(this.api.getContainer(name).remove({ force: true, v: true }), [404], undefined);
   }
 
   /** The last lines of a container's log (json-file or local driver), stdout and stderr together. */
@@ -214,40 +205,21 @@ export class DockerClient {
 
   /** Creates the named volume unless it exists; true when created now. */
   async ensureVolume(name: string, labels: Record<string, string>): Promise<boolean> {
-    try {
-      await this.api.getVolume(name).inspect();
-      return false;
-    } catch (error) {
-      if (dockerStatus(error) !== 404) throw error;
-    }
+    if (await this.volumeExists(name)) return false;
     await this.api.createVolume({ Name: name, Labels: labels });
     return true;
   }
 
   async volumeExists(name: string): Promise<boolean> {
-    try {
-      await this.api.getVolume(name).inspect();
-      return true;
-    } catch (error) {
-      if (dockerStatus(error) === 404) return false;
-      throw error;
-    }
+    return tolerate(this.api.getVolume(name).inspect().then(() => true), [404], false);
   }
 
   async removeVolume(name: string): Promise<void> {
-    try {
-      await this.api.getVolume(name).remove();
-    } catch (error) {
-      if (dockerStatus(error) !== 404) throw error;
-    }
+    await tolerate(this.api.getVolume(name).remove(), [404], undefined);
   }
 
   async removeNetwork(name: string): Promise<void> {
-    try {
-      await this.api.getNetwork(name).remove();
-    } catch (error) {
-      if (dockerStatus(error) !== 404) throw error;
-    }
+    await tolerate(this.api.getNetwork(name).remove(), [404], undefined);
   }
 
   /** Every container, volume and network carrying the label filter. */
@@ -266,20 +238,11 @@ export class DockerClient {
 
   /** Stops a container with a clean Postgres shutdown (STOPSIGNAL SIGINT), waiting up to timeoutSeconds. */
   async stopContainer(name: string, timeoutSeconds = 60): Promise<void> {
-    try {
-      await this.api.getContainer(name).stop({ t: timeoutSeconds });
-    } catch (error) {
-      const status = dockerStatus(error);
-      if (status !== 304 && status !== 404) throw error; // 304: already stopped
-    }
+    await tolerate(this.api.getContainer(name).stop({ t: timeoutSeconds }), [304, 404], undefined); // 304: already stopped
   }
 
   async startContainer(name: string): Promise<void> {
-    try {
-      await this.api.getContainer(name).start();
-    } catch (error) {
-      if (dockerStatus(error) !== 304) throw error; // already running
-    }
+    await tolerate(this.api.getContainer(name).start(), [304], undefined); // 304: already running
   }
 
   async renameContainer(name: string, newName: string): Promise<void> {
