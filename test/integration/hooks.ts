@@ -7,9 +7,10 @@ import { planImageBuild } from "../../src/image/plan";
 import { DockerClient } from "../../src/docker/client";
 import { parseConfig } from "../../src/config/load";
 import { VERSION } from "../../src/version";
-import { clustersInThisTest, TEST_CLUSTER_PREFIX } from "./clusters";
+import { clustersInThisTest, clustersOfThisRun } from "./clusters";
 import { removeWorkspaces } from "./workspace";
 import { stopS3Servers } from "./s3";
+import { IMAGE } from "./postgres";
 
 const docker = new Dockerode();
 // The AWS SDK warns under Node 20 that its future versions need Node 22; the test S3 clients use it too.
@@ -29,7 +30,7 @@ export const mochaHooks: Mocha.RootHookObject = {
         { cause: error },
       );
     }
-    const plan = planImageBuild(parseConfig("{}").image, { noCache: false }, VERSION);
+    const plan = planImageBuild({ ...parseConfig("{}").image, tag: IMAGE }, { noCache: false }, VERSION);
     await buildImage(client, plan);
   },
   async afterEach(this: Mocha.Context) {
@@ -40,10 +41,22 @@ export const mochaHooks: Mocha.RootHookObject = {
     await stopS3Servers();
   },
   async afterAll() {
-    const leftovers = (await docker.listContainers({ all: true, filters: { label: ["pgfort.cluster"] } }))
-      .map((container) => container.Labels["pgfort.cluster"] ?? "")
-      .filter((cluster) => cluster.startsWith(TEST_CLUSTER_PREFIX) && /^t[0-9a-f]{8}$/.test(cluster));
-    if (leftovers.length > 0) throw new Error(`tests left containers of clusters ${[...new Set(leftovers)].join(", ")}`);
+    // Containers, volumes and networks alike: a test that leaves any of them fails the run.
+    const leftovers: string[] = [];
+    for (const cluster of clustersOfThisRun) {
+      const filters = { label: [`pgfort.cluster=${cluster}`] };
+      const [containers, volumes, networks] = await Promise.all([
+        docker.listContainers({ all: true, filters }),
+        docker.listVolumes({ filters }),
+        docker.listNetworks({ filters }),
+      ]);
+      leftovers.push(
+        ...containers.map((container) => `container ${container.Names[0] ?? container.Id}`),
+        ...(volumes.Volumes ?? []).map((volume) => `volume ${volume.Name}`),
+        ...networks.map((network) => `network ${network.Name}`),
+      );
+    }
+    if (leftovers.length > 0) throw new Error(`tests left Docker objects behind: ${leftovers.join(", ")}`);
   },
 };
 

@@ -4,7 +4,11 @@ import { Client } from "pg";
 import { DockerClient, type ContainerCreateOptions } from "../../src/docker/client";
 import { clusterLabels } from "../../src/docker/labels";
 
-export const IMAGE = "pgfort/postgres:15";
+/**
+ * The image under test. PGFORT_TEST_IMAGE gives it another tag, so that two checkouts testing
+ * different images on one Docker engine do not retag each other's builds; unset, the default tag.
+ */
+export const IMAGE = process.env["PGFORT_TEST_IMAGE"] ?? "pgfort/postgres:15";
 let client: DockerClient | undefined;
 
 export async function docker(): Promise<DockerClient> {

@@ -5,6 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import { runCli, type CliResult } from "./cli";
 import { uniqueClusterName } from "./clusters";
+import { IMAGE } from "./postgres";
 
 export class Workspace {
   private constructor(
@@ -19,8 +20,10 @@ export class Workspace {
     return workspace;
   }
 
+  /** Writes pgfort.yaml; a config that names no image gets the image under test. */
   async writeConfig(yaml: string): Promise<void> {
-    await writeFile(path.join(this.directory, "pgfort.yaml"), yaml);
+    const withImage = /^image:/m.test(yaml) ? yaml : `${yaml.endsWith("\n") || yaml === "" ? yaml : `${yaml}\n`}image: { tag: "${IMAGE}" }\n`;
+    await writeFile(path.join(this.directory, "pgfort.yaml"), withImage);
   }
 
   run(...args: string[]): Promise<CliResult> {
