@@ -57,3 +57,22 @@ export class NotFoundError extends PgfortError {
 export class NotConfirmedError extends PgfortError {
   readonly code = "NOT_CONFIRMED";
 }
+
+/** The command was interrupted (SIGINT/SIGTERM) and cleaned up what it had started. */
+export class InterruptedError extends PgfortError {
+  readonly code = "INTERRUPTED";
+  override readonly exitCode: number;
+  constructor(
+    readonly signal: "SIGINT" | "SIGTERM",
+    options?: ErrorOptions,
+  ) {
+    super(`interrupted by ${signal}`, "nothing of this run was kept; run the command again", options);
+    // The shell's convention: 128 + the signal's number.
+    this.exitCode = signal === "SIGINT" ? 130 : 143;
+  }
+}
+
+/** A wait (healthy, streaming, writable) did not reach its goal in time. */
+export class TimeoutError extends PgfortError {
+  readonly code = "TIMEOUT";
+}

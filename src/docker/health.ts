@@ -1,8 +1,8 @@
 // Waiting for a container's healthcheck, and reading the end of its log to explain a failure.
-import { setTimeout as sleep } from "node:timers/promises";
 import { ContainerError } from "../errors";
 import type { DockerClient } from "./client";
 import { Demultiplexer } from "./demultiplex";
+import { NOT_YET, pollUntil } from "../lifecycle/poll";
 
 export async function logTail(docker: DockerClient, name: string, lines: number): Promise<string> {
   try {
@@ -18,27 +18,28 @@ export async function logTail(docker: DockerClient, name: string, lines: number)
   }
 }
 
-export async function waitUntilHealthy(docker: DockerClient, name: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const info = await docker.inspectContainerIfExists(name);
-    const health = info?.State.Health?.Status;
-    if (health === "healthy") return;
-    const failure = !info
-      ? "disappeared"
-      : (!info.State.Running && !info.State.Restarting) || info.RestartCount > 0
-        ? `exited with code ${info.State.ExitCode}${info.RestartCount > 0 ? " (and keeps being restarted)" : ""}`
-        : health === "unhealthy"
-          ? "is unhealthy"
-          : Date.now() > deadline
-            ? `is not healthy after ${Math.round(timeoutMs / 1000)} s`
+export async function waitUntilHealthy(docker: DockerClient, name: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+  const fail = async (failure: string) =>
+    new ContainerError(
+      `container ${name} ${failure}; its last log lines:\n${await logTail(docker, name, 30)}`,
+      `read the log above; \`docker logs ${name}\` has all of it`,
+    );
+  await pollUntil(
+    { timeoutMs, intervalMs: 250, signal },
+    async () => {
+      const info = await docker.inspectContainerIfExists(name);
+      const health = info?.State.Health?.Status;
+      if (health === "healthy") return { done: true, value: undefined };
+      const failure = !info
+        ? "disappeared"
+        : (!info.State.Running && !info.State.Restarting) || info.RestartCount > 0
+          ? `exited with code ${info.State.ExitCode}${info.RestartCount > 0 ? " (and keeps being restarted)" : ""}`
+          : health === "unhealthy"
+            ? "is unhealthy"
             : undefined;
-    if (failure) {
-      throw new ContainerError(
-        `container ${name} ${failure}; its last log lines:\n${await logTail(docker, name, 30)}`,
-        `read the log above; \`docker logs ${name}\` has all of it`,
-      );
-    }
-    await sleep(250);
-  }
+      if (failure) throw await fail(failure);
+      return NOT_YET;
+    },
+    () => fail(`is not healthy after ${Math.round(timeoutMs / 1000)} s`),
+  );
 }

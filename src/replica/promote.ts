@@ -1,5 +1,4 @@
 // `pgfort replica promote NAME`: fence the old primary, promote the standby, record the new primary.
-import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
 import type { LoadedConfig } from "../config/load";
 import type { DockerClient } from "../docker/client";
@@ -7,6 +6,7 @@ import { objectName } from "../docker/labels";
 import { ConfigError, ContainerError, PostgresError } from "../errors";
 import { queryRows, runSql } from "../cluster/sql";
 import { readTopology, writeTopology } from "../cluster/topology";
+import { NOT_YET, done, pollUntil } from "../lifecycle/poll";
 
 export interface PromoteResult {
   primary: string;
@@ -47,14 +47,14 @@ export async function promoteReplica(
 
 /** A promoted server accepts writes once it is out of recovery and can assign a transaction id. */
 async function waitWritable(docker: DockerClient, container: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const [state] = await queryRows(docker, container, "SELECT pg_is_in_recovery() AS in_recovery", RecoveryRow);
-    if (state && !state.in_recovery) {
+  await pollUntil(
+    { timeoutMs, intervalMs: 200 },
+    async () => {
+      const [state] = await queryRows(docker, container, "SELECT pg_is_in_recovery() AS in_recovery", RecoveryRow);
+      if (!state || state.in_recovery) return NOT_YET;
       await runSql(docker, container, "SELECT txid_current();");
-      return;
-    }
-    if (Date.now() > deadline) throw new PostgresError(`${container} is still in recovery after promotion`, "read its log: docker logs " + container);
-    await sleep(200);
-  }
+      return done(undefined);
+    },
+    () => new PostgresError(`${container} is still in recovery after promotion`, "read its log: docker logs " + container),
+  );
 }

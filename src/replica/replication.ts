@@ -1,11 +1,11 @@
 // Replication as the primary sees it: the role, the slots, and each standby's progress.
-import { setTimeout as sleep } from "node:timers/promises";
 import { z } from "zod";
 import { REPLICATION_USER } from "../cluster/plan";
 import { queryRows, quoteLiteral, runSql } from "../cluster/sql";
 import type { DockerClient } from "../docker/client";
 import { ContainerError, PostgresError } from "../errors";
 import { scramVerifier } from "./scram";
+import { NOT_YET, done, pollUntil } from "../lifecycle/poll";
 
 /**
  * Creates the replication role if it is missing: REPLICATION LOGIN and nothing else. An existing
@@ -42,19 +42,17 @@ export async function slotExists(docker: DockerClient, primary: string, slot: st
 
 /** Drops the slot, waiting (up to timeoutMs) for its walsender to go once the replica has stopped. */
 export async function dropSlot(docker: DockerClient, primary: string, slot: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const rows = await queryRows(docker, primary, `SELECT active FROM pg_replication_slots WHERE slot_name = ${quoteLiteral(slot)}`, z.object({ active: z.boolean() }));
-    if (rows.length === 0) return;
-    if (!rows[0]?.active) {
+  await pollUntil(
+    { timeoutMs, intervalMs: 250 },
+    async () => {
+      const rows = await queryRows(docker, primary, `SELECT active FROM pg_replication_slots WHERE slot_name = ${quoteLiteral(slot)}`, z.object({ active: z.boolean() }));
+      if (rows.length === 0) return done(undefined);
+      if (rows[0]?.active) return NOT_YET;
       await runSql(docker, primary, `SELECT pg_drop_replication_slot(${quoteLiteral(slot)});`);
-      return;
-    }
-    if (Date.now() > deadline) {
-      throw new PostgresError(`slot ${slot} on ${primary} is still in use`, "stop the replica that uses it, then run the command again");
-    }
-    await sleep(250);
-  }
+      return done(undefined);
+    },
+    () => new PostgresError(`slot ${slot} on ${primary} is still in use`, "stop the replica that uses it, then run the command again"),
+  );
 }
 
 export const ReplicationRow = z.object({
@@ -89,16 +87,17 @@ export async function replicationRows(docker: DockerClient, primary: string): Pr
 
 /** Waits until the primary shows a standby streaming through `slot`. */
 export async function waitStreaming(docker: DockerClient, primary: string, replica: string, slot: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const row = (await replicationRows(docker, primary)).find((candidate) => candidate.slot === slot);
-    if (row?.state === "streaming") return;
-    if (Date.now() > deadline) {
-      throw new ContainerError(
+  let row: ReplicationRow | undefined;
+  await pollUntil(
+    { timeoutMs, intervalMs: 250 },
+    async () => {
+      row = (await replicationRows(docker, primary)).find((candidate) => candidate.slot === slot);
+      return row?.state === "streaming" ? done(undefined) : NOT_YET;
+    },
+    async () =>
+      new ContainerError(
         `${replica} is not streaming from ${primary} after ${Math.round(timeoutMs / 1000)} s (slot ${slot}: ${row?.state ?? (row ? "inactive" : "missing")}); its last log lines:\n${await docker.logTail(replica)}`,
         "read the replica's log above",
-      );
-    }
-    await sleep(250);
-  }
+      ),
+  );
 }
