@@ -95,7 +95,7 @@ initdb_scripts() {
 data_dir_state() {
   if [ -s "$PGDATA/PG_VERSION" ]; then
     echo initialised
-  elif [ -z "$(ls -A "$PGDATA" 2>/dev/null | grep -v '^lost+found$')" ]; then
+  elif [ -z "$(find "$PGDATA" -mindepth 1 -maxdepth 1 ! -name lost+found -print -quit 2>/dev/null)" ]; then
     echo empty
   else
     echo foreign
