@@ -12,13 +12,14 @@ export interface Check {
   detail: string;
 }
 
-export async function checkFiles(target: BackupTarget, directory: string, manifest: BackupManifest): Promise<Check[]> {
+export async function checkFiles(target: BackupTarget, directory: string, manifest: BackupManifest, signal?: AbortSignal): Promise<Check[]> {
   const checks: Check[] = [];
   for (const file of manifest.files) {
     const measure = new Measure();
     try {
-      await pipeline(await target.read(`${directory}${file.name}`), measure, new Writable({ write: (_chunk, _encoding, done) => done() }));
+      await pipeline(await target.read(`${directory}${file.name}`), measure, new Writable({ write: (_chunk, _encoding, done) => done() }), signal ? { signal } : {});
     } catch (error) {
+      if (signal?.aborted) throw signal.reason;
       checks.push({ name: `sha256 ${file.name}`, ok: false, detail: `cannot read it: ${(error as Error).message}` });
       continue;
     }

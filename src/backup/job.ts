@@ -1,29 +1,32 @@
-// Runs a throwaway job container: its stdout streamed (with backpressure) into a writable, or a
-// readable streamed into its stdin; stderr kept for the error message and scanned for markers.
+// What a job container reports back (one PGFORT-RESULT JSON line, images/postgres/pgfort-job.sh),
+// checked by schema; and the byte counter/hasher every stored file passes through.
 import { createHash } from "node:crypto";
-import { Transform, Writable, type Readable, type TransformCallback } from "node:stream";
-import { pipeline } from "node:stream/promises";
-import type { ContainerCreateOptions, DockerClient } from "../docker/client";
-import { Demultiplexer, TextTail } from "../docker/demultiplex";
+import { Transform, type TransformCallback } from "node:stream";
+import { z } from "zod";
+import { BackupError } from "../errors";
 
-export interface JobResult {
-  exitCode: number;
-  stderr: TextTail;
-  /** stderr lines that start with one of the requested markers. */
-  markers: string[];
-}
+const LSN = /^[0-9A-F]+\/[0-9A-F]+$/;
 
-export interface JobStreams {
-  /** Receives the container's stdout; the pipeline ends it. */
-  stdout?: Writable[];
-  /** Sent to the container's stdin, which is closed at its end. */
-  stdin?: Readable;
-  markerPrefixes?: readonly string[];
-  /**
-   * Receives the container's removal instead of waiting for it: the caller overlaps it with its
-   * next step and awaits it before it returns.
-   */
-  deferRemoval?: (removal: Promise<void>) => void;
+export const JobResultSchema = z.object({
+  /** What the tool wrote before compression (dd's count); null when not measured (pg_dump -Z). */
+  rawBytes: z.number().int().nonnegative().nullable().optional(),
+  rowCounts: z.record(z.string(), z.number().int().nonnegative()).optional(),
+  wal: z
+    .object({ startLsn: z.string().regex(LSN), endLsn: z.string().regex(LSN), timeline: z.number().int().positive() })
+    .optional(),
+});
+export type JobResult = z.infer<typeof JobResultSchema>;
+
+/** The job's result line, validated; a job that exited 0 without a valid one is a failed job. */
+export function readJobResult(result: unknown, what: string): JobResult {
+  const parsed = JobResultSchema.safeParse(result);
+  if (result === undefined || !parsed.success) {
+    throw new BackupError(
+      `${what} ended without a valid result line${parsed.error ? `: ${parsed.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; ")}` : ""}`,
+      "the image's pgfort-job does not match this pgfort: rebuild it with pgfort build",
+    );
+  }
+  return parsed.data;
 }
 
 /** Counts and hashes what passes through: sha256 and byte count computed on the way. */
@@ -45,68 +48,4 @@ export class Measure extends Transform {
   sha256(): string {
     return this.hash.digest("hex");
   }
-}
-
-/**
- * Creates, attaches, starts and waits for the container, and always removes it. A broken stream
- * kills the container so the tool does not run on for nothing. Rejects only on stream failures;
- * a non-zero exit is in the result for the caller to explain.
- */
-export async function runJob(docker: DockerClient, create: ContainerCreateOptions, streams: JobStreams): Promise<JobResult> {
-  const name = create.name ?? "";
-  const stderr = new TextTail(64 * 1024);
-  const markers: string[] = [];
-  const prefixes = streams.markerPrefixes ?? [];
-  let partialLine = "";
-  const onStderr = (chunk: Buffer): void => {
-    const text = partialLine + chunk.toString("utf8");
-    const lines = text.split("\n");
-    partialLine = lines.pop() ?? "";
-    const ordinary: string[] = [];
-    for (const line of lines) {
-      if (prefixes.some((prefix) => line.startsWith(prefix))) markers.push(line);
-      else ordinary.push(line);
-    }
-    if (ordinary.length) stderr.append(Buffer.from(`${ordinary.join("\n")}\n`));
-  };
-  const options = streams.stdin ? { ...create, AttachStdin: true, OpenStdin: true, StdinOnce: true } : create;
-  await docker.createContainer(options);
-  try {
-    const attached = await docker.attach(name, { stdin: Boolean(streams.stdin) });
-    await docker.startContainer(name);
-    const flows: Array<Promise<void>> = [
-      pipeline(attached, new Demultiplexer(onStderr), ...(streams.stdout ?? [discard()])),
-    ];
-    if (streams.stdin) flows.push(pipeline(streams.stdin, endingWriter(attached)));
-    try {
-      await Promise.all(flows);
-    } catch (error) {
-      await docker.killContainer(name);
-      throw error;
-    }
-    const exitCode = await docker.waitContainer(name);
-    if (partialLine) onStderr(Buffer.from("\n"));
-    return { exitCode, stderr, markers };
-  } finally {
-    const removal = docker.removeContainer(name);
-    if (streams.deferRemoval) streams.deferRemoval(removal);
-    else await removal;
-  }
-}
-
-function discard(): Writable {
-  return new Writable({ write: (_chunk, _encoding, done) => done() });
-}
-
-/** Writes into the hijacked attach socket with backpressure and half-closes it at the end (EOF on stdin). */
-function endingWriter(socket: NodeJS.ReadWriteStream): Writable {
-  return new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      if (socket.write(chunk)) done();
-      else socket.once("drain", () => done());
-    },
-    final(done) {
-      (socket as unknown as { end(callback: () => void): void }).end(() => done());
-    },
-  });
 }

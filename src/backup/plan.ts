@@ -1,7 +1,8 @@
-// What a backup runs: one throwaway container per file, its shell script, limits and hardening. Pure.
+// What a backup runs: one throwaway container per file, the pgfort-job verb and its environment,
+// limits and hardening. Pure: the shell programs themselves are images/postgres/pgfort-job.sh.
 import type { Config } from "../config/schema";
 import { planResourceLimits } from "../cluster/limits";
-import { HARDENING, REPLICATION_USER, SECRETS, SECRETS_DIR, SUPERUSER, secretsDir } from "../cluster/plan";
+import { DATA_DIR, HARDENING, REPLICATION_USER, SECRETS, SECRETS_DIR, SUPERUSER, secretsDir } from "../cluster/plan";
 import type { ContainerCreateOptions } from "../docker/client";
 import { clusterLabels, objectName } from "../docker/labels";
 import type { BackupFile } from "./manifest";
@@ -13,21 +14,32 @@ export const DUMP_CREDENTIALS: Credentials = { user: SUPERUSER, secret: SECRETS.
 /** Physical backups need the REPLICATION privilege only: the replication role. */
 export const BASEBACKUP_CREDENTIALS: Credentials = { user: REPLICATION_USER, secret: SECRETS.replication.name };
 
-/** Lines the scripts write to stderr for pgfort to read; everything else on stderr is the tools' own. */
-export const MARKER = {
-  rawBytes: "PGFORT-RAW-BYTES ",
-  rowCounts: "PGFORT-ROW-COUNTS ",
-} as const;
-
 /** How a logical dump is compressed: pg_dump's own (gzip, one thread) or -Z0 piped through the compressor. */
 export type LogicalMode = "pipe" | "builtin";
+
+/** The verbs of images/postgres/pgfort-job.sh: the programs a job container runs. */
+export type JobVerb =
+  | "dump-globals"
+  | "dump-database"
+  | "basebackup"
+  | "restore-globals"
+  | "restore-database"
+  | "extract-base"
+  | "verify-base"
+  | "count-rows";
+
+/** One program run in a job container: its verb and its parameters, as environment only. */
+export interface JobProgram {
+  verb: JobVerb;
+  env: Record<string, string>;
+}
 
 export interface Artifact {
   name: string;
   content: BackupFile["content"];
   database?: string;
   compression: BackupFile["compression"];
-  script: string;
+  program: JobProgram;
 }
 
 export interface CompressionPlan {
@@ -41,81 +53,24 @@ export function compressionThreads(cpus: number | undefined, hostCpus: number): 
   return Math.max(1, Math.floor(Math.min(cpus ?? hostCpus, hostCpus)));
 }
 
-export function compressorCommand({ method, level, threads }: CompressionPlan): string | undefined {
-  if (method === "zstd") return `zstd -q -c -${level} -T${threads}`;
-  if (method === "lz4") return `lz4 -q -c -${Math.min(level, 12)}`;
-  return undefined;
-}
-
 export interface Credentials {
   user: string;
   secret: string;
 }
 
-/**
- * The common head of every script: fail on any error, any stage of any pipe; the password from
- * its secret file into a pgpass on tmpfs (never argv, never the environment).
- */
-export function scriptHead(primaryHost: string, credentials: Credentials): string {
-  return [
-    "set -euo pipefail",
-    // A failing command under set -e says nothing by itself: name it, so an error is never "no output".
-    `trap 'status=$?; echo "pgfort: \"$BASH_COMMAND\" failed with exit status $status" >&2' ERR`,
-    "umask 077",
-    // The secret file has no trailing newline: read returns 1 at EOF though it read the password.
-    `IFS= read -r password < ${SECRETS_DIR}/${credentials.secret} || [ -n "$password" ]`,
-    `printf '*:*:*:${credentials.user}:%s\\n' "$password" > /tmp/pgpass`,
-    "unset password",
-    `export PGPASSFILE=/tmp/pgpass PGHOST=${primaryHost} PGPORT=5432 PGUSER=${credentials.user} PGCONNECT_TIMEOUT=10`,
-  ].join("\n");
-}
-
-/**
- * `command | count raw bytes | compress` to stdout, every stage's exit status counting. dd counts
- * what the tool wrote (its report goes to a tmpfs file, printed as a marker line at the end).
- */
-export function compressedPipe(command: string, compression: CompressionPlan): string {
-  const compressor = compressorCommand(compression);
-  const counted = `${command} | dd bs=1M iflag=fullblock 2>/tmp/raw-bytes`;
-  return [
-    compressor ? `${counted} | ${compressor}` : counted,
-    `sed -n 's/^\\([0-9]*\\) bytes.*/${MARKER.rawBytes}\\1/p' /tmp/raw-bytes >&2`,
-  ].join("\n");
-}
-
-/** Exact row counts of every table, at a snapshot, as one JSON line (tables named schema.table). */
+/** Exact row counts of every table, at the session's snapshot, as one JSON object (tables named schema.table). */
 export const ROW_COUNT_QUERY =
-  "SELECT '" +
-  MARKER.rowCounts +
-  "' || coalesce(json_object_agg(format('%s.%s', n.nspname, c.relname), " +
+  "SELECT coalesce(json_object_agg(format('%s.%s', n.nspname, c.relname), " +
   "(xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I.%I', n.nspname, c.relname), false, true, '')))[1]::text::bigint), '{}') " +
   "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace " +
   "WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%';";
 
-/**
- * One database: a REPEATABLE READ transaction exports its snapshot and pg_dump dumps that same
- * snapshot. The rows of every table are counted in the snapshot too, while the dump runs (the
- * count's one-line answer waits in psql's pipe), so the counts are exactly what the dump holds
- * and cost no extra time.
- */
-export function databaseScript(compression: CompressionPlan, mode: LogicalMode): string {
-  const dump = mode === "builtin" ? `pg_dump -Fc -Z${compression.level > 9 ? 9 : compression.level}` : "pg_dump -Fc -Z0";
-  const command = `${dump} --snapshot="$snapshot" -d "$PGFORT_DATABASE"`;
-  return [
-    'coproc PSQL { psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$PGFORT_DATABASE"; }',
-    // bash unsets PSQL and PSQL_PID the moment the coprocess ends: keep our own copies of its pipes.
-    'exec {to_psql}>&"${PSQL[1]}" {from_psql}<&"${PSQL[0]}"',
-    `printf '%s\\n' 'BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;' 'SELECT pg_export_snapshot();' >&"$to_psql"`,
-    'IFS= read -r snapshot <&"$from_psql" || { echo "could not open a snapshot of $PGFORT_DATABASE" >&2; exit 1; }',
-    `printf '%s\\n' ${shellQuote(ROW_COUNT_QUERY)} >&"$to_psql"`,
-    mode === "builtin" ? `${command}` : compressedPipe(command, compression),
-    'IFS= read -r counts <&"$from_psql" || { echo "could not count the rows of $PGFORT_DATABASE" >&2; exit 1; }',
-    'printf "%s\\n" "$counts" >&2',
-    // The snapshot had to stay open until pg_dump finished; the sentinel says the session ended well.
-    `printf '%s\\n' 'COMMIT;' "SELECT 'pgfort-committed';" >&"$to_psql"`,
-    'IFS= read -r committed <&"$from_psql" && [ "$committed" = pgfort-committed ] || { echo "the snapshot session of $PGFORT_DATABASE failed" >&2; exit 1; }',
-    'exec {to_psql}>&- {from_psql}<&-',
-  ].join("\n");
+function compressionEnv(compression: CompressionPlan): Record<string, string> {
+  return {
+    PGFORT_COMPRESSION: compression.method,
+    PGFORT_COMPRESSION_LEVEL: String(compression.level),
+    PGFORT_COMPRESSION_THREADS: String(compression.threads),
+  };
 }
 
 export function planLogicalArtifacts(databases: readonly string[], compression: CompressionPlan, mode: LogicalMode): Artifact[] {
@@ -126,7 +81,7 @@ export function planLogicalArtifacts(databases: readonly string[], compression: 
       name: `globals.sql${suffix}`,
       content: "globals",
       compression: compression.method,
-      script: compressedPipe("pg_dumpall --globals-only", compression),
+      program: { verb: "dump-globals", env: compressionEnv(compression) },
     },
     ...databases.map(
       (database): Artifact => ({
@@ -134,7 +89,10 @@ export function planLogicalArtifacts(databases: readonly string[], compression: 
         content: "database",
         database,
         compression: mode === "builtin" ? "pg_dump" : compression.method,
-        script: databaseScript(compression, mode),
+        program: {
+          verb: "dump-database",
+          env: { ...compressionEnv(compression), PGFORT_DATABASE: database, PGFORT_DUMP_MODE: mode, PGFORT_ROW_COUNT_SQL: ROW_COUNT_QUERY },
+        },
       }),
     ),
   ];
@@ -146,8 +104,20 @@ export function planLogicalArtifacts(databases: readonly string[], compression: 
  * recycled fails with pg_basebackup's "requested WAL segment ... has already been removed".
  */
 export function planPhysicalArtifact(compression: CompressionPlan, label: string): Artifact {
-  const command = `pg_basebackup -D - -F tar -X fetch --checkpoint=fast --verbose --label=${shellQuote(label)}`;
-  return { name: `base.tar${compressionSuffix(compression.method)}`, content: "base", compression: compression.method, script: compressedPipe(command, compression) };
+  return {
+    name: `base.tar${compressionSuffix(compression.method)}`,
+    content: "base",
+    compression: compression.method,
+    program: { verb: "basebackup", env: { ...compressionEnv(compression), PGFORT_BACKUP_LABEL: label } },
+  };
+}
+
+/** How a stored file is turned back into what the tool wrote, and fed to its restore verb. */
+export function planRestoreProgram(file: BackupFile): JobProgram {
+  const decompression = file.compression === "pg_dump" ? "none" : file.compression;
+  if (file.content === "globals") return { verb: "restore-globals", env: { PGFORT_DECOMPRESSION: decompression } };
+  if (file.content === "base") return { verb: "extract-base", env: { PGFORT_DECOMPRESSION: decompression, PGFORT_DATA_DIR: DATA_DIR } };
+  return { verb: "restore-database", env: { PGFORT_DECOMPRESSION: decompression, PGFORT_DATABASE: file.database ?? "postgres" } };
 }
 
 export interface ContainerContext {
@@ -168,16 +138,25 @@ export interface ContainerContext {
   network?: "server" | "none";
 }
 
-/** A throwaway container from the cluster's image with the backup limits and the hardening of every node. */
-export function planJobContainer(context: ContainerContext, script: string, env: string[] = []): ContainerCreateOptions {
+/**
+ * A throwaway container from the cluster's image with the backup limits and the hardening of every
+ * node, running one verb of pgfort-job with its parameters in the environment.
+ */
+export function planJobContainer(context: ContainerContext, program: JobProgram): ContainerCreateOptions {
   const { config } = context;
   const name = objectName(config.cluster, context.node);
+  const env = {
+    ...program.env,
+    PGFORT_SECRET_FILE: `${SECRETS_DIR}/${context.credentials.secret}`,
+    PGFORT_PGUSER: context.credentials.user,
+    PGFORT_PGHOST: "127.0.0.1",
+  };
   return {
     name,
     Image: config.image.tag,
-    Entrypoint: ["bash", "-c"],
-    Cmd: [`${scriptHead("127.0.0.1", context.credentials)}\n${script}`],
-    Env: env,
+    Entrypoint: ["pgfort-job"],
+    Cmd: [program.verb],
+    Env: Object.entries(env).map(([key, value]) => `${key}=${value}`),
     Labels: clusterLabels(config.cluster, context.role, context.node),
     AttachStdout: true,
     AttachStderr: true,
@@ -197,17 +176,6 @@ export function planJobContainer(context: ContainerContext, script: string, env:
   };
 }
 
-/** The command that turns a stored file back into what the tool wrote. */
-export function decompressorCommand(compression: BackupFile["compression"]): string {
-  if (compression === "zstd") return "zstd -dc";
-  if (compression === "lz4") return "lz4 -dc";
-  return "cat";
-}
-
 function compressionCpus(cpus: number | undefined, hostCpus: number): number | undefined {
   return cpus === undefined ? undefined : Math.min(cpus, hostCpus);
-}
-
-export function shellQuote(value: string): string {
-  return `'${value.replace(/'/g, `'\\''`)}'`;
 }

@@ -1,6 +1,6 @@
 // Restores a backup into a new server of the cluster (`restore --as NAME`, and the verify drill).
 // The source cluster is never touched: a new container with new volumes, on the cluster network.
-import { rm } from "node:fs/promises";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import path from "node:path";
 import { z } from "zod";
@@ -12,9 +12,10 @@ import { DATA_DIR } from "../cluster/plan";
 import { queryRows, runSql } from "../cluster/sql";
 import { readHostFacts, upNode } from "../cluster/up";
 import { checkFiles, type Check } from "./checksums";
-import { runJob } from "./job";
+import { runThrowaway } from "../docker/throwaway";
+import { ownerLabels } from "../lifecycle/owner";
 import type { BackupFile, BackupManifest } from "./manifest";
-import { DUMP_CREDENTIALS, MARKER, ROW_COUNT_QUERY, decompressorCommand, planJobContainer, type ContainerContext } from "./plan";
+import { DUMP_CREDENTIALS, ROW_COUNT_QUERY, planJobContainer, planRestoreProgram, type ContainerContext, type JobProgram } from "./plan";
 import type { BackupTarget } from "./targets/target";
 
 export interface RestoreOptions {
@@ -23,6 +24,8 @@ export interface RestoreOptions {
   /** Published port of the restored server (restore --as only). */
   port?: number;
   onInfo?(message: string): void;
+  /** Aborting it (Ctrl-C) stops the restore and removes the server, its volumes and job containers. */
+  signal?: AbortSignal;
 }
 
 export interface RestoredServer {
@@ -43,16 +46,18 @@ export async function restoreBackup(
   manifest: BackupManifest,
   options: RestoreOptions,
 ): Promise<RestoredServer> {
-  const checks = await checkFiles(target, directory, manifest);
+  const { signal } = options;
+  const checks = await checkFiles(target, directory, manifest, signal);
   const bad = checks.filter((check) => !check.ok);
   if (bad.length > 0) {
     throw new BackupError(`backup ${manifest.id} is damaged: ${bad.map((check) => `${check.name}: ${check.detail}`).join("; ")}`, "restore another backup (pgfort backup list); this one was not applied anywhere");
   }
+  signal?.throwIfAborted();
   options.onInfo?.(`checksums of ${manifest.files.length} file(s) match; restoring into ${objectName(loaded.config.cluster, options.node)}`);
   const container = objectName(loaded.config.cluster, options.node);
   const volumes = [`${container}-data`, `${container}-wal`];
   const facts = await readHostFacts(docker, loaded);
-  const context: ContainerContext = {
+  const context: StepContext = {
     config: loaded.config,
     stateDir: loaded.stateDir,
     primaryNode: options.node,
@@ -60,6 +65,7 @@ export async function restoreBackup(
     node: `${options.node}-job`,
     hostCpus: facts.cpus,
     credentials: DUMP_CREDENTIALS,
+    signal,
   };
   const spec = {
     node: options.node,
@@ -68,55 +74,69 @@ export async function restoreBackup(
     settings: loaded.config.primary.settings,
     ...(options.port ? { port: options.port } : {}),
   };
+  // The server is started by upNode, which takes no signal: on abort its container is removed at
+  // once (its health wait then ends), and we wait for upNode to settle before removing the rest.
+  let serverUp: Promise<unknown> = Promise.resolve();
+  const startServer = async () => {
+    serverUp = upNode(docker, loaded, facts, spec, "primary.resources");
+    const stop = () => void docker.removeContainer(container).catch(() => undefined);
+    signal?.addEventListener("abort", stop, { once: true });
+    try {
+      await serverUp;
+    } finally {
+      signal?.removeEventListener("abort", stop);
+    }
+    signal?.throwIfAborted();
+  };
   try {
+    // The volumes first, labelled with their owner: the reaper can tell a dead run's volumes
+    // (upNode finds them and keeps them; its server container follows its volumes' owner).
+    const labels = { ...clusterLabels(loaded.config.cluster, options.role, options.node), ...ownerLabels() };
+    for (const volume of volumes) await docker.ensureVolume(volume, labels);
     if (manifest.kind === "physical") {
       const base = manifest.files.find((file) => file.content === "base");
       if (!base) throw new BackupError(`backup ${manifest.id} has no base file`, "its manifest is not one pgfort wrote");
-      for (const volume of volumes) await docker.ensureVolume(volume, clusterLabels(loaded.config.cluster, options.role, options.node));
-      const dataMount = { volume: volumes[0] ?? "", target: DATA_DIR };
-      await runStep(docker, { ...context, mounts: [dataMount], network: "none" }, `${decompressorCommand(base.compression)} | tar -x -C ${DATA_DIR}`, await target.read(`${directory}${base.name}`), "extracting the base backup");
-      // pg_verifybackup reads the backup_manifest pg_basebackup put in the tar, and parses the WAL.
-      await runStep(docker, { ...context, mounts: [dataMount], network: "none" }, `pg_verifybackup ${DATA_DIR}`, undefined, "pg_verifybackup");
+      const offline = { ...context, mounts: [{ volume: volumes[0] ?? "", target: DATA_DIR }], network: "none" as const };
+      await runStep(docker, offline, planRestoreProgram(base), await target.read(`${directory}${base.name}`), "extracting the base backup");
+      await runStep(docker, offline, { verb: "verify-base", env: { PGFORT_DATA_DIR: DATA_DIR } }, undefined, "pg_verifybackup");
       checks.push({ name: "pg_verifybackup", ok: true, detail: "the extracted files and WAL match the backup's own manifest" });
-      await upNode(docker, loaded, facts, spec, "primary.resources");
+      await startServer();
     } else {
-      await upNode(docker, loaded, facts, spec, "primary.resources");
+      await startServer();
       for (const file of manifest.files) {
-        await runStep(docker, context, restoreCommand(file), await target.read(`${directory}${file.name}`), `restoring ${file.name}`, file.database);
+        await runStep(docker, context, planRestoreProgram(file), await target.read(`${directory}${file.name}`), `restoring ${file.name}`);
       }
     }
     checks.push({ name: "server starts", ok: true, detail: `${container} is healthy` });
+    if (options.role === "restore") await markRestored(loaded, options.node, manifest.id);
     return { container, volumes, checks };
   } catch (error) {
+    await serverUp.catch(() => undefined);
     await removeRestored(docker, loaded, options.node);
-    throw error;
+    throw signal?.aborted ? signal.reason : error;
   }
 }
 
-function restoreCommand(file: BackupFile): string {
-  const decompress = decompressorCommand(file.compression === "pg_dump" ? "none" : file.compression);
-  if (file.content === "globals") {
-    // The dump creates roles that exist in any new server (the superuser): those errors are expected.
-    return `${decompress} | psql -X -q -d postgres 2>&1 >/dev/null | { grep -v 'already exists' || true; } | sed 's/^/psql: /' >&2`;
-  }
-  const into = file.database === "postgres" ? '-d "$PGFORT_DATABASE"' : "--create -d postgres";
-  return `${decompress} | pg_restore --exit-on-error --no-password ${into}`;
-}
+type StepContext = ContainerContext & { signal?: AbortSignal | undefined };
 
-async function runStep(
-  docker: DockerClient,
-  context: ContainerContext,
-  script: string,
-  input: Readable | undefined,
-  what: string,
-  database?: string,
-): Promise<void> {
-  const create = planJobContainer(context, script, database !== undefined ? [`PGFORT_DATABASE=${database}`] : []);
-  const result = await runJob(docker, create, input ? { stdin: input } : {});
-  const errors = result.stderr.toString().split("\n").filter((line) => /^psql: .*ERROR/.test(line));
-  if (result.exitCode !== 0 || errors.length > 0) {
+async function runStep(docker: DockerClient, context: StepContext, program: JobProgram, input: Readable | undefined, what: string): Promise<void> {
+  const create = planJobContainer(context, program);
+  const result = await runThrowaway(docker, { create, signal: context.signal, ...(input ? { stdin: input } : {}) });
+  if (result.exitCode !== 0 || result.result === undefined) {
+    const errors = result.stderr.toString().split("\n").filter((line) => /^psql: .*ERROR/.test(line));
     throw new BackupError(`${what} failed (exit ${result.exitCode}): ${errors.join("; ") || result.stderr.lastLines(8) || "no output"}`, "read the message above; the partly restored server was removed");
   }
+}
+
+/**
+ * A `restore --as` server is kept after success although its volumes name an owner that exits:
+ * this marker (beside its conf.d, removed with it) tells the reaper it is finished, not a leftover.
+ */
+export const RESTORED_MARKER = "restored.json";
+
+async function markRestored(loaded: LoadedConfig, node: string, id: string): Promise<void> {
+  await mkdir(path.join(loaded.stateDir, node), { recursive: true });
+  await writeFile(path.join(loaded.stateDir, node, RESTORED_MARKER), `${JSON.stringify({ id, restoredAt: new Date().toISOString() })}\n`);
 }
 
 export async function removeRestored(docker: DockerClient, loaded: LoadedConfig, node: string): Promise<void> {
@@ -139,7 +159,7 @@ export async function countRows(docker: DockerClient, container: string, databas
   const counts: Record<string, Record<string, number>> = {};
   for (const database of names) {
     const line = await runSql(docker, container, ROW_COUNT_QUERY, database);
-    counts[database] = z.record(z.string(), z.number()).parse(JSON.parse(line.slice(MARKER.rowCounts.length)));
+    counts[database] = z.record(z.string(), z.number()).parse(JSON.parse(line));
   }
   return counts;
 }

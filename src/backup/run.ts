@@ -10,14 +10,14 @@ import { queryRows } from "../cluster/sql";
 import { readTopology } from "../cluster/topology";
 import { objectName } from "../docker/labels";
 import { VERSION } from "../version";
-import { runJob, Measure } from "./job";
+import { Measure, readJobResult } from "./job";
+import { runThrowaway } from "../docker/throwaway";
 import { backupDirectory, newBackupId, MANIFEST_FILE, type BackupKind } from "./layout";
 import type { BackupFile, BackupManifest } from "./manifest";
 import {
   BASEBACKUP_CREDENTIALS,
   DUMP_CREDENTIALS,
   compressionThreads,
-  MARKER,
   planJobContainer,
   planLogicalArtifacts,
   planPhysicalArtifact,
@@ -26,7 +26,6 @@ import {
   type LogicalMode,
 } from "./plan";
 import type { BackupTarget } from "./targets/target";
-import { parseBasebackupWal } from "./wal";
 import { ensureReplicationRole } from "../replica/replication";
 import { ensureSecrets, readSecret } from "../cluster/state";
 import { SECRETS } from "../cluster/plan";
@@ -37,6 +36,8 @@ export interface BackupRequest {
   job?: string;
   logicalMode?: LogicalMode;
   onProgress?(progress: BackupProgress): void;
+  /** Aborting it (Ctrl-C) kills the job containers, aborts the uploads and keeps nothing of the backup. */
+  signal?: AbortSignal;
 }
 
 export interface BackupProgress {
@@ -50,6 +51,8 @@ const VersionRow = z.object({ server_version: z.string() });
 
 export async function runBackup(docker: DockerClient, loaded: LoadedConfig, target: BackupTarget, request: BackupRequest): Promise<BackupManifest> {
   const { config, stateDir } = loaded;
+  const { signal } = request;
+  signal?.throwIfAborted();
   const topology = await readTopology(stateDir);
   const primary = objectName(config.cluster, topology.primary);
   if (!(await docker.inspectContainerIfExists(primary))?.State.Running) {
@@ -96,6 +99,7 @@ export async function runBackup(docker: DockerClient, loaded: LoadedConfig, targ
           node: `backup-${id.slice(-6)}-${index}`,
           hostCpus: engine.cpus,
           onProgress: request.onProgress,
+          signal,
           deferRemoval: (removal) => removals.push(removal),
         }),
       };
@@ -108,7 +112,7 @@ export async function runBackup(docker: DockerClient, loaded: LoadedConfig, targ
     for (const { artifact, result } of outcomes) {
       files.push(result.file);
       if (artifact.database !== undefined) rowCounts[artifact.database] = result.rowCounts ?? {};
-      if (artifact.content === "base") wal = parseBasebackupWal(result.stderr);
+      if (artifact.content === "base") wal = result.wal;
     }
     const manifest: BackupManifest = {
       formatVersion: 1,
@@ -130,7 +134,11 @@ export async function runBackup(docker: DockerClient, loaded: LoadedConfig, targ
       ...(request.kind === "logical" ? { rowCounts } : {}),
       ...(wal ? { wal } : {}),
     };
-    // Last: its presence is what makes the backup complete.
+    if (request.kind === "physical" && !wal) {
+      throw new BackupError("pg_basebackup did not report its WAL start and end points", "rebuild the image (pgfort build): its pgfort-job reports them");
+    }
+    // Last: its presence is what makes the backup complete; an interrupted run never writes it.
+    signal?.throwIfAborted();
     written.push(`${directory}${MANIFEST_FILE}`);
     await target.writeText(`${directory}${MANIFEST_FILE}`, `${JSON.stringify(manifest, null, 2)}\n`);
     return manifest;
@@ -177,6 +185,7 @@ interface StreamContext {
   node: string;
   hostCpus: number;
   onProgress: ((progress: BackupProgress) => void) | undefined;
+  signal: AbortSignal | undefined;
   deferRemoval: (removal: Promise<void>) => void;
 }
 
@@ -187,7 +196,7 @@ async function streamArtifact(
   key: string,
   artifact: Artifact,
   context: StreamContext,
-): Promise<{ file: BackupFile; rowCounts?: Record<string, number>; stderr: string }> {
+): Promise<{ file: BackupFile; rowCounts?: Record<string, number>; wal?: BackupManifest["wal"] }> {
   const started = Date.now();
   const measure = new Measure((bytes) => context.onProgress?.({ file: artifact.name, bytes, elapsedMs: Date.now() - started }));
   const create = planJobContainer(
@@ -200,44 +209,51 @@ async function streamArtifact(
       hostCpus: context.hostCpus,
       credentials: artifact.content === "base" ? BASEBACKUP_CREDENTIALS : DUMP_CREDENTIALS,
     },
-    artifact.script,
-    artifact.database !== undefined ? [`PGFORT_DATABASE=${artifact.database}`] : [],
+    artifact.program,
   );
   const pending = await target.write(key);
-  let result;
+  let job;
   try {
-    result = await runJob(docker, create, { stdout: [measure, pending.stream], markerPrefixes: Object.values(MARKER), deferRemoval: context.deferRemoval });
+    job = await runThrowaway(docker, { create, stdout: [measure, pending.stream], signal: context.signal, deferRemoval: context.deferRemoval });
   } catch (error) {
-    const targetFailure = await pending.failure();
+    // Interrupted: no waiting for the target to explain itself, only its abort (no partial file,
+    // no open multipart upload).
+    const targetFailure = context.signal?.aborted ? undefined : await pending.failure();
     await pending.abort();
+    if (context.signal?.aborted) throw context.signal.reason;
     if (targetFailure) throw targetFailure;
     throw error instanceof PgfortError
       ? error
       : new BackupError(`streaming ${artifact.name} failed: ${(error as Error).message}`, "check the target and the cluster, then run the backup again", { cause: error });
   }
-  if (result.exitCode !== 0) {
+  const tool = artifact.content === "base" ? "pg_basebackup" : artifact.content === "globals" ? "pg_dumpall" : "pg_dump";
+  if (job.exitCode !== 0) {
     await pending.abort();
-    const tool = artifact.content === "base" ? "pg_basebackup" : artifact.content === "globals" ? "pg_dumpall" : "pg_dump";
     throw new BackupError(
-      `${tool} for ${artifact.name} failed (exit ${result.exitCode}): ${result.stderr.lastLines(6) || "no output"}`,
-      explainToolFailure(result.stderr.toString()),
+      `${tool} for ${artifact.name} failed (exit ${job.exitCode}): ${job.stderr.lastLines(6) || "no output"}`,
+      explainToolFailure(job.stderr.toString()),
     );
   }
+  let result;
+  try {
+    result = readJobResult(job.result, `${tool} for ${artifact.name}`);
+  } catch (error) {
+    await pending.abort();
+    throw error;
+  }
   await pending.commit();
-  const raw = result.markers.find((line) => line.startsWith(MARKER.rawBytes));
-  const counts = result.markers.find((line) => line.startsWith(MARKER.rowCounts));
   return {
     file: {
       name: artifact.name,
       content: artifact.content,
       ...(artifact.database !== undefined ? { database: artifact.database } : {}),
       bytes: measure.bytes,
-      rawBytes: raw ? Number(raw.slice(MARKER.rawBytes.length).trim()) : null,
+      rawBytes: result.rawBytes ?? null,
       sha256: measure.sha256(),
       compression: artifact.compression,
     },
-    ...(counts ? { rowCounts: z.record(z.string(), z.number()).parse(JSON.parse(counts.slice(MARKER.rowCounts.length))) } : {}),
-    stderr: result.stderr.toString(),
+    ...(result.rowCounts ? { rowCounts: result.rowCounts } : {}),
+    ...(result.wal ? { wal: result.wal } : {}),
   };
 }
 

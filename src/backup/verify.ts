@@ -17,19 +17,24 @@ export async function verifyBackup(
   directory: string,
   manifest: BackupManifest,
   onInfo?: (message: string) => void,
+  options: { signal?: AbortSignal } = {},
 ): Promise<VerifyResult> {
+  const { signal } = options;
   const node = `verify-${randomBytes(3).toString("hex")}`;
   let checks: Check[] = [];
   try {
-    const restored = await restoreBackup(docker, loaded, target, directory, manifest, { node, role: "verify", ...(onInfo ? { onInfo } : {}) });
+    const restored = await restoreBackup(docker, loaded, target, directory, manifest, { node, role: "verify", ...(onInfo ? { onInfo } : {}), ...(signal ? { signal } : {}) });
     checks = restored.checks;
     const counts = await countRows(docker, restored.container, manifest.kind === "logical" ? manifest.databases : undefined);
     checks.push(...compareRowCounts(manifest, counts));
   } catch (error) {
+    // An interrupted drill is no verdict: nothing is written.
+    if (signal?.aborted) throw signal.reason;
     checks.push({ name: "restore", ok: false, detail: (error as Error).message });
   } finally {
     await removeRestored(docker, loaded, node);
   }
+  signal?.throwIfAborted();
   const result: VerifyResult = {
     id: manifest.id,
     ok: checks.length > 0 && checks.every((check) => check.ok),

@@ -20,3 +20,14 @@ export function objectName(cluster: string, node: string): string {
 export function clusterFilter(cluster: string): { label: string[] } {
   return { label: [`${LABEL_CLUSTER}=${cluster}`] };
 }
+
+/**
+ * Who started a throwaway object (job container, verify or restore server, their volumes): the
+ * reaper removes it once that process is gone. The start time tells a reused pid from the owner.
+ */
+export const LABEL_OWNER_HOST = "pgfort.owner-host";
+export const LABEL_OWNER_PID = "pgfort.owner-pid";
+export const LABEL_OWNER_STARTED = "pgfort.owner-started";
+
+/** Roles of throwaway objects: the only ones the reaper ever considers. */
+export const THROWAWAY_ROLES = ["backup", "restore", "verify"] as const satisfies readonly Role[];

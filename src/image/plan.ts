@@ -28,6 +28,7 @@ export const IMAGE_FILES = [
   DOCKERFILE,
   "images/postgres/docker-entrypoint.sh",
   "images/postgres/entrypoint-lib.sh",
+  "images/postgres/pgfort-job.sh",
   "images/postgres/pg_hba.conf",
   "images/postgres/postgresql.conf",
 ] as const;

@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { backupDirectory, createdAtOf, databaseFileName, newBackupId, parseBackupKey } from "../../../src/backup/layout";
-import { compressedPipe, compressionThreads, planJobContainer, planLogicalArtifacts, planPhysicalArtifact, scriptHead, BASEBACKUP_CREDENTIALS, DUMP_CREDENTIALS } from "../../../src/backup/plan";
-import { parseBasebackupWal } from "../../../src/backup/wal";
+import { compressionThreads, planJobContainer, planLogicalArtifacts, planPhysicalArtifact, planRestoreProgram, BASEBACKUP_CREDENTIALS, DUMP_CREDENTIALS } from "../../../src/backup/plan";
+import { readJobResult } from "../../../src/backup/job";
 import { parseConfig } from "../../../src/config/load";
 import { assessHealth } from "../../../src/schedule/health";
 import { needsPathStyle } from "../../../src/backup/targets/s3";
@@ -31,7 +30,12 @@ describe("backup plan", function () {
   it("dumps globals and each database, compressed by the chosen tool, named by what they hold", function () {
     const artifacts = planLogicalArtifacts(["app", "postgres"], zstd, "pipe");
     assert.deepEqual(artifacts.map((artifact) => artifact.name), ["globals.sql.zst", "app.pgcustom.zst", "postgres.pgcustom.zst"]);
-    assert.match(artifacts[1]?.script ?? "", /pg_dump -Fc -Z0 --snapshot="\$snapshot" -d "\$PGFORT_DATABASE" \| dd .* \| zstd -q -c -3 -T2/);
+    assert.equal(artifacts[1]?.program.verb, "dump-database");
+    assert.deepEqual(
+      { ...artifacts[1]?.program.env, PGFORT_ROW_COUNT_SQL: undefined },
+      { PGFORT_COMPRESSION: "zstd", PGFORT_COMPRESSION_LEVEL: "3", PGFORT_COMPRESSION_THREADS: "2", PGFORT_DATABASE: "app", PGFORT_DUMP_MODE: "pipe", PGFORT_ROW_COUNT_SQL: undefined },
+    );
+    assert.match(artifacts[1]?.program.env["PGFORT_ROW_COUNT_SQL"] ?? "", /^SELECT coalesce\(json_object_agg/);
     const builtin = planLogicalArtifacts(["app"], zstd, "builtin");
     assert.equal(builtin[1]?.name, "app.pgcustom");
     assert.equal(builtin[1]?.compression, "pg_dump");
@@ -39,33 +43,41 @@ describe("backup plan", function () {
     assert.equal(planLogicalArtifacts(["app"], { ...zstd, method: "lz4" }, "pipe")[0]?.name, "globals.sql.lz4");
   });
 
-  it("takes a base backup as one tar with WAL fetched at the end", function () {
-    const artifact = planPhysicalArtifact(zstd, "pgfort x");
+  it("takes a base backup with the label as a parameter, and restores each file by its kind", function () {
+    const artifact = planPhysicalArtifact(zstd, "pgfort x'; rm -rf /");
     assert.equal(artifact.name, "base.tar.zst");
-    assert.match(artifact.script, /pg_basebackup -D - -F tar -X fetch --checkpoint=fast --verbose --label='pgfort x'/);
+    assert.equal(artifact.program.verb, "basebackup");
+    assert.equal(artifact.program.env["PGFORT_BACKUP_LABEL"], "pgfort x'; rm -rf /", "a value, never shell text");
+    const base = { name: "base.tar.zst", content: "base", compression: "zstd", bytes: 1, rawBytes: 1, sha256: "x" } as const;
+    assert.deepEqual(planRestoreProgram(base), { verb: "extract-base", env: { PGFORT_DECOMPRESSION: "zstd", PGFORT_DATA_DIR: "/var/lib/postgresql/data" } });
+    assert.deepEqual(planRestoreProgram({ ...base, name: "app.pgcustom", content: "database", database: "app", compression: "pg_dump" }), {
+      verb: "restore-database",
+      env: { PGFORT_DECOMPRESSION: "none", PGFORT_DATABASE: "app" },
+    });
+    assert.equal(planRestoreProgram({ ...base, name: "globals.sql.lz4", content: "globals", compression: "lz4" }).verb, "restore-globals");
   });
 
-  it("fails the pipe when any stage fails, not only the last (pipefail)", function () {
-    const script = `set -euo pipefail\n${compressedPipe("false", { method: "none", level: 1, threads: 1 })}`;
-    const result = spawnSync("bash", ["-c", script.replace(/\/tmp\/raw-bytes/g, "/dev/null")]);
-    assert.notEqual(result.status, 0);
-    const ok = spawnSync("bash", ["-c", `set -euo pipefail\n${compressedPipe("printf 12345", { method: "none", level: 1, threads: 1 }).replace(/\/tmp\/raw-bytes/g, `/tmp/pgfort-unit-raw-${process.pid}`)}`]);
-    assert.equal(ok.status, 0);
-    assert.equal(ok.stdout.toString(), "12345");
-    assert.match(ok.stderr.toString(), /^PGFORT-RAW-BYTES 5$/m);
+  it("accepts a job's result line only when it matches the schema", function () {
+    const wal = { startLsn: "0/5000028", endLsn: "0/5000100", timeline: 1 };
+    assert.deepEqual(readJobResult({ rawBytes: 5, wal }, "x"), { rawBytes: 5, wal });
+    assert.throws(() => readJobResult(undefined, "pg_dump"), /pg_dump ended without a valid result line/);
+    assert.throws(() => readJobResult({ wal: { ...wal, startLsn: "nonsense" } }, "x"), /wal.startLsn/);
+    assert.throws(() => readJobResult({ rowCounts: { t: -1 } }, "x"), /rowCounts/);
   });
 
-  it("reads the password from its file into a pgpass, never into argv or the environment", function () {
-    const head = scriptHead("app-primary", DUMP_CREDENTIALS);
-    assert.match(head, /read -r password < \/run\/secrets\/postgres-password/);
-    assert.match(head, /PGPASSFILE=\/tmp\/pgpass/);
-    assert.doesNotMatch(head, /PGPASSWORD/);
-    assert.match(scriptHead("p", BASEBACKUP_CREDENTIALS), /PGUSER=replicator/);
+  it("passes secrets as a file path and runs pgfort-job, never a shell string", function () {
+    const config = parseConfig("cluster: app");
+    const create = planJobContainer({ config, stateDir: "/s", primaryNode: "primary", role: "backup", node: "b", hostCpus: 2, credentials: BASEBACKUP_CREDENTIALS }, planPhysicalArtifact(zstd, "l").program);
+    assert.deepEqual(create.Entrypoint, ["pgfort-job"]);
+    assert.deepEqual(create.Cmd, ["basebackup"]);
+    assert.ok(create.Env?.includes("PGFORT_SECRET_FILE=/run/secrets/replication-password"), String(create.Env));
+    assert.ok(create.Env?.includes("PGFORT_PGUSER=replicator"));
+    assert.ok(!create.Env?.some((entry) => /PASSWORD=/.test(entry)));
   });
 
   it("runs jobs hardened, without a log driver, within the backup limits and the host's CPUs", function () {
     const config = parseConfig("cluster: app\nbackups: { resources: { memory: 256m, cpus: 4 } }");
-    const create = planJobContainer({ config, stateDir: "/s", primaryNode: "primary", role: "backup", node: "backup-1", hostCpus: 2, credentials: DUMP_CREDENTIALS }, "true");
+    const create = planJobContainer({ config, stateDir: "/s", primaryNode: "primary", role: "backup", node: "backup-1", hostCpus: 2, credentials: DUMP_CREDENTIALS }, { verb: "dump-globals", env: {} });
     assert.equal(create.name, "app-backup-1");
     assert.deepEqual(create.HostConfig?.LogConfig, { Type: "none", Config: {} });
     assert.equal(create.HostConfig?.Memory, 256 * 1024 ** 2);
@@ -77,14 +89,6 @@ describe("backup plan", function () {
     assert.equal(create.HostConfig?.NetworkMode, "container:app-primary", "on loopback in the primary's network namespace");
     assert.equal(compressionThreads(4, 2), 2);
     assert.equal(compressionThreads(0.5, 8), 1);
-  });
-});
-
-describe("parseBasebackupWal", function () {
-  it("reads start, end and timeline from pg_basebackup --verbose", function () {
-    const stderr = "pg_basebackup: initiating base backup, waiting for checkpoint to complete\npg_basebackup: write-ahead log start point: 0/5000028 on timeline 1\npg_basebackup: write-ahead log end point: 0/5000100\n";
-    assert.deepEqual(parseBasebackupWal(stderr), { startLsn: "0/5000028", endLsn: "0/5000100", timeline: 1 });
-    assert.throws(() => parseBasebackupWal("nothing"), /did not report/);
   });
 });
 

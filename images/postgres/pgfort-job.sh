@@ -1,0 +1,227 @@
+#!/usr/bin/env bash
+# pgfort's job programs: what a throwaway backup/restore/verify container runs, as
+# `pgfort-job VERB`. Parameters come only from the environment (PGFORT_*), never from shell
+# text built by pgfort; the one result of a verb is one line on stderr:
+#   PGFORT-RESULT {"rawBytes":…,"rowCounts":{…},"wal":{…}}
+# Sourced by the unit tests (test/unit/image/pgfort-job.test.ts), executed in the image.
+#
+# Environment, per verb:
+#   every verb reaching a server  PGFORT_SECRET_FILE (password file), PGFORT_PGUSER, PGFORT_PGHOST
+#   dump-*, basebackup            PGFORT_COMPRESSION (zstd|lz4|none), PGFORT_COMPRESSION_LEVEL,
+#                                 PGFORT_COMPRESSION_THREADS
+#   dump-database                 PGFORT_DATABASE, PGFORT_DUMP_MODE (pipe|builtin), PGFORT_ROW_COUNT_SQL
+#   basebackup                    PGFORT_BACKUP_LABEL
+#   restore-*, extract-base       PGFORT_DECOMPRESSION (zstd|lz4|none), stdin: the stored file
+#   restore-database              PGFORT_DATABASE
+#   extract-base, verify-base     PGFORT_DATA_DIR
+#   count-rows                    PGFORT_DATABASE, PGFORT_ROW_COUNT_SQL
+# PGFORT_TMP (default /tmp, a tmpfs in the container) holds the pgpass file and dd's report.
+
+readonly PGFORT_RESULT_PREFIX="PGFORT-RESULT"
+
+# A failing command under set -e says nothing by itself: name it, so an error is never "no output".
+job_trap() {
+  # shellcheck disable=SC2154 # job_status is assigned inside the trap's own text
+  # With set -E the trap also fires where a function returns its failure: name only the command.
+  trap 'job_status=$?; [[ $BASH_COMMAND == return* ]] || echo "pgfort: \"$BASH_COMMAND\" failed with exit status $job_status" >&2' ERR
+}
+
+job_tmp() {
+  printf '%s' "${PGFORT_TMP:-/tmp}"
+}
+
+# The password from its secret file into a pgpass file on tmpfs: never in argv, never in the
+# environment of any tool. The secret file has no trailing newline: read returns 1 at EOF though
+# it read the password.
+write_pgpass() {
+  local password pgpass
+  pgpass="$(job_tmp)/pgpass"
+  : "${PGFORT_SECRET_FILE:?PGFORT_SECRET_FILE must name the password file}"
+  : "${PGFORT_PGUSER:?PGFORT_PGUSER must name the role}"
+  IFS= read -r password <"$PGFORT_SECRET_FILE" || [ -n "$password" ]
+  (umask 077 && printf '*:*:*:%s:%s\n' "$PGFORT_PGUSER" "$password" >"$pgpass")
+  unset password
+  export PGPASSFILE="$pgpass" PGHOST="${PGFORT_PGHOST:-127.0.0.1}" PGPORT="${PGFORT_PGPORT:-5432}"
+  export PGUSER="$PGFORT_PGUSER" PGCONNECT_TIMEOUT=10
+}
+
+# The compressor for PGFORT_COMPRESSION as words on stdout (one per line); nothing for none.
+compressor_words() {
+  local level="${PGFORT_COMPRESSION_LEVEL:-3}" threads="${PGFORT_COMPRESSION_THREADS:-1}"
+  case "${PGFORT_COMPRESSION:-zstd}" in
+    zstd) printf '%s\n' zstd -q -c "-$level" "-T$threads" ;;
+    lz4) printf '%s\n' lz4 -q -c "-$((level > 12 ? 12 : level))" ;;
+    none) ;;
+    *)
+      echo "pgfort: PGFORT_COMPRESSION must be zstd, lz4 or none, not ${PGFORT_COMPRESSION}" >&2
+      return 2
+      ;;
+  esac
+}
+
+decompressor_words() {
+  case "${PGFORT_DECOMPRESSION:-none}" in
+    zstd) printf '%s\n' zstd -dc ;;
+    lz4) printf '%s\n' lz4 -dc ;;
+    none) printf '%s\n' cat ;;
+    *)
+      echo "pgfort: PGFORT_DECOMPRESSION must be zstd, lz4 or none, not ${PGFORT_DECOMPRESSION}" >&2
+      return 2
+      ;;
+  esac
+}
+
+# "$@" | count raw bytes | compress, to stdout; every stage's exit status counts (pipefail). dd
+# counts what the tool wrote; its report goes to a file, read by raw_bytes afterwards.
+compressed_pipe() {
+  local -a compressor
+  # mapfile hides the function's status: ask again, so a bad value fails here (set -e may be off).
+  compressor_words >/dev/null || return
+  mapfile -t compressor < <(compressor_words)
+  if [ "${#compressor[@]}" -eq 0 ]; then
+    "$@" | dd bs=1M iflag=fullblock 2>"$(job_tmp)/raw-bytes"
+  else
+    "$@" | dd bs=1M iflag=fullblock 2>"$(job_tmp)/raw-bytes" | "${compressor[@]}"
+  fi
+}
+
+# What dd counted, or null when it reported nothing we can read.
+raw_bytes() {
+  local bytes
+  bytes="$(sed -n 's/^\([0-9][0-9]*\) bytes.*/\1/p' "$(job_tmp)/raw-bytes")"
+  printf '%s' "${bytes:-null}"
+}
+
+# The one result line. Arguments are JSON members (`"rawBytes":12`), already valid JSON.
+emit_result() {
+  local IFS=,
+  printf '%s {%s}\n' "$PGFORT_RESULT_PREFIX" "$*" >&2
+}
+
+dump_globals() {
+  compressed_pipe pg_dumpall --globals-only
+  emit_result "\"rawBytes\":$(raw_bytes)"
+}
+
+# One database: a REPEATABLE READ transaction exports its snapshot and pg_dump dumps that same
+# snapshot. The rows of every table are counted in the snapshot too, while the dump runs (the
+# count's one-line answer waits in psql's pipe), so the counts are exactly what the dump holds and
+# cost no extra time.
+dump_database() {
+  : "${PGFORT_DATABASE:?PGFORT_DATABASE must name the database}"
+  : "${PGFORT_ROW_COUNT_SQL:?PGFORT_ROW_COUNT_SQL must hold the row-count query}"
+  local snapshot counts committed to_psql from_psql raw=null
+  coproc PSQL { psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$PGFORT_DATABASE"; }
+  # bash unsets PSQL and PSQL_PID the moment the coprocess ends: keep our own copies of its pipes.
+  exec {to_psql}>&"${PSQL[1]}" {from_psql}<&"${PSQL[0]}"
+  printf '%s\n' 'BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;' 'SELECT pg_export_snapshot();' >&"$to_psql"
+  IFS= read -r snapshot <&"$from_psql" || { echo "pgfort: could not open a snapshot of $PGFORT_DATABASE" >&2; return 1; }
+  printf '%s\n' "$PGFORT_ROW_COUNT_SQL" >&"$to_psql"
+  if [ "${PGFORT_DUMP_MODE:-pipe}" = builtin ]; then
+    local level="${PGFORT_COMPRESSION_LEVEL:-6}"
+    pg_dump -Fc "-Z$((level > 9 ? 9 : level))" --snapshot="$snapshot" -d "$PGFORT_DATABASE"
+  else
+    compressed_pipe pg_dump -Fc -Z0 --snapshot="$snapshot" -d "$PGFORT_DATABASE"
+    raw="$(raw_bytes)"
+  fi
+  IFS= read -r counts <&"$from_psql" || { echo "pgfort: could not count the rows of $PGFORT_DATABASE" >&2; return 1; }
+  # The snapshot had to stay open until pg_dump finished; the sentinel says the session ended well.
+  printf '%s\n' 'COMMIT;' "SELECT 'pgfort-committed';" >&"$to_psql"
+  if ! IFS= read -r committed <&"$from_psql" || [ "$committed" != pgfort-committed ]; then
+    echo "pgfort: the snapshot session of $PGFORT_DATABASE failed" >&2
+    return 1
+  fi
+  exec {to_psql}>&- {from_psql}<&-
+  emit_result "\"rawBytes\":$raw" "\"rowCounts\":$counts"
+}
+
+# A base backup as one tar on stdout. stdout allows no parallel WAL stream, so WAL is fetched at
+# the end (-X fetch). The WAL range comes from pg_basebackup's own report, read here so pgfort
+# gets it as JSON.
+basebackup() {
+  local log status=0 start end timeline
+  log="$(job_tmp)/basebackup.log"
+  compressed_pipe pg_basebackup -D - -F tar -X fetch --checkpoint=fast --verbose \
+    --label="${PGFORT_BACKUP_LABEL:-pgfort}" 2>"$log" || status=$?
+  cat "$log" >&2
+  [ "$status" -eq 0 ] || return "$status"
+  start="$(sed -n 's/.*write-ahead log start point: \([0-9A-F]*\/[0-9A-F]*\) on timeline \([0-9]*\).*/\1/p' "$log")"
+  timeline="$(sed -n 's/.*write-ahead log start point: [0-9A-F]*\/[0-9A-F]* on timeline \([0-9]*\).*/\1/p' "$log")"
+  end="$(sed -n 's/.*write-ahead log end point: \([0-9A-F]*\/[0-9A-F]*\).*/\1/p' "$log")"
+  if [ -z "$start" ] || [ -z "$end" ] || [ -z "$timeline" ]; then
+    echo "pgfort: pg_basebackup did not report its WAL start and end points" >&2
+    return 1
+  fi
+  emit_result "\"rawBytes\":$(raw_bytes)" "\"wal\":{\"startLsn\":\"$start\",\"endLsn\":\"$end\",\"timeline\":$timeline}"
+}
+
+decompress_stdin() {
+  local -a decompressor
+  decompressor_words >/dev/null || return
+  mapfile -t decompressor < <(decompressor_words)
+  "${decompressor[@]}"
+}
+
+# The globals create roles that exist in any new server (the superuser): those errors are
+# expected and dropped; any other psql ERROR fails the step.
+restore_globals() {
+  local errors
+  errors="$(decompress_stdin | psql -X -q -d postgres 2>&1 >/dev/null | { grep -v 'already exists' || true; })"
+  if [ -n "$errors" ]; then
+    # shellcheck disable=SC2001 # every line gets the prefix, not just the first
+    sed 's/^/psql: /' <<<"$errors" >&2
+    if grep -q 'ERROR' <<<"$errors"; then return 1; fi
+  fi
+  emit_result '"restored":"globals"'
+}
+
+restore_database() {
+  : "${PGFORT_DATABASE:?PGFORT_DATABASE must name the database}"
+  if [ "$PGFORT_DATABASE" = postgres ]; then
+    decompress_stdin | pg_restore --exit-on-error --no-password -d "$PGFORT_DATABASE"
+  else
+    decompress_stdin | pg_restore --exit-on-error --no-password --create -d postgres
+  fi
+  emit_result "\"restored\":\"database\""
+}
+
+extract_base() {
+  : "${PGFORT_DATA_DIR:?PGFORT_DATA_DIR must name the data directory}"
+  decompress_stdin | tar -x -C "$PGFORT_DATA_DIR"
+  emit_result '"extracted":true'
+}
+
+# pg_verifybackup reads the backup_manifest pg_basebackup put in the tar, and parses the WAL.
+verify_base() {
+  : "${PGFORT_DATA_DIR:?PGFORT_DATA_DIR must name the data directory}"
+  pg_verifybackup "$PGFORT_DATA_DIR"
+  emit_result '"verified":true'
+}
+
+count_rows() {
+  : "${PGFORT_DATABASE:?PGFORT_DATABASE must name the database}"
+  local counts
+  counts="$(printf '%s\n' "$PGFORT_ROW_COUNT_SQL" | psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$PGFORT_DATABASE")"
+  emit_result "\"rowCounts\":$counts"
+}
+
+pgfort_job() {
+  local verb="${1:-}"
+  case "$verb" in
+    dump-globals | dump-database | basebackup | count-rows) write_pgpass ;;
+    restore-globals | restore-database) write_pgpass ;;
+    extract-base | verify-base) ;;
+    *)
+      echo "usage: pgfort-job dump-globals|dump-database|basebackup|restore-globals|restore-database|extract-base|verify-base|count-rows" >&2
+      return 2
+      ;;
+  esac
+  "${verb//-/_}"
+}
+
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  set -Eeuo pipefail
+  job_trap
+  umask 077
+  pgfort_job "$@"
+fi

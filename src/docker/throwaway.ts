@@ -1,0 +1,131 @@
+// The one owner of a throwaway container's life: create (labelled with its owner process) →
+// attach → start → stream → wait → kill → remove. Every job (backup, restore step, extraction,
+// verify step) runs through here, and nothing else kills or removes a job container. An
+// AbortSignal (Ctrl-C, SIGTERM) kills the container, tears down every stream (pipeline's
+// { signal }) and still removes the container before the promise settles.
+import { Writable, type Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import type { ContainerCreateOptions, DockerClient } from "./client";
+import { Demultiplexer, TextTail } from "./demultiplex";
+import { ownerLabels } from "../lifecycle/owner";
+import { withReleasers } from "../lifecycle/releasers";
+
+/** The prefix of the job's one structured result line on stderr (images/postgres/pgfort-job.sh). */
+export const RESULT_PREFIX = "PGFORT-RESULT ";
+
+export interface ThrowawayRequest {
+  create: ContainerCreateOptions;
+  /** Receives the container's stdout; the pipeline ends it. */
+  stdout?: Writable[];
+  /** Sent to the container's stdin, which is closed at its end. */
+  stdin?: Readable;
+  signal?: AbortSignal | undefined;
+  /**
+   * Receives the container's removal instead of waiting for it: the caller overlaps it with its
+   * next step and must await it before it returns.
+   */
+  deferRemoval?: (removal: Promise<void>) => void;
+}
+
+export interface ThrowawayResult {
+  exitCode: number;
+  /** The tools' own stderr (the result line left out), its tail kept for error messages. */
+  stderr: TextTail;
+  /** The JSON of the last PGFORT-RESULT line, unparsed by schema: the caller owns the schema. */
+  result: unknown;
+}
+
+/**
+ * Runs the container to its end and always removes it. Rejects on stream failures and on abort
+ * (with the signal's reason); a non-zero exit is in the result for the caller to explain.
+ */
+export async function runThrowaway(docker: DockerClient, request: ThrowawayRequest): Promise<ThrowawayResult> {
+  const { signal } = request;
+  signal?.throwIfAborted();
+  const name = request.create.name ?? "";
+  const stderr = new TextTail(64 * 1024);
+  const lines = new LineSplitter();
+  let result: unknown;
+  const onStderr = (chunk: Buffer): void => {
+    for (const line of lines.push(chunk)) {
+      if (line.startsWith(RESULT_PREFIX)) result = parseResult(line);
+      else stderr.append(Buffer.from(`${line}\n`));
+    }
+  };
+  const create = {
+    ...request.create,
+    Labels: { ...request.create.Labels, ...ownerLabels() },
+    ...(request.stdin ? { AttachStdin: true, OpenStdin: true, StdinOnce: true } : {}),
+  };
+  return withReleasers(async (releasers) => {
+    await docker.createContainer(create);
+    releasers.add(() => {
+      const removal = docker.removeContainer(name);
+      if (!request.deferRemoval) return removal;
+      request.deferRemoval(removal);
+    });
+    const kill = () => void docker.killContainer(name).catch(() => undefined);
+    signal?.addEventListener("abort", kill, { once: true });
+    releasers.add(() => signal?.removeEventListener("abort", kill));
+    signal?.throwIfAborted();
+    const attached = await docker.attach(name, { stdin: Boolean(request.stdin) });
+    await docker.startContainer(name);
+    const options = signal ? { signal } : {};
+    const flows: Array<Promise<void>> = [pipeline(attached, new Demultiplexer(onStderr), ...(request.stdout ?? [discard()]), options)];
+    if (request.stdin) flows.push(pipeline(request.stdin, endingWriter(attached), options));
+    try {
+      await Promise.all(flows);
+    } catch (error) {
+      // A broken stream: the tool must not run on for nothing. Wait for every flow to settle
+      // so no stream outlives the container.
+      await docker.killContainer(name);
+      await Promise.allSettled(flows);
+      throw signal?.aborted ? signal.reason : error;
+    }
+    const exitCode = await docker.waitContainer(name);
+    // Killed by the abort after its streams ended: not a result to report.
+    signal?.throwIfAborted();
+    for (const line of lines.flush()) onStderr(Buffer.from(`${line}\n`));
+    return { exitCode, stderr, result };
+  });
+}
+
+function parseResult(line: string): unknown {
+  try {
+    return JSON.parse(line.slice(RESULT_PREFIX.length));
+  } catch {
+    return { unparsable: line.slice(RESULT_PREFIX.length, RESULT_PREFIX.length + 200) };
+  }
+}
+
+/** Splits a byte stream into lines (a line may span chunks). */
+class LineSplitter {
+  private partial = "";
+  push(chunk: Buffer): string[] {
+    const lines = (this.partial + chunk.toString("utf8")).split("\n");
+    this.partial = lines.pop() ?? "";
+    return lines;
+  }
+  flush(): string[] {
+    const rest = this.partial;
+    this.partial = "";
+    return rest ? [rest] : [];
+  }
+}
+
+function discard(): Writable {
+  return new Writable({ write: (_chunk, _encoding, done) => done() });
+}
+
+/** Writes into the hijacked attach socket with backpressure and half-closes it at the end (EOF on stdin). */
+function endingWriter(socket: NodeJS.ReadWriteStream): Writable {
+  return new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      if (socket.write(chunk)) done();
+      else socket.once("drain", () => done());
+    },
+    final(done) {
+      (socket as unknown as { end(callback: () => void): void }).end(() => done());
+    },
+  });
+}

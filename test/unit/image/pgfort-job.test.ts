@@ -1,0 +1,262 @@
+// pgfort-job, the programs of the job containers, run in real bash with fake Postgres tools on
+// PATH (each a small script that records what it was given): no Docker, no server.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { readJobResult } from "../../../src/backup/job";
+import { ROW_COUNT_QUERY } from "../../../src/backup/plan";
+import { RESULT_PREFIX } from "../../../src/docker/throwaway";
+import { packagePath } from "../../../src/paths";
+
+const JOB = packagePath("images", "postgres", "pgfort-job.sh");
+
+interface Run {
+  code: number;
+  stdout: Buffer;
+  stderr: string;
+  result: unknown;
+}
+
+describe("pgfort-job", function () {
+  let directory: string;
+  let bin: string;
+  let secret: string;
+
+  beforeEach(function () {
+    directory = mkdtempSync(path.join(os.tmpdir(), "pgfort-job-"));
+    bin = path.join(directory, "bin");
+    mkdirSync(bin);
+    secret = path.join(directory, "password");
+    writeFileSync(secret, "s3cret with spaces"); // no trailing newline, as pgfort writes it
+  });
+  afterEach(() => rmSync(directory, { recursive: true, force: true }));
+
+  /** A fake tool: a bash script on PATH, ahead of any real one. */
+  function fake(name: string, body: string): void {
+    const file = path.join(bin, name);
+    writeFileSync(file, `#!/usr/bin/env bash\n${body}\n`);
+    chmodSync(file, 0o755);
+  }
+
+  /** Runs `pgfort-job VERB` as the image does (executed, not sourced). */
+  function job(verb: string, env: Record<string, string> = {}, stdin?: Buffer | string): Run {
+    const run = spawnSync("bash", [JOB, verb], {
+      env: {
+        PATH: `${bin}:${process.env["PATH"] ?? ""}`,
+        PGFORT_TMP: directory,
+        PGFORT_SECRET_FILE: secret,
+        PGFORT_PGUSER: "postgres",
+        PGFORT_COMPRESSION: "none",
+        ...env,
+      },
+      ...(stdin !== undefined ? { input: stdin } : {}),
+    });
+    const stderr = run.stderr.toString();
+    const lines = stderr.split("\n").filter((line) => line.startsWith(RESULT_PREFIX));
+    assert.ok(lines.length <= 1, `at most one result line, got:\n${stderr}`);
+    const line = lines[0];
+    return { code: run.status ?? -1, stdout: run.stdout, stderr, result: line ? JSON.parse(line.slice(RESULT_PREFIX.length)) : undefined };
+  }
+
+  function recorded(name: string): string {
+    return readFileSync(path.join(directory, name), "utf8");
+  }
+
+  describe("compression", function () {
+    it("pipes through the compressor the environment selects, with its level and threads", function () {
+      fake("pg_dumpall", "printf 'CREATE ROLE x;\\n'");
+      fake("zstd", `printf '%s\\n' "$@" > "${directory}/zstd-args"; exec cat`);
+      fake("lz4", `printf '%s\\n' "$@" > "${directory}/lz4-args"; exec cat`);
+      const zstd = job("dump-globals", { PGFORT_COMPRESSION: "zstd", PGFORT_COMPRESSION_LEVEL: "7", PGFORT_COMPRESSION_THREADS: "2" });
+      assert.equal(zstd.code, 0, zstd.stderr);
+      assert.equal(zstd.stdout.toString(), "CREATE ROLE x;\n");
+      assert.deepEqual(recorded("zstd-args").trim().split("\n"), ["-q", "-c", "-7", "-T2"]);
+      const lz4 = job("dump-globals", { PGFORT_COMPRESSION: "lz4", PGFORT_COMPRESSION_LEVEL: "19" });
+      assert.equal(lz4.code, 0, lz4.stderr);
+      assert.deepEqual(recorded("lz4-args").trim().split("\n"), ["-q", "-c", "-12"], "lz4 stops at level 12");
+      const none = job("dump-globals", { PGFORT_COMPRESSION: "none" });
+      assert.equal(none.stdout.toString(), "CREATE ROLE x;\n");
+      const wrong = job("dump-globals", { PGFORT_COMPRESSION: "brotli" });
+      assert.notEqual(wrong.code, 0);
+      assert.match(wrong.stderr, /must be zstd, lz4 or none, not brotli/);
+      assert.equal(wrong.result, undefined);
+    });
+
+    it("really compresses with zstd: what it writes decompresses to the tool's bytes", function () {
+      fake("pg_dumpall", "head -c 100000 /dev/zero");
+      const run = job("dump-globals", { PGFORT_COMPRESSION: "zstd", PGFORT_COMPRESSION_LEVEL: "3" });
+      assert.equal(run.code, 0, run.stderr);
+      assert.ok(run.stdout.length < 1000, `compressed to ${run.stdout.length} bytes`);
+      const back = spawnSync("zstd", ["-dc"], { input: run.stdout });
+      assert.equal(back.stdout.length, 100000);
+      assert.deepEqual(readJobResult(run.result, "dump-globals"), { rawBytes: 100000 });
+    });
+  });
+
+  describe("pipefail", function () {
+    it("fails the job when the tool fails, though the compressor at the end of the pipe succeeds", function () {
+      fake("pg_dumpall", "printf 'partial'; echo 'pg_dumpall: error: connection lost' >&2; exit 3");
+      fake("zstd", "exec cat");
+      const run = job("dump-globals", { PGFORT_COMPRESSION: "zstd" });
+      assert.notEqual(run.code, 0);
+      assert.match(run.stderr, /connection lost/);
+      assert.match(run.stderr, /failed with exit status/, "the ERR trap names the failed command");
+      assert.equal(run.result, undefined, "no result line for a failed job");
+    });
+
+    it("fails the job when the compressor fails", function () {
+      fake("pg_dumpall", "printf 'data'");
+      fake("zstd", "cat >/dev/null; exit 1");
+      const run = job("dump-globals", { PGFORT_COMPRESSION: "zstd" });
+      assert.notEqual(run.code, 0);
+      assert.equal(run.result, undefined);
+    });
+  });
+
+  describe("password", function () {
+    it("goes from its file into a 0600 pgpass, never into argv or a tool's environment", function () {
+      fake(
+        "pg_dumpall",
+        `printf '%s\\n' "$@" > "${directory}/argv"; env > "${directory}/env"; cp "$PGPASSFILE" "${directory}/pgpass-seen"; stat -c %a "$PGPASSFILE" > "${directory}/pgpass-mode"`,
+      );
+      const run = job("dump-globals", { PGFORT_PGUSER: "backup_role", PGFORT_PGHOST: "10.0.0.5" });
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(recorded("pgpass-seen"), "*:*:*:backup_role:s3cret with spaces\n");
+      assert.equal(recorded("pgpass-mode").trim(), "600");
+      assert.doesNotMatch(recorded("argv"), /s3cret/);
+      assert.doesNotMatch(recorded("env"), /s3cret/);
+      assert.match(recorded("env"), /^PGUSER=backup_role$/m);
+      assert.match(recorded("env"), /^PGHOST=10\.0\.0\.5$/m);
+      assert.equal(statSync(path.join(directory, "pgpass")).mode & 0o777, 0o600);
+    });
+
+    it("refuses to run without a password file", function () {
+      fake("pg_dumpall", "exit 0");
+      const run = job("dump-globals", { PGFORT_SECRET_FILE: path.join(directory, "missing") });
+      assert.notEqual(run.code, 0);
+      assert.equal(run.result, undefined);
+    });
+  });
+
+  describe("dump-database", function () {
+    // psql as a coprocess: answers the snapshot, the row count and the commit sentinel in order.
+    const fakePsql = (counts: string) => `while IFS= read -r line; do
+  case "$line" in
+    "SELECT pg_export_snapshot();") echo 00000003-0000001B-1 ;;
+    *json_object_agg*) echo '${counts}' ;;
+    "SELECT 'pgfort-committed';") echo pgfort-committed ;;
+  esac
+done`;
+
+    it("dumps in the exported snapshot and reports raw bytes and row counts as one JSON line", function () {
+      fake("psql", fakePsql('{"public.t":3,"public.u":0}'));
+      fake("pg_dump", `printf '%s\\n' "$@" > "${directory}/pg_dump-args"; printf 'PGDMP-bytes'`);
+      const run = job("dump-database", { PGFORT_DATABASE: "my app", PGFORT_ROW_COUNT_SQL: ROW_COUNT_QUERY });
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(run.stdout.toString(), "PGDMP-bytes");
+      assert.deepEqual(recorded("pg_dump-args").trim().split("\n"), ["-Fc", "-Z0", "--snapshot=00000003-0000001B-1", "-d", "my app"]);
+      assert.deepEqual(readJobResult(run.result, "pg_dump"), { rawBytes: 11, rowCounts: { "public.t": 3, "public.u": 0 } });
+    });
+
+    it("uses pg_dump's own compression in builtin mode (no raw byte count)", function () {
+      fake("psql", fakePsql("{}"));
+      fake("pg_dump", `printf '%s\\n' "$@" > "${directory}/pg_dump-args"; printf 'x'`);
+      const run = job("dump-database", { PGFORT_DATABASE: "app", PGFORT_DUMP_MODE: "builtin", PGFORT_COMPRESSION_LEVEL: "19", PGFORT_ROW_COUNT_SQL: ROW_COUNT_QUERY });
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(recorded("pg_dump-args"), /^-Z9$/m);
+      assert.deepEqual(run.result, { rawBytes: null, rowCounts: {} });
+    });
+
+    it("fails when pg_dump fails mid-stream, or the snapshot session does not end well", function () {
+      fake("psql", fakePsql("{}"));
+      fake("pg_dump", "printf 'half'; exit 1");
+      const broken = job("dump-database", { PGFORT_DATABASE: "app", PGFORT_ROW_COUNT_SQL: ROW_COUNT_QUERY });
+      assert.notEqual(broken.code, 0);
+      assert.equal(broken.result, undefined);
+      fake("psql", fakePsql("{}").replace("echo pgfort-committed", "echo ERROR"));
+      fake("pg_dump", "printf 'whole'");
+      const session = job("dump-database", { PGFORT_DATABASE: "app", PGFORT_ROW_COUNT_SQL: ROW_COUNT_QUERY });
+      assert.notEqual(session.code, 0);
+      assert.match(session.stderr, /snapshot session of app failed/);
+      assert.equal(session.result, undefined);
+    });
+  });
+
+  describe("basebackup", function () {
+    it("reports the WAL range from pg_basebackup's own report as JSON, the label as one argument", function () {
+      fake(
+        "pg_basebackup",
+        `printf '%s\\n' "$@" > "${directory}/args"; printf 'TAR'
+echo 'pg_basebackup: write-ahead log start point: 0/5000028 on timeline 2' >&2
+echo 'pg_basebackup: write-ahead log end point: 0/5000100' >&2`,
+      );
+      const run = job("basebackup", { PGFORT_BACKUP_LABEL: "pgfort 2026'; rm -rf /" });
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(run.stdout.toString(), "TAR");
+      assert.ok(recorded("args").split("\n").includes("--label=pgfort 2026'; rm -rf /"));
+      assert.deepEqual(readJobResult(run.result, "pg_basebackup"), { rawBytes: 3, wal: { startLsn: "0/5000028", endLsn: "0/5000100", timeline: 2 } });
+      assert.match(run.stderr, /write-ahead log end point/, "the tool's report is still on stderr");
+    });
+
+    it("fails when pg_basebackup fails or does not report its WAL range", function () {
+      fake("pg_basebackup", "echo 'pg_basebackup: error: requested WAL segment has already been removed' >&2; exit 1");
+      const failed = job("basebackup");
+      assert.notEqual(failed.code, 0);
+      assert.match(failed.stderr, /has already been removed/);
+      fake("pg_basebackup", "printf 'TAR'");
+      const silent = job("basebackup");
+      assert.notEqual(silent.code, 0);
+      assert.match(silent.stderr, /did not report its WAL start and end points/);
+      assert.equal(silent.result, undefined);
+    });
+  });
+
+  describe("restore", function () {
+    it("drops the expected 'already exists' errors of the globals, and fails on any other", function () {
+      fake("psql", "cat >/dev/null; echo 'psql:<stdin>:3: ERROR:  role \"postgres\" already exists' >&2");
+      const ok = job("restore-globals", { PGFORT_DECOMPRESSION: "none" }, "CREATE ROLE postgres;\n");
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.deepEqual(ok.result, { restored: "globals" });
+      fake("psql", "cat >/dev/null; echo 'psql:<stdin>:4: ERROR:  syntax error at or near \"CREAT\"' >&2");
+      const bad = job("restore-globals", { PGFORT_DECOMPRESSION: "none" }, "CREAT ROLE x;\n");
+      assert.notEqual(bad.code, 0);
+      assert.match(bad.stderr, /^psql: .*syntax error/m);
+      assert.equal(bad.result, undefined);
+    });
+
+    it("decompresses into pg_restore, creating the database unless it is postgres", function () {
+      fake("pg_restore", `printf '%s\\n' "$@" > "${directory}/args"; cat > "${directory}/input"`);
+      const compressed = spawnSync("zstd", ["-c"], { input: "PGDMP" }).stdout;
+      const run = job("restore-database", { PGFORT_DECOMPRESSION: "zstd", PGFORT_DATABASE: "app" }, compressed);
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(recorded("input"), "PGDMP");
+      assert.deepEqual(recorded("args").trim().split("\n"), ["--exit-on-error", "--no-password", "--create", "-d", "postgres"]);
+      job("restore-database", { PGFORT_DATABASE: "postgres" }, "PGDMP");
+      assert.deepEqual(recorded("args").trim().split("\n"), ["--exit-on-error", "--no-password", "-d", "postgres"]);
+      fake("pg_restore", "cat >/dev/null; exit 1");
+      assert.notEqual(job("restore-database", { PGFORT_DATABASE: "app" }, "PGDMP").code, 0);
+    });
+
+    it("extracts a base tar into the data directory, and fails on a truncated one", function () {
+      const source = path.join(directory, "source");
+      mkdirSync(source);
+      writeFileSync(path.join(source, "PG_VERSION"), "15\n");
+      const tar = spawnSync("tar", ["-c", "-C", source, "PG_VERSION"]).stdout;
+      const data = path.join(directory, "data");
+      mkdirSync(data);
+      const run = job("extract-base", { PGFORT_DATA_DIR: data, PGFORT_DECOMPRESSION: "none" }, tar);
+      assert.equal(run.code, 0, run.stderr);
+      assert.equal(readFileSync(path.join(data, "PG_VERSION"), "utf8"), "15\n");
+      const truncated = job("extract-base", { PGFORT_DATA_DIR: data, PGFORT_DECOMPRESSION: "zstd" }, tar);
+      assert.notEqual(truncated.code, 0, "not zstd data: the decompressor fails the step");
+    });
+  });
+
+  it("refuses an unknown verb", function () {
+    const run = job("drop-everything");
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /usage: pgfort-job/);
+  });
+});
