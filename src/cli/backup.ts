@@ -16,6 +16,7 @@ import { openTarget } from "../backup/targets/resolve";
 import type { BackupKind } from "../backup/layout";
 import { action } from "./context";
 import { formatBytes } from "./output";
+import { reapFirst } from "./reap";
 
 export function targetOf(loaded: LoadedConfig, flag: string | undefined) {
   return openTarget(flag ?? loaded.config.backups.target, loaded);
@@ -32,7 +33,7 @@ export function registerBackup(program: Command): void {
     .option("--database <name...>", "databases to dump (logical; default: every non-template database)")
     .option("--target <url>", "file://PATH or s3://bucket/prefix (default: backups.target)")
     .action(
-      action<{ kind?: string; job?: string; database?: string[]; target?: string }>(async ({ output, loadConfig, docker }, options) => {
+      action<{ kind?: string; job?: string; database?: string[]; target?: string }>(async ({ output, loadConfig, docker, signal }, options) => {
         const loaded = await loadConfig();
         const job = options.job ? loaded.config.backups.jobs.find((candidate) => candidate.name === options.job) : undefined;
         if (options.job && !job) {
@@ -42,7 +43,9 @@ export function registerBackup(program: Command): void {
         if (kind !== "logical" && kind !== "physical") throw new ConfigError(`--kind must be logical or physical, got ${kind ?? "nothing"}`, "pass --kind logical|physical or --job NAME");
         const target = targetOf(loaded, options.target);
         output.info(`backing up cluster ${loaded.config.cluster} (${kind}) to ${target.url}`);
+        await reapFirst(output, await docker(), loaded, target);
         const manifest = await runBackup(await docker(), loaded, target, {
+          signal,
           kind: kind as BackupKind,
           databases: options.database ?? job?.databases,
           ...(job ? { job: job.name } : {}),
@@ -83,13 +86,14 @@ export function registerBackup(program: Command): void {
     .option("--latest", "the newest complete backup")
     .option("--target <url>", "file://PATH or s3://bucket/prefix (default: backups.target)")
     .action(
-      action<{ latest?: boolean; target?: string }>(async ({ output, loadConfig, docker }, options, id) => {
+      action<{ latest?: boolean; target?: string }>(async ({ output, loadConfig, docker, signal }, options, id) => {
         if (!id && !options.latest) throw new ConfigError("backup verify needs a backup id or --latest", "pgfort backup list shows the ids");
         const loaded = await loadConfig();
         const target = targetOf(loaded, options.target);
         const entry = await findBackup(target, loaded.config.cluster, id ?? "latest");
         output.info(`verifying ${entry.kind} backup ${entry.id}`);
-        const result = await verifyBackup(await docker(), loaded, target, backupDirectory(loaded.config.cluster, entry.kind, entry.id), entry.manifest, (message) => output.info(message));
+        await reapFirst(output, await docker(), loaded, target);
+        const result = await verifyBackup(await docker(), loaded, target, backupDirectory(loaded.config.cluster, entry.kind, entry.id), entry.manifest, (message) => output.info(message), { signal });
         output.result(result, [`backup ${entry.id}: ${result.ok ? "verified" : "FAILED verification"}`, ...result.checks.map((check) => `  ${check.ok ? "ok  " : "FAIL"} ${check.name}: ${check.detail}`)]);
         if (!result.ok) process.exitCode = 1;
       }),
@@ -103,9 +107,11 @@ export function registerPrune(backup: Command): void {
     .option("--dry-run", "print the plan, delete nothing")
     .option("--target <url>", "file://PATH or s3://bucket/prefix (default: backups.target)")
     .action(
-      action<{ dryRun?: boolean; target?: string }>(async ({ output, loadConfig }, options) => {
+      action<{ dryRun?: boolean; target?: string }>(async ({ output, loadConfig, docker }, options) => {
         const loaded = await loadConfig();
-        const result = await pruneBackups(targetOf(loaded, options.target), loaded.config.cluster, loaded.config.backups.retention, { dryRun: Boolean(options.dryRun) });
+        const target = targetOf(loaded, options.target);
+        if (!options.dryRun) await reapFirst(output, await docker(), loaded, target);
+        const result = await pruneBackups(target, loaded.config.cluster, loaded.config.backups.retention, { dryRun: Boolean(options.dryRun) });
         output.result(result, [
           ...result.decisions.map((decision) => `${decision.keep ? "keep  " : options.dryRun ? "would delete" : "delete"} ${decision.id} ${decision.kind.padEnd(8)} ${decision.reasons.join(", ")}`),
           options.dryRun ? "dry run: nothing deleted" : `deleted ${result.deleted.length} backup(s); aborted ${result.abortedUploads} stale multipart upload(s)`,
@@ -123,7 +129,7 @@ export function registerRestore(program: Command): void {
     .option("--target <url>", "file://PATH or s3://bucket/prefix (default: backups.target)")
     .option("--yes", "replace an existing server of that name without asking")
     .action(
-      action<{ as: string; port?: string; target?: string; yes?: boolean }>(async ({ output, loadConfig, docker }, options, id = "") => {
+      action<{ as: string; port?: string; target?: string; yes?: boolean }>(async ({ output, loadConfig, docker, signal }, options, id = "") => {
         const loaded = await loadConfig();
         const { config } = loaded;
         const node = options.as;
@@ -133,6 +139,7 @@ export function registerRestore(program: Command): void {
         const target = targetOf(loaded, options.target);
         const entry = await findBackup(target, config.cluster, id);
         const engine = await docker();
+        await reapFirst(output, engine, loaded, target);
         const container = objectName(config.cluster, node);
         const existing = await engine.inspectContainerIfExists(container);
         if (existing) {
@@ -146,6 +153,7 @@ export function registerRestore(program: Command): void {
           role: "restore",
           ...(port ? { port } : {}),
           onInfo: (message) => output.info(message),
+          signal,
         });
         output.result({ id: entry.id, ...restored }, [
           `restored ${entry.kind} backup ${entry.id} into ${restored.container}`,

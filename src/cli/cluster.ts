@@ -15,6 +15,7 @@ import { ContainerError } from "../errors";
 import { confirm } from "./confirm";
 import { action } from "./context";
 import { formatBytes } from "./output";
+import { findLeftovers } from "../lifecycle/reaper";
 
 export function registerCluster(program: Command): void {
   program
@@ -48,11 +49,15 @@ export function registerCluster(program: Command): void {
         const loaded = await loadConfig();
         const { config, stateDir } = loaded;
         const nodes = await clusterStatus(await docker(), config.cluster, (await readTopology(stateDir)).primary);
-        const backups = await latestBackups(openTarget(config.backups.target, loaded), config.cluster);
-        output.result({ cluster: config.cluster, nodes, backups }, [
+        const target = openTarget(config.backups.target, loaded);
+        const backups = await latestBackups(target, config.cluster);
+        // What interrupted or killed runs left: the next backup, verify, restore or prune removes it.
+        const leftovers = await findLeftovers(await docker(), { cluster: config.cluster, stateDir, target });
+        output.result({ cluster: config.cluster, nodes, backups, leftovers }, [
           ...(nodes.length ? formatStatusTable(nodes) : [`cluster ${config.cluster} has no containers (pgfort up)`]),
           "",
           ...formatLatestBackups(backups),
+          ...(leftovers.length ? ["", `leftovers of interrupted runs (${leftovers.length}):`, ...leftovers.map((leftover) => `  ${leftover.kind} ${leftover.name}: ${leftover.reason}${leftover.removable ? "; the next backup run removes it" : ""}`)] : []),
         ]);
       }),
     );

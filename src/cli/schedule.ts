@@ -6,6 +6,8 @@ import { ScheduleMetrics } from "../schedule/metrics";
 import { Scheduler } from "../schedule/scheduler";
 import { startStatusServer } from "../schedule/server";
 import { action } from "./context";
+import { reapFirst } from "./reap";
+import { openTarget } from "../backup/targets/resolve";
 
 export function registerSchedule(program: Command): void {
   program
@@ -23,6 +25,7 @@ export function registerSchedule(program: Command): void {
         if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`--port ${options.port} is not a port`, "use 0-65535");
         if (!Number.isFinite(stopTimeoutMs) || stopTimeoutMs < 0) throw new ConfigError(`--stop-timeout ${options.stopTimeout} is not a number of seconds`, "e.g. --stop-timeout 600");
         const engine = await docker();
+        await reapFirst(output, engine, loaded, openTarget(loaded.config.backups.target, loaded));
         const metrics = new ScheduleMetrics(jobs.map((job) => job.name));
         const scheduler = new Scheduler(jobs, (job) => runScheduledJob(engine, loaded, job), metrics, {
           onEvent: (event, fields) => output.info(`${event} ${Object.entries(fields).map(([key, value]) => `${key}=${String(value)}`).join(" ")}`, { scheduler: event, ...fields }),
@@ -39,6 +42,6 @@ export function registerSchedule(program: Command): void {
         await new Promise((resolve) => server.close(resolve));
         output.result({ stopped: true, jobsFinished: finished }, finished ? "stopped" : "stopped with a job still running (it was abandoned)");
         if (!finished) process.exitCode = 1;
-      }),
+      }, { ownSignals: true }),
     );
 }

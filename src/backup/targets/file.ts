@@ -8,6 +8,29 @@ import { finished } from "node:stream/promises";
 import type { Readable } from "node:stream";
 import { BackupTargetError } from "../../errors";
 import type { BackupTarget, PendingWrite, StoredObject } from "./target";
+import { currentOwner, type Owner } from "../../lifecycle/owner";
+
+/** A temporary file of a write in progress, or of one that never finished. */
+export interface PartialFile {
+  path: string;
+  modifiedAt: Date;
+  /** Its writer, from the name (undefined for names from before writers were recorded). */
+  owner?: Owner;
+}
+
+// `<final name>.partial-<host>~<pid>~<start time>~<random>`: the reaper can tell whether the
+// writer still runs without any other record. Hosts are reduced to safe characters.
+const PARTIAL = /\.partial-(?:([A-Za-z0-9._]+)~(\d+)~([A-Za-z0-9]+)~)?[0-9a-f]+$/;
+
+function partialSuffix(): string {
+  const { host, pid, started } = currentOwner();
+  return `.partial-${partialHost(host)}~${pid}~${started}~${randomBytes(4).toString("hex")}`;
+}
+
+/** The local host as it appears in partial names. */
+export function partialHost(host: string): string {
+  return host.replace(/[^A-Za-z0-9.]/g, "_");
+}
 
 export class FileTarget implements BackupTarget {
   readonly url: string;
@@ -31,7 +54,7 @@ export class FileTarget implements BackupTarget {
   async write(key: string): Promise<PendingWrite> {
     const target = this.pathOf(key);
     await mkdir(path.dirname(target), { recursive: true });
-    const temporary = `${target}.partial-${randomBytes(4).toString("hex")}`;
+    const temporary = `${target}${partialSuffix()}`;
     const stream = createWriteStream(temporary, { flags: "wx", mode: 0o600 });
     let failure: Error | undefined;
     stream.once("error", (cause) => (failure = this.failure(`cannot write ${target}`, cause)));
@@ -51,7 +74,7 @@ export class FileTarget implements BackupTarget {
 
   async writeText(key: string, text: string): Promise<void> {
     const target = this.pathOf(key);
-    const temporary = `${target}.partial-${randomBytes(4).toString("hex")}`;
+    const temporary = `${target}${partialSuffix()}`;
     try {
       await mkdir(path.dirname(target), { recursive: true });
       const handle = await open(temporary, "wx", 0o600);
@@ -121,6 +144,39 @@ export class FileTarget implements BackupTarget {
 
   locate(key: string): string {
     return this.pathOf(key);
+  }
+
+  /** Temporary files under `prefix`, whoever wrote them (the reaper decides which are stale). */
+  async listPartials(prefix: string): Promise<PartialFile[]> {
+    const partials: PartialFile[] = [];
+    const walk = async (directory: string): Promise<void> => {
+      let entries;
+      try {
+        entries = await readdir(directory, { withFileTypes: true });
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
+        throw this.failure(`cannot list ${directory}`, error);
+      }
+      for (const entry of entries) {
+        const file = path.join(directory, entry.name);
+        if (entry.isDirectory()) await walk(file);
+        else if (entry.isFile()) {
+          const match = PARTIAL.exec(entry.name);
+          if (!match) continue;
+          const info = await stat(file).catch(() => undefined);
+          if (!info) continue;
+          const [, host, pid, started] = match;
+          partials.push({ path: file, modifiedAt: info.mtime, ...(host && pid && started ? { owner: { host, pid: Number(pid), started } } : {}) });
+        }
+      }
+    };
+    await walk(this.pathOf(prefix));
+    return partials;
+  }
+
+  async removePartial(file: PartialFile): Promise<void> {
+    await rm(file.path, { force: true });
+    await rmdir(path.dirname(file.path)).catch(() => undefined); // the backup's directory, if now empty
   }
 
   async abortStaleUploads(): Promise<number> {
