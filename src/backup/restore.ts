@@ -14,6 +14,7 @@ import { readHostFacts, upNode } from "../cluster/up";
 import { checkFiles, type Check } from "./checksums";
 import { runThrowaway } from "../docker/throwaway";
 import { ownerLabels } from "../lifecycle/owner";
+import { Releasers } from "../lifecycle/releasers";
 import type { BackupFile, BackupManifest } from "./manifest";
 import { DUMP_CREDENTIALS, ROW_COUNT_QUERY, planJobContainer, planRestoreProgram, type ContainerContext, type JobProgram } from "./plan";
 import type { BackupTarget } from "./targets/target";
@@ -77,9 +78,10 @@ export async function restoreBackup(
   // The server is started by upNode, which takes no signal: on abort its container is removed at
   // once (its health wait then ends), and we wait for upNode to settle before removing the rest.
   let serverUp: Promise<unknown> = Promise.resolve();
+  let stopping: Promise<void> = Promise.resolve();
   const startServer = async () => {
     serverUp = upNode(docker, loaded, facts, spec, "primary.resources");
-    const stop = () => void docker.removeContainer(container).catch(() => undefined);
+    const stop = () => void (stopping = docker.removeContainer(container).catch(() => undefined));
     signal?.addEventListener("abort", stop, { once: true });
     try {
       await serverUp;
@@ -111,7 +113,9 @@ export async function restoreBackup(
     if (options.role === "restore") await markRestored(loaded, options.node, manifest.id);
     return { container, volumes, checks };
   } catch (error) {
+    // Two removals of one container at once: the second fails with 409; let the first finish.
     await serverUp.catch(() => undefined);
+    await stopping;
     await removeRestored(docker, loaded, options.node);
     throw signal?.aborted ? signal.reason : error;
   }
@@ -141,10 +145,13 @@ async function markRestored(loaded: LoadedConfig, node: string, id: string): Pro
 
 export async function removeRestored(docker: DockerClient, loaded: LoadedConfig, node: string): Promise<void> {
   const container = objectName(loaded.config.cluster, node);
-  await docker.removeContainer(container);
-  await docker.removeVolume(`${container}-data`);
-  await docker.removeVolume(`${container}-wal`);
-  await rm(path.join(loaded.stateDir, node), { recursive: true, force: true });
+  // Every step attempted, the container first (it holds the volumes), the first error kept.
+  const releasers = new Releasers();
+  releasers.add(() => rm(path.join(loaded.stateDir, node), { recursive: true, force: true }));
+  releasers.add(() => docker.removeVolume(`${container}-wal`));
+  releasers.add(() => docker.removeVolume(`${container}-data`));
+  releasers.add(() => docker.removeContainer(container));
+  await releasers.release();
 }
 
 const DatabaseRow = z.object({ datname: z.string() });

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { loadConfig, type LoadedConfig } from "../config/load";
 import { DockerClient } from "../docker/client";
-import { InterruptedError } from "../errors";
+import { interruption, suspendInterruptHandlers } from "./interrupt";
 import { Output } from "./output";
 
 /** What every command gets: its output, the loaded config, and a Docker connection on demand. */
@@ -17,8 +17,6 @@ export interface CommandContext {
 
 export type CommandAction<Options> = (context: CommandContext, options: Options, ...args: string[]) => Promise<void>;
 
-const SIGNALS = ["SIGINT", "SIGTERM"] as const;
-
 /**
  * Wraps a command's action: global options, error printing, exit code, and interruption. The
  * first SIGINT/SIGTERM aborts the command's signal, the command cleans up (job containers, partial
@@ -30,30 +28,23 @@ export function action<Options>(handler: CommandAction<Options>, settings: { own
     const globals = command.optsWithGlobals<{ config?: string; json?: boolean }>();
     const output = new Output({ json: Boolean(globals.json) });
     const releasers: Array<() => Promise<void>> = [];
-    const controller = new AbortController();
     let docker: DockerClient | undefined;
     const context: CommandContext = {
       output,
       loadConfig: () => loadConfig(globals.config),
       docker: async () => (docker ??= await DockerClient.connect()),
       defer: (release) => releasers.push(release),
-      signal: controller.signal,
-    };
-    const onSignal = (signal: (typeof SIGNALS)[number]) => {
-      const interrupted = new InterruptedError(signal);
-      if (controller.signal.aborted) process.exit(interrupted.exitCode);
-      process.stderr.write("interrupted: cleaning up\n");
-      controller.abort(interrupted);
+      signal: interruption,
     };
     // `schedule` stops gracefully on its own terms (waits for a running job): it keeps the signals.
-    if (!settings.ownSignals) for (const signal of SIGNALS) process.on(signal, onSignal);
+    const resume = settings.ownSignals ? suspendInterruptHandlers() : () => undefined;
     const positional = commanderArgs.slice(0, -2).filter((value): value is string => typeof value === "string");
     try {
       await handler(context, command.opts() as Options, ...positional);
-      controller.signal.throwIfAborted();
+      interruption.throwIfAborted();
     } catch (error) {
       // Whatever error the abort surfaced as (a torn-down stream, a killed tool), the cause is the signal.
-      process.exitCode = output.error(controller.signal.aborted ? controller.signal.reason : error);
+      process.exitCode = output.error(interruption.aborted ? interruption.reason : error);
     } finally {
       for (const release of releasers.reverse()) {
         try {
@@ -62,9 +53,9 @@ export function action<Options>(handler: CommandAction<Options>, settings: { own
           process.exitCode ||= output.error(error);
         }
       }
-      for (const signal of SIGNALS) process.off(signal, onSignal);
+      resume();
     }
     // Cleanup is done: an interrupted command ends now, not when the last idle socket closes.
-    if (controller.signal.aborted) process.exit(process.exitCode);
+    if (interruption.aborted) process.exit(process.exitCode);
   };
 }

@@ -1,5 +1,9 @@
 #!/usr/bin/env node
 // pgfort's command line: parses flags and hands each command to one library function.
+// First: Ctrl-C during start-up (loading the modules below takes seconds on a busy host) must
+// already mean "clean up and exit 130", not Node's default kill.
+import { installInterruptHandlers } from "./interrupt";
+if (require.main === module) installInterruptHandlers();
 import { Command, CommanderError } from "commander";
 import { VERSION } from "../version";
 import { registerBuild } from "./build";
