@@ -14,7 +14,6 @@
 #   restore-*, extract-base       PGFORT_DECOMPRESSION (zstd|lz4|none), stdin: the stored file
 #   restore-database              PGFORT_DATABASE
 #   extract-base, verify-base     PGFORT_DATA_DIR
-#   count-rows                    PGFORT_DATABASE, PGFORT_ROW_COUNT_SQL
 # PGFORT_TMP (default /tmp, a tmpfs in the container) holds the pgpass file and dd's report.
 
 readonly PGFORT_RESULT_PREFIX="PGFORT-RESULT"
@@ -198,21 +197,14 @@ verify_base() {
   emit_result '"verified":true'
 }
 
-count_rows() {
-  : "${PGFORT_DATABASE:?PGFORT_DATABASE must name the database}"
-  local counts
-  counts="$(printf '%s\n' "$PGFORT_ROW_COUNT_SQL" | psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$PGFORT_DATABASE")"
-  emit_result "\"rowCounts\":$counts"
-}
-
 pgfort_job() {
   local verb="${1:-}"
   case "$verb" in
-    dump-globals | dump-database | basebackup | count-rows) write_pgpass ;;
+    dump-globals | dump-database | basebackup) write_pgpass ;;
     restore-globals | restore-database) write_pgpass ;;
     extract-base | verify-base) ;;
     *)
-      echo "usage: pgfort-job dump-globals|dump-database|basebackup|restore-globals|restore-database|extract-base|verify-base|count-rows" >&2
+      echo "usage: pgfort-job dump-globals|dump-database|basebackup|restore-globals|restore-database|extract-base|verify-base" >&2
       return 2
       ;;
   esac

@@ -25,8 +25,7 @@ export type JobVerb =
   | "restore-globals"
   | "restore-database"
   | "extract-base"
-  | "verify-base"
-  | "count-rows";
+  | "verify-base";
 
 /** One program run in a job container: its verb and its parameters, as environment only. */
 export interface JobProgram {

@@ -13,6 +13,9 @@ import { withReleasers } from "../lifecycle/releasers";
 /** The prefix of the job's one structured result line on stderr (images/postgres/pgfort-job.sh). */
 export const RESULT_PREFIX = "PGFORT-RESULT ";
 
+/** What the helper needs of the engine: small, so a plain fake can stand in for it in unit tests. */
+export type ThrowawayEngine = Pick<DockerClient, "createContainer" | "attach" | "startContainer" | "waitContainer" | "killContainer" | "removeContainer">;
+
 export interface ThrowawayRequest {
   create: ContainerCreateOptions;
   /** Receives the container's stdout; the pipeline ends it. */
@@ -39,7 +42,7 @@ export interface ThrowawayResult {
  * Runs the container to its end and always removes it. Rejects on stream failures and on abort
  * (with the signal's reason); a non-zero exit is in the result for the caller to explain.
  */
-export async function runThrowaway(docker: DockerClient, request: ThrowawayRequest): Promise<ThrowawayResult> {
+export async function runThrowaway(docker: ThrowawayEngine, request: ThrowawayRequest): Promise<ThrowawayResult> {
   const { signal } = request;
   signal?.throwIfAborted();
   const name = request.create.name ?? "";
