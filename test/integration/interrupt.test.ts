@@ -14,6 +14,7 @@ import { clustersInThisTest, uniqueClusterName } from "./clusters";
 import { removeLabelled } from "./hooks";
 import { IMAGE, psql } from "./postgres";
 import { freePort } from "./workspace";
+import { TestS3 } from "./s3";
 
 const CLI = path.resolve(__dirname, "..", "..", "src", "cli", "index.js");
 const engine = new Dockerode();
@@ -43,8 +44,8 @@ describe("interrupting jobs", function () {
    * takes seconds on a busy host: 2 s after the spawn may be before any job), and waits for it to
    * exit (at most 60 s).
    */
-  async function interrupt(args: string[], signal: NodeJS.Signals, afterMs = 2000): Promise<Interrupted> {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: directory, stdio: ["ignore", "pipe", "pipe"] });
+  async function interrupt(args: string[], signal: NodeJS.Signals, env: NodeJS.ProcessEnv = {}, afterMs = 2000): Promise<Interrupted> {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: directory, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
     let stderr = "";
     child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")));
     child.stdout.resume();
@@ -145,6 +146,16 @@ describe("interrupting jobs", function () {
     const before = await completeBackups();
     const run = await interrupt(["backup", "run", "--kind", "physical"], "SIGINT");
     await assertCleanAfter(run, before);
+  });
+
+  it("SIGINT 2 s into a logical backup to S3: exit 130, the multipart upload aborted, no object", async function () {
+    const s3 = await TestS3.start();
+    const run = await interrupt(["backup", "run", "--kind", "logical", "--database", "app", "--target", `s3://${s3.bucket}/x`], "SIGINT", s3.env);
+    assert.equal(run.code, 130, run.stderr);
+    assert.ok(run.exitMs < 10_000, `exited ${run.exitMs} ms after the signal`);
+    assert.deepEqual(await jobObjects(), []);
+    assert.deepEqual(await s3.multipartUploads(), [], "no open multipart upload");
+    assert.deepEqual(await s3.keys("x/"), [], "no object of the interrupted backup");
   });
 
   it("SIGINT 2 s into a verify and into a restore --as: exit 130 within 10 s, nothing left, no verdict", async function () {
