@@ -1,6 +1,6 @@
 // `pgfort schedule`: long-running; cron jobs, /metrics and /healthz, graceful stop on SIGTERM/SIGINT.
 import type { Command } from "commander";
-import { ConfigError } from "../errors";
+import { ConfigError, InterruptedError } from "../errors";
 import { runScheduledJob } from "../schedule/backup-job";
 import { ScheduleMetrics } from "../schedule/metrics";
 import { Scheduler } from "../schedule/scheduler";
@@ -27,7 +27,9 @@ export function registerSchedule(program: Command): void {
         const engine = await docker();
         await reapFirst(output, engine, loaded, openTarget(loaded.config.backups.target, loaded));
         const metrics = new ScheduleMetrics(jobs.map((job) => job.name));
-        const scheduler = new Scheduler(jobs, (job) => runScheduledJob(engine, loaded, job), metrics, {
+        // Aborted only when the stop timeout passes with a job still running: that job then cleans up.
+        const abandon = new AbortController();
+        const scheduler = new Scheduler(jobs, (job) => runScheduledJob(engine, loaded, job, abandon.signal), metrics, {
           onEvent: (event, fields) => output.info(`${event} ${Object.entries(fields).map(([key, value]) => `${key}=${String(value)}`).join(" ")}`, { scheduler: event, ...fields }),
         }, loaded.config.backups.timezone);
         const server = await startStatusServer(metrics, () => scheduler.health(), "127.0.0.1", port);
@@ -39,6 +41,7 @@ export function registerSchedule(program: Command): void {
         });
         output.info(`${signal}: no new runs; waiting up to ${stopTimeoutMs / 1000} s for running jobs`);
         const finished = await scheduler.stop(stopTimeoutMs);
+        if (!finished) abandon.abort(new InterruptedError(signal === "SIGINT" ? "SIGINT" : "SIGTERM"));
         await new Promise((resolve) => server.close(resolve));
         output.result({ stopped: true, jobsFinished: finished }, finished ? "stopped" : "stopped with a job still running (it was abandoned)");
         if (!finished) process.exitCode = 1;
