@@ -31,6 +31,7 @@ describe("interrupting jobs", function () {
   let directory: string;
   let cluster: string;
   let networksBefore: string[];
+  let writeConfig: (backups?: string) => Promise<void>;
 
   const pgfort = (...args: string[]): Promise<CliResult> => runCli(args, { cwd: directory });
   const ok = async (...args: string[]): Promise<CliResult> => {
@@ -116,10 +117,12 @@ describe("interrupting jobs", function () {
     cluster = uniqueClusterName();
     clustersInThisTest.delete(cluster);
     const port = await freePort();
-    await writeFile(
-      path.join(directory, "pgfort.yaml"),
-      `cluster: ${cluster}\nimage: { tag: "${IMAGE}" }\nprimary:\n  port: ${port}\n  resources: { memory: 1g, cpus: 1 }\n  settings: { max_wal_size: 2GB }\n`,
-    );
+    writeConfig = (backups = "") =>
+      writeFile(
+        path.join(directory, "pgfort.yaml"),
+        `cluster: ${cluster}\nimage: { tag: "${IMAGE}" }\nprimary:\n  port: ${port}\n  resources: { memory: 1g, cpus: 1 }\n  settings: { max_wal_size: 2GB }\n${backups}`,
+      );
+    await writeConfig();
     await ok("up");
     const primary = `${cluster}-primary`;
     await psql(primary, "CREATE DATABASE app");
@@ -144,8 +147,15 @@ describe("interrupting jobs", function () {
 
   it("SIGINT 2 s into a physical backup: exit 130 within 10 s, nothing left", async function () {
     const before = await completeBackups();
-    const run = await interrupt(["backup", "run", "--kind", "physical"], "SIGINT");
-    await assertCleanAfter(run, before);
+    // zstd -19: a base backup of 1 GB then takes minutes, so only a working abort ends it in 10 s
+    // (at the default level it could simply finish in that time).
+    await writeConfig("backups: { compressionLevel: 19 }\n");
+    try {
+      const run = await interrupt(["backup", "run", "--kind", "physical"], "SIGINT");
+      await assertCleanAfter(run, before);
+    } finally {
+      await writeConfig();
+    }
   });
 
   it("SIGINT 2 s into a logical backup to S3: exit 130, the multipart upload aborted, no object", async function () {
