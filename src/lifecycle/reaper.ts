@@ -9,7 +9,9 @@
 // - An owner on another host: shown, never removed (we cannot see its processes; a shared target
 //   or engine may be in use there). Remove them from that host, or by hand.
 // - No owner labels (made before owners were recorded): shown, never removed.
-// - A finished `restore --as` server (its restored.json marker) is a server, not a leftover.
+// - A finished `restore --as` server (its restored.json marker) is a server, not a leftover; a
+//   running restore server without the marker is shown, never removed (it may be a finished
+//   restore made from another config directory); its job containers and a stopped one go.
 import { existsSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -36,6 +38,8 @@ export interface JudgeContext {
   restoredNodes: ReadonlySet<string>;
   /** An owner per node: a server container created without owner labels follows its volumes'. */
   nodeOwners: ReadonlyMap<string, Owner>;
+  /** Nodes whose container runs. */
+  runningNodes: ReadonlySet<string>;
 }
 
 /** Pure: is this throwaway object a leftover, and may it be removed? undefined: not a leftover. */
@@ -48,6 +52,11 @@ export function judgeLeftover(object: ThrowawayObject, context: JudgeContext): L
   const state = context.ownerStateOf(owner);
   if (state === "alive") return undefined;
   if (state === "unknown") return { ...base, reason: `owned by pid ${owner.pid} on host ${owner.host}: remove it from there`, removable: false };
+  // A running restored server without its marker may be a finished restore made from another
+  // config directory (the marker lives in its state directory): shown, never removed.
+  if (object.role === "restore" && !object.node.endsWith("-job") && context.runningNodes.has(object.node)) {
+    return { ...base, reason: `a running restored server whose restore by pid ${owner.pid} did not record its end: check it, then remove it with docker rm -f or restore --as ${object.node} --yes`, removable: false };
+  }
   return { ...base, reason: `its owner (pid ${owner.pid}) is gone`, removable: true };
 }
 
@@ -96,9 +105,10 @@ async function survey(docker: DockerClient, scope: ReapScope): Promise<Array<{ l
   const restoredNodes = new Set(
     objects.filter((object) => object.role === "restore" && existsSync(path.join(scope.stateDir, object.node, RESTORED_MARKER))).map((object) => object.node),
   );
+  const runningNodes = new Set(objects.filter((object) => object.kind === "container" && object.state === "running").map((object) => object.node));
   const found: Array<{ leftover: Leftover; remove: () => Promise<void> }> = [];
   for (const object of objects) {
-    const leftover = judgeLeftover(object, { ownerStateOf, restoredNodes, nodeOwners });
+    const leftover = judgeLeftover(object, { ownerStateOf, restoredNodes, nodeOwners, runningNodes });
     if (leftover) found.push({ leftover, remove: () => removeThrowawayObject(docker, object) });
   }
   if (scope.target instanceof FileTarget) {

@@ -12,6 +12,7 @@ function context(overrides: Partial<JudgeContext> = {}): JudgeContext {
     ownerStateOf: (owner) => (owner.host !== "h1" ? "unknown" : owner.pid === alive.pid ? "alive" : "gone"),
     restoredNodes: new Set(),
     nodeOwners: new Map(),
+    runningNodes: new Set(),
     ...overrides,
   };
 }
@@ -50,6 +51,10 @@ describe("reaper", function () {
     assert.equal(judgeLeftover(server, context({ nodeOwners: new Map([["copy", dead]]) }))?.removable, true);
     assert.equal(judgeLeftover(server, context({ nodeOwners: new Map([["copy", alive]]) })), undefined);
     assert.equal(judgeLeftover(object("restore", dead, { node: "copy" }), context({ restoredNodes: new Set(["copy"]) })), undefined);
+    const running = context({ nodeOwners: new Map([["copy", dead]]), runningNodes: new Set(["copy"]) });
+    assert.equal(judgeLeftover(server, running)?.removable, false, "a running restored server without its marker is kept");
+    assert.equal(judgeLeftover(object("restore", dead, { node: "copy", kind: "volume" }), running)?.removable, false, "and so are its volumes");
+    assert.equal(judgeLeftover(object("restore", dead, { node: "copy-job" }), running)?.removable, true, "its job container goes");
   });
 
   it("removes a partial file of a gone writer, or of no recorded writer after a day", function () {
