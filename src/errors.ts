@@ -71,8 +71,3 @@ export class InterruptedError extends PgfortError {
     this.exitCode = signal === "SIGINT" ? 130 : 143;
   }
 }
-
-/** A wait (healthy, streaming, writable) did not reach its goal in time. */
-export class TimeoutError extends PgfortError {
-  readonly code = "TIMEOUT";
-}

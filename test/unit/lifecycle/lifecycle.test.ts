@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { NOT_YET, done, pollUntil } from "../../../src/lifecycle/poll";
 import { Releasers, withReleasers } from "../../../src/lifecycle/releasers";
-import { InterruptedError, TimeoutError } from "../../../src/errors";
+import { ContainerError, InterruptedError } from "../../../src/errors";
 
 describe("releasers", function () {
   it("run in reverse order, every one, and keep the first error", async function () {
@@ -48,7 +48,7 @@ describe("pollUntil", function () {
   });
 
   it("throws the caller's error after the timeout, and a probe's error at once", async function () {
-    await assert.rejects(pollUntil({ timeoutMs: 30, intervalMs: 5 }, async () => NOT_YET, () => new TimeoutError("never healthy", "look")), TimeoutError);
+    await assert.rejects(pollUntil({ timeoutMs: 30, intervalMs: 5 }, async () => NOT_YET, () => new ContainerError("never healthy", "look")), ContainerError);
     let calls = 0;
     await assert.rejects(
       pollUntil({ timeoutMs: 1000, intervalMs: 1 }, async () => {
