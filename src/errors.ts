@@ -57,3 +57,14 @@ export class NotFoundError extends PgfortError {
 export class NotConfirmedError extends PgfortError {
   readonly code = "NOT_CONFIRMED";
 }
+
+/** A state file under .pgfort/ is unreadable or not of its schema, and no safe default exists. */
+export class StateFileError extends PgfortError {
+  readonly code = "STATE_FILE_INVALID";
+}
+
+/** A restore drill stopped before it reached a verdict (engine gone, container died, a bug): no verdict is recorded. */
+export class DrillError extends PgfortError {
+  readonly code = "VERIFY_DRILL_ERROR";
+  override readonly exitCode = 3;
+}
