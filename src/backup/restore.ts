@@ -11,7 +11,7 @@ import { BackupError } from "../errors";
 import { DATA_DIR } from "../cluster/plan";
 import { queryRows, runSql } from "../cluster/sql";
 import { readHostFacts, upNode } from "../cluster/up";
-import { checkFiles, type Check } from "./checksums";
+import { CheckFailedError, checkFiles, type Check } from "./checksums";
 import { runJob } from "./job";
 import type { BackupFile, BackupManifest } from "./manifest";
 import { DUMP_CREDENTIALS, MARKER, ROW_COUNT_QUERY, decompressorCommand, planJobContainer, type ContainerContext } from "./plan";
@@ -46,7 +46,11 @@ export async function restoreBackup(
   const checks = await checkFiles(target, directory, manifest);
   const bad = checks.filter((check) => !check.ok);
   if (bad.length > 0) {
-    throw new BackupError(`backup ${manifest.id} is damaged: ${bad.map((check) => `${check.name}: ${check.detail}`).join("; ")}`, "restore another backup (pgfort backup list); this one was not applied anywhere");
+    throw new CheckFailedError(
+      `backup ${manifest.id} is damaged: ${bad.map((check) => `${check.name}: ${check.detail}`).join("; ")}`,
+      "restore another backup (pgfort backup list); this one was not applied anywhere",
+      checks,
+    );
   }
   options.onInfo?.(`checksums of ${manifest.files.length} file(s) match; restoring into ${objectName(loaded.config.cluster, options.node)}`);
   const container = objectName(loaded.config.cluster, options.node);
@@ -71,7 +75,10 @@ export async function restoreBackup(
   try {
     if (manifest.kind === "physical") {
       const base = manifest.files.find((file) => file.content === "base");
-      if (!base) throw new BackupError(`backup ${manifest.id} has no base file`, "its manifest is not one pgfort wrote");
+      if (!base) {
+        const detail = `backup ${manifest.id} has no base file`;
+        throw new CheckFailedError(detail, "its manifest is not one pgfort wrote", [{ name: "base file", ok: false, detail }]);
+      }
       for (const volume of volumes) await docker.ensureVolume(volume, clusterLabels(loaded.config.cluster, options.role, options.node));
       const dataMount = { volume: volumes[0] ?? "", target: DATA_DIR };
       await runStep(docker, { ...context, mounts: [dataMount], network: "none" }, `${decompressorCommand(base.compression)} | tar -x -C ${DATA_DIR}`, await target.read(`${directory}${base.name}`), "extracting the base backup");
@@ -115,7 +122,11 @@ async function runStep(
   const result = await runJob(docker, create, input ? { stdin: input } : {});
   const errors = result.stderr.toString().split("\n").filter((line) => /^psql: .*ERROR/.test(line));
   if (result.exitCode !== 0 || errors.length > 0) {
-    throw new BackupError(`${what} failed (exit ${result.exitCode}): ${errors.join("; ") || result.stderr.lastLines(8) || "no output"}`, "read the message above; the partly restored server was removed");
+    const message = `${what} failed (exit ${result.exitCode}): ${errors.join("; ") || result.stderr.lastLines(8) || "no output"}`;
+    // The tool ran and refused the backup (exit 1-127, or psql's ERROR lines): a failed check.
+    // 128+ is a signal (OOM kill, docker kill): the drill was stopped, which says nothing of the backup.
+    if (result.exitCode < 128 && result.exitCode >= 0) throw new CheckFailedError(message, "read the message above; the partly restored server was removed", [{ name: what, ok: false, detail: message }]);
+    throw new BackupError(message, "read the message above; the partly restored server was removed");
   }
 }
 
