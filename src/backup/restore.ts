@@ -96,6 +96,8 @@ export async function restoreBackup(
     return { container, volumes, checks };
   } catch (error) {
     await removeRestored(docker, loaded, options.node);
+    // A failed step's verdict keeps the checks that passed before it (the checksums).
+    if (error instanceof CheckFailedError) throw new CheckFailedError(error.message, error.hint, [...checks, ...error.checks]);
     throw error;
   }
 }
