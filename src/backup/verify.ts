@@ -8,6 +8,7 @@ import type { DockerClient } from "../docker/client";
 import { DrillError, PgfortError } from "../errors";
 import { VERSION } from "../version";
 import { runAmcheck } from "./amcheck";
+import { watchEngine } from "./engine-watch";
 import { CheckFailedError, type Check } from "./checksums";
 import { verdictFileName } from "./layout";
 import type { BackupManifest } from "./manifest";
@@ -31,12 +32,16 @@ export async function verifyBackup(
 ): Promise<VerifyResult> {
   const node = `verify-${randomBytes(3).toString("hex")}`;
   let checks: Check[];
+  const engine = watchEngine(docker);
+  const drill = runDrill(docker, loaded, target, directory, manifest, node, onInfo);
+  drill.catch(() => undefined); // when the engine is lost first, the drill may still reject later
   try {
-    checks = await runDrill(docker, loaded, target, directory, manifest, node, onInfo);
+    checks = await Promise.race([drill, engine.lost]);
   } catch (error) {
     if (!(error instanceof CheckFailedError)) throw drillError(manifest.id, error);
     checks = error.checks.some((check) => !check.ok) ? error.checks : [...error.checks, { name: "restore", ok: false, detail: error.message }];
   } finally {
+    engine.stop();
     await removeRestored(docker, loaded, node).catch(() => undefined); // the engine may be what failed; the reaper sweeps by label
   }
   const verdict: Verdict = {
