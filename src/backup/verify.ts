@@ -8,7 +8,7 @@ import type { DockerClient } from "../docker/client";
 import { DrillError, PgfortError } from "../errors";
 import { VERSION } from "../version";
 import { runAmcheck } from "./amcheck";
-import { watchEngine } from "./engine-watch";
+import { watchEngine } from "../docker/engine-watch";
 import { CheckFailedError, type Check } from "./checksums";
 import { verdictFileName } from "./layout";
 import type { BackupManifest } from "./manifest";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
-import { watchEngine } from "../../../src/backup/engine-watch";
+import { watchEngine } from "../../../src/docker/engine-watch";
 import { DockerUnavailableError } from "../../../src/errors";
 import type { EngineInfo } from "../../../src/docker/client";
 

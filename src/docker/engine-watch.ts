@@ -3,7 +3,7 @@
 // settles: nothing keeps Node's event loop alive then, and the process would exit 0 in the middle
 // of a drill (seen in the engine-gone test). The watch's own timer keeps the process alive, and its
 // rejection ends the operation with the cause.
-import type { DockerClient } from "../docker/client";
+import type { DockerClient } from "./client";
 import { DockerUnavailableError } from "../errors";
 
 export interface EngineWatch {
