@@ -71,3 +71,14 @@ export class InterruptedError extends PgfortError {
     this.exitCode = signal === "SIGINT" ? 130 : 143;
   }
 }
+
+/** A state file under .pgfort/ is unreadable or not of its schema, and no safe default exists. */
+export class StateFileError extends PgfortError {
+  readonly code = "STATE_FILE_INVALID";
+}
+
+/** A restore drill stopped before it reached a verdict (engine gone, container died, a bug): no verdict is recorded. */
+export class DrillError extends PgfortError {
+  readonly code = "VERIFY_DRILL_ERROR";
+  override readonly exitCode = 3;
+}

@@ -2,6 +2,7 @@
 // restored from a backup whose bytes are not exactly the ones written.
 import { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { BackupError } from "../errors";
 import { Measure } from "./job";
 import type { BackupManifest } from "./manifest";
 import type { BackupTarget } from "./targets/target";
@@ -32,4 +33,18 @@ export async function checkFiles(target: BackupTarget, directory: string, manife
     });
   }
   return checks;
+}
+
+/**
+ * A check that ran and said no (a sha256 mismatch, a tool that exited with its own error): the
+ * drill's verdict is "failed". Anything else that stops a drill is an error, not a verdict.
+ */
+export class CheckFailedError extends BackupError {
+  constructor(
+    message: string,
+    hint: string,
+    readonly checks: Check[],
+  ) {
+    super(message, hint);
+  }
 }

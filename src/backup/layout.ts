@@ -1,12 +1,27 @@
 // Where a backup's files live, the same under file:// and s3://:
-//   <target prefix>/<cluster>/<kind>/<YYYYMMDDTHHMMSSZ>-<shortid>/{data files, manifest.json, verify.json}
+//   <target prefix>/<cluster>/<kind>/<YYYYMMDDTHHMMSSZ>-<shortid>/{data files, manifest.json, verify-*.json}
 // Pure.
 
 export type BackupKind = "logical" | "physical";
 export type Compression = "zstd" | "lz4" | "none";
 
 export const MANIFEST_FILE = "manifest.json";
-export const VERIFY_FILE = "verify.json";
+/** The single verdict file of versions before write-once verdicts; still read. */
+export const LEGACY_VERIFY_FILE = "verify.json";
+
+const VERDICT_PATTERN = /^verify-\d{8}T\d{9}Z-[0-9a-f]{6}\.json$/;
+
+/**
+ * One new file per drill (writes are write-once): verify-<UTC stamp with milliseconds>-<random>.json,
+ * so names sort in time order and two drills never pick the same name.
+ */
+export function verdictFileName(now: Date, shortId: string): string {
+  return `verify-${now.toISOString().replace(/[-:.]/g, "")}-${shortId}.json`;
+}
+
+export function isVerdictFile(name: string): boolean {
+  return name === LEGACY_VERIFY_FILE || VERDICT_PATTERN.test(name);
+}
 
 const ID_PATTERN = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z-([0-9a-f]{6})$/;
 

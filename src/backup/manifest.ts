@@ -1,4 +1,4 @@
-// manifest.json (written last: its presence is what makes a backup complete) and verify.json.
+// manifest.json (written last: its presence is what makes a backup complete). Verdicts: verdict.ts.
 import { z } from "zod";
 
 export const BackupFileSchema = z.object({
@@ -34,12 +34,3 @@ export const ManifestSchema = z.object({
   wal: z.object({ startLsn: z.string(), endLsn: z.string(), timeline: z.number() }).optional(),
 });
 export type BackupManifest = z.infer<typeof ManifestSchema>;
-
-export const VerifySchema = z.object({
-  id: z.string(),
-  ok: z.boolean(),
-  verifiedAt: z.string(),
-  checks: z.array(z.object({ name: z.string(), ok: z.boolean(), detail: z.string() })),
-  tool: z.object({ name: z.literal("pgfort"), version: z.string() }),
-});
-export type VerifyResult = z.infer<typeof VerifySchema>;

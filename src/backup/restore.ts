@@ -11,7 +11,7 @@ import { BackupError } from "../errors";
 import { DATA_DIR } from "../cluster/plan";
 import { queryRows, runSql } from "../cluster/sql";
 import { readHostFacts, upNode } from "../cluster/up";
-import { checkFiles, type Check } from "./checksums";
+import { CheckFailedError, checkFiles, type Check } from "./checksums";
 import { runThrowaway } from "../docker/throwaway";
 import { ownerLabels } from "../lifecycle/owner";
 import { Releasers } from "../lifecycle/releasers";
@@ -51,7 +51,11 @@ export async function restoreBackup(
   const checks = await checkFiles(target, directory, manifest, signal);
   const bad = checks.filter((check) => !check.ok);
   if (bad.length > 0) {
-    throw new BackupError(`backup ${manifest.id} is damaged: ${bad.map((check) => `${check.name}: ${check.detail}`).join("; ")}`, "restore another backup (pgfort backup list); this one was not applied anywhere");
+    throw new CheckFailedError(
+      `backup ${manifest.id} is damaged: ${bad.map((check) => `${check.name}: ${check.detail}`).join("; ")}`,
+      "restore another backup (pgfort backup list); this one was not applied anywhere",
+      checks,
+    );
   }
   signal?.throwIfAborted();
   options.onInfo?.(`checksums of ${manifest.files.length} file(s) match; restoring into ${objectName(loaded.config.cluster, options.node)}`);
@@ -97,7 +101,10 @@ export async function restoreBackup(
     for (const volume of volumes) await docker.ensureVolume(volume, labels);
     if (manifest.kind === "physical") {
       const base = manifest.files.find((file) => file.content === "base");
-      if (!base) throw new BackupError(`backup ${manifest.id} has no base file`, "its manifest is not one pgfort wrote");
+      if (!base) {
+        const detail = `backup ${manifest.id} has no base file`;
+        throw new CheckFailedError(detail, "its manifest is not one pgfort wrote", [{ name: "base file", ok: false, detail }]);
+      }
       const offline = { ...context, mounts: [{ volume: volumes[0] ?? "", target: DATA_DIR }], network: "none" as const };
       await runStep(docker, offline, planRestoreProgram(base), await target.read(`${directory}${base.name}`), "extracting the base backup");
       await runStep(docker, offline, { verb: "verify-base", env: { PGFORT_DATA_DIR: DATA_DIR } }, undefined, "pg_verifybackup");
@@ -117,7 +124,10 @@ export async function restoreBackup(
     await serverUp.catch(() => undefined);
     await stopping;
     await removeRestored(docker, loaded, options.node);
-    throw signal?.aborted ? signal.reason : error;
+    if (signal?.aborted) throw signal.reason;
+    // A failed step's verdict keeps the checks that passed before it (the checksums).
+    if (error instanceof CheckFailedError) throw new CheckFailedError(error.message, error.hint, [...checks, ...error.checks]);
+    throw error;
   }
 }
 
@@ -128,7 +138,12 @@ async function runStep(docker: DockerClient, context: StepContext, program: JobP
   const result = await runThrowaway(docker, { create, signal: context.signal, ...(input ? { stdin: input } : {}) });
   if (result.exitCode !== 0 || result.result === undefined) {
     const errors = result.stderr.toString().split("\n").filter((line) => /^psql: .*ERROR/.test(line));
-    throw new BackupError(`${what} failed (exit ${result.exitCode}): ${errors.join("; ") || result.stderr.lastLines(8) || "no output"}`, "read the message above; the partly restored server was removed");
+    const message = `${what} failed (exit ${result.exitCode}): ${errors.join("; ") || result.stderr.lastLines(8) || "no output"}`;
+    const hint = "read the message above; the partly restored server was removed";
+    // The tool ran and refused the backup (exit 1-127, psql's ERROR lines): a failed check.
+    // 128+ is a signal (OOM kill, docker kill): the drill was stopped, which says nothing of the backup.
+    if (result.exitCode > 0 && result.exitCode < 128) throw new CheckFailedError(message, hint, [{ name: what, ok: false, detail: message }]);
+    throw new BackupError(message, hint);
   }
 }
 

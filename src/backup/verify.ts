@@ -1,14 +1,26 @@
 // `pgfort backup verify`: the restore drill. sha256 of every file, a real restore in a throwaway
-// server, row counts compared with the manifest, the verdict written beside it as verify.json.
+// server, pg_amcheck over every database, row counts compared with the manifest (logical). A drill
+// that runs to its end writes a new verdict file beside the backup; one stopped by an error (the
+// engine gone, the container killed, a bug) writes nothing and throws a DrillError.
 import { randomBytes } from "node:crypto";
 import type { LoadedConfig } from "../config/load";
 import type { DockerClient } from "../docker/client";
+import { DrillError, PgfortError } from "../errors";
 import { VERSION } from "../version";
-import type { Check } from "./checksums";
-import { VERIFY_FILE } from "./layout";
-import type { BackupManifest, VerifyResult } from "./manifest";
+import { runAmcheck } from "./amcheck";
+import { watchEngine } from "../docker/engine-watch";
+import { CheckFailedError, type Check } from "./checksums";
+import { verdictFileName } from "./layout";
+import type { BackupManifest } from "./manifest";
 import { countRows, removeRestored, restoreBackup } from "./restore";
 import type { BackupTarget } from "./targets/target";
+import type { Verdict } from "./verdict";
+
+export interface VerifyResult {
+  verdict: Verdict;
+  /** Where the verdict was written. */
+  location: string;
+}
 
 export async function verifyBackup(
   docker: DockerClient,
@@ -21,42 +33,62 @@ export async function verifyBackup(
 ): Promise<VerifyResult> {
   const { signal } = options;
   const node = `verify-${randomBytes(3).toString("hex")}`;
-  let checks: Check[] = [];
+  let checks: Check[];
+  const engine = watchEngine(docker);
+  const drill = runDrill(docker, loaded, target, directory, manifest, node, onInfo, signal);
+  drill.catch(() => undefined); // when the engine is lost first, the drill may still reject later
   try {
-    const restored = await restoreBackup(docker, loaded, target, directory, manifest, { node, role: "verify", ...(onInfo ? { onInfo } : {}), ...(signal ? { signal } : {}) });
-    checks = restored.checks;
-    const counts = await countRows(docker, restored.container, manifest.kind === "logical" ? manifest.databases : undefined);
-    checks.push(...compareRowCounts(manifest, counts));
+    checks = await Promise.race([drill, engine.lost]);
   } catch (error) {
     // An interrupted drill is no verdict: nothing is written.
     if (signal?.aborted) throw signal.reason;
-    checks.push({ name: "restore", ok: false, detail: (error as Error).message });
+    if (!(error instanceof CheckFailedError)) throw drillError(manifest.id, error);
+    checks = error.checks.some((check) => !check.ok) ? error.checks : [...error.checks, { name: "restore", ok: false, detail: error.message }];
   } finally {
-    await removeRestored(docker, loaded, node);
+    engine.stop();
+    await removeRestored(docker, loaded, node).catch(() => undefined); // the engine may be what failed; the reaper sweeps by label
   }
   signal?.throwIfAborted();
-  const result: VerifyResult = {
+  const verdict: Verdict = {
+    formatVersion: 2,
     id: manifest.id,
-    ok: checks.length > 0 && checks.every((check) => check.ok),
+    status: checks.length > 0 && checks.every((check) => check.ok) ? "passed" : "failed",
     verifiedAt: new Date().toISOString(),
     checks,
     tool: { name: "pgfort", version: VERSION },
   };
-  await target.writeText(`${directory}${VERIFY_FILE}`, `${JSON.stringify(result, null, 2)}\n`);
-  return result;
+  const key = `${directory}${verdictFileName(new Date(verdict.verifiedAt), randomBytes(3).toString("hex"))}`;
+  await target.writeText(key, `${JSON.stringify(verdict, null, 2)}\n`);
+  return { verdict, location: target.locate(key) };
 }
 
-/**
- * Logical: every table's rows must equal the counts taken in the dump's own snapshot. Physical:
- * there is no snapshot to count at (the copy is consistent only at its end LSN), so reading every
- * table through (data checksums on: every page is checked) is the test.
- */
+async function runDrill(
+  docker: DockerClient,
+  loaded: LoadedConfig,
+  target: BackupTarget,
+  directory: string,
+  manifest: BackupManifest,
+  node: string,
+  onInfo?: (message: string) => void,
+  signal?: AbortSignal,
+): Promise<Check[]> {
+  const restored = await restoreBackup(docker, loaded, target, directory, manifest, { node, role: "verify", ...(onInfo ? { onInfo } : {}), ...(signal ? { signal } : {}) });
+  const checks = [...restored.checks];
+  onInfo?.("running pg_amcheck over every database of the restored server");
+  checks.push(await runAmcheck(docker, restored.container, Math.ceil(loaded.config.primary.resources.cpus ?? 1)));
+  if (manifest.kind === "logical") checks.push(...compareRowCounts(manifest, await countRows(docker, restored.container, manifest.databases)));
+  return checks;
+}
+
+/** Why a drill stopped, kept as the cause; the message says that no verdict was recorded. */
+function drillError(id: string, error: unknown): DrillError {
+  const cause = error instanceof Error ? error.message : String(error);
+  const hint = error instanceof PgfortError ? `${error.hint}; then run the drill again` : "run the drill again; if it keeps failing this way, report it with the message above";
+  return new DrillError(`the drill of backup ${id} stopped before a verdict: ${cause}. No verdict was recorded; an earlier one stands`, hint, { cause: error });
+}
+
+/** Logical: every table's rows must equal the counts taken in the dump's own snapshot. */
 export function compareRowCounts(manifest: BackupManifest, restored: Record<string, Record<string, number>>): Check[] {
-  if (manifest.kind === "physical") {
-    const tables = Object.values(restored).reduce((sum, tablesOf) => sum + Object.keys(tablesOf).length, 0);
-    const rows = Object.values(restored).reduce((sum, tablesOf) => sum + Object.values(tablesOf).reduce((a, b) => a + b, 0), 0);
-    return [{ name: "read every table", ok: true, detail: `${tables} tables, ${rows} rows read with page checksums verified` }];
-  }
   const checks: Check[] = [];
   for (const [database, expected] of Object.entries(manifest.rowCounts ?? {})) {
     const actual = restored[database] ?? {};

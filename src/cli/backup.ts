@@ -72,7 +72,10 @@ export function registerBackup(program: Command): void {
         output.result(
           entries.map(({ keys: _keys, manifest: _manifest, ...entry }) => entry),
           entries.length
-            ? entries.map((entry) => `${entry.id}  ${entry.kind.padEnd(8)}  ${entry.status.padEnd(10)}  ${formatBytes(entry.bytes).padStart(10)}  ${entry.verified ? `verify ${entry.verified}` : ""}`)
+            ? entries.map(
+                (entry) =>
+                  `${entry.id}  ${entry.kind.padEnd(8)}  ${entry.status.padEnd(10)}  ${formatBytes(entry.bytes).padStart(10)}  ${entry.verified ? `verify ${entry.verified}` : ""}${entry.reason ? `  (${entry.reason})` : ""}`.trimEnd(),
+              )
             : `no backups of cluster ${loaded.config.cluster}`,
         );
       }),
@@ -82,7 +85,7 @@ export function registerBackup(program: Command): void {
 
   backup
     .command("verify [id]")
-    .description("restore drill: checksums, restore into a throwaway server, row counts; writes verify.json")
+    .description("restore drill: checksums, restore into a throwaway server, pg_amcheck, row counts; writes a new verify-*.json verdict")
     .option("--latest", "the newest complete backup")
     .option("--target <url>", "file://PATH or s3://bucket/prefix (default: backups.target)")
     .action(
@@ -93,9 +96,14 @@ export function registerBackup(program: Command): void {
         const entry = await findBackup(target, loaded.config.cluster, id ?? "latest");
         output.info(`verifying ${entry.kind} backup ${entry.id}`);
         await reapFirst(output, await docker(), loaded, target);
-        const result = await verifyBackup(await docker(), loaded, target, backupDirectory(loaded.config.cluster, entry.kind, entry.id), entry.manifest, (message) => output.info(message), { signal });
-        output.result(result, [`backup ${entry.id}: ${result.ok ? "verified" : "FAILED verification"}`, ...result.checks.map((check) => `  ${check.ok ? "ok  " : "FAIL"} ${check.name}: ${check.detail}`)]);
-        if (!result.ok) process.exitCode = 1;
+        // A DrillError (the drill could not run to a verdict) propagates: exit 3, no verdict written.
+        const { verdict, location } = await verifyBackup(await docker(), loaded, target, backupDirectory(loaded.config.cluster, entry.kind, entry.id), entry.manifest, (message) => output.info(message), { signal });
+        output.result({ ...verdict, location }, [
+          `backup ${entry.id}: ${verdict.status === "passed" ? "verify passed" : "verify FAILED"}`,
+          ...verdict.checks.map((check) => `  ${check.ok ? "ok  " : "FAIL"} ${check.name}: ${check.detail}`),
+          `verdict: ${location}`,
+        ]);
+        if (verdict.status !== "passed") process.exitCode = 1;
       }),
     );
 }

@@ -10,7 +10,9 @@ export class ScheduleMetrics {
   readonly lastDuration = new Gauge({ name: "pgfort_backup_last_duration_seconds", help: "Duration of the job's last run", labelNames: ["job"], registers: [this.registry] });
   readonly lastBytes = new Gauge({ name: "pgfort_backup_last_bytes", help: "Bytes stored by the job's last successful backup", labelNames: ["job"], registers: [this.registry] });
   readonly running = new Gauge({ name: "pgfort_backup_running", help: "1 while the job runs", labelNames: ["job"], registers: [this.registry] });
-  readonly verifyFailures = new Counter({ name: "pgfort_backup_verify_failures_total", help: "Restore drills that failed after a backup", labelNames: ["job"], registers: [this.registry] });
+  readonly verifyFailures = new Counter({ name: "pgfort_backup_verify_failures_total", help: "Restore drills after a backup whose verdict was failed", labelNames: ["job"], registers: [this.registry] });
+  /** Apart from failures: a drill stopped by an error (engine gone, OOM) says nothing about the backup. */
+  readonly verifyErrors = new Counter({ name: "pgfort_backup_verify_errors_total", help: "Restore drills after a backup that stopped before a verdict", labelNames: ["job"], registers: [this.registry] });
 
   constructor(jobs: readonly string[]) {
     // Zero series for every job from the start, so an alert on "no success" can see them.
@@ -19,6 +21,8 @@ export class ScheduleMetrics {
       this.runs.inc({ job, outcome: "failure" }, 0);
       this.failures.inc({ job }, 0);
       this.skipped.inc({ job }, 0);
+      this.verifyFailures.inc({ job }, 0);
+      this.verifyErrors.inc({ job }, 0);
       this.running.set({ job }, 0);
     }
   }

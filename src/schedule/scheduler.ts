@@ -6,10 +6,16 @@ import { ConfigError } from "../errors";
 import { assessHealth, type Health, type JobState } from "./health";
 import type { ScheduleMetrics } from "./metrics";
 
-/** What one run of a job did; thrown errors are failures. */
+/** A restore drill after the backup: "error" when it stopped before a verdict. */
+export interface DrillSummary {
+  status: "passed" | "failed" | "error";
+  detail: string;
+}
+
+/** What one run of a job did; thrown errors, and drills that did not pass, are failures. */
 export interface RunOutcome {
   bytes: number;
-  verified: boolean | null;
+  verify: DrillSummary | null;
 }
 
 export type RunJob = (job: BackupJob) => Promise<RunOutcome>;
@@ -81,26 +87,34 @@ export class Scheduler {
     this.events.onEvent("started", { job: job.name });
     try {
       const outcome = await this.runJob(job);
+      if (outcome.verify?.status === "failed") this.metrics.verifyFailures.inc({ job: job.name });
+      if (outcome.verify?.status === "error") this.metrics.verifyErrors.inc({ job: job.name });
+      if (outcome.verify && outcome.verify.status !== "passed") {
+        this.recordFailure(job, state, outcome.verify.detail, started);
+        return;
+      }
       const now = new Date();
       this.metrics.runs.inc({ job: job.name, outcome: "success" });
       this.metrics.lastSuccess.set({ job: job.name }, now.getTime() / 1000);
       this.metrics.lastBytes.set({ job: job.name }, outcome.bytes);
-      if (outcome.verified === false) this.metrics.verifyFailures.inc({ job: job.name });
       if (state) state.lastSuccessAt = now;
-      this.events.onEvent("succeeded", { job: job.name, bytes: outcome.bytes, verified: outcome.verified, durationMs: Date.now() - started });
+      this.events.onEvent("succeeded", { job: job.name, bytes: outcome.bytes, verify: outcome.verify?.status ?? null, durationMs: Date.now() - started });
     } catch (error) {
-      this.metrics.runs.inc({ job: job.name, outcome: "failure" });
-      this.metrics.failures.inc({ job: job.name });
-      const message = error instanceof Error ? error.message : String(error);
-      if (state) {
-        state.lastFailureAt = new Date();
-        state.lastError = message;
-      }
-      this.events.onEvent("failed", { job: job.name, error: message, durationMs: Date.now() - started });
+      this.recordFailure(job, state, error instanceof Error ? error.message : String(error), started);
     } finally {
       if (state) state.running = false;
       this.metrics.running.set({ job: job.name }, 0);
       this.metrics.lastDuration.set({ job: job.name }, (Date.now() - started) / 1000);
     }
+  }
+
+  private recordFailure(job: BackupJob, state: JobState | undefined, message: string, started: number): void {
+    this.metrics.runs.inc({ job: job.name, outcome: "failure" });
+    this.metrics.failures.inc({ job: job.name });
+    if (state) {
+      state.lastFailureAt = new Date();
+      state.lastError = message;
+    }
+    this.events.onEvent("failed", { job: job.name, error: message, durationMs: Date.now() - started });
   }
 }

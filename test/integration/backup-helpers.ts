@@ -2,6 +2,8 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
+import { readdir, readFile } from "node:fs/promises";
+import path from "node:path";
 import { docker, psql } from "./postgres";
 import { freePort, Workspace } from "./workspace";
 
@@ -66,4 +68,19 @@ export interface Manifest {
 
 export async function backupRun(workspace: Workspace, ...flags: string[]): Promise<Manifest> {
   return JSON.parse((await workspace.ok("--json", "backup", "run", ...flags)).stdout) as Manifest;
+}
+
+export interface StoredVerdict {
+  file: string;
+  status: "passed" | "failed";
+  verifiedAt: string;
+  checks: Array<{ name: string; ok: boolean; detail: string }>;
+}
+
+/** The verdict files of a local backup, oldest first (their names sort in time order), read straight from disk. */
+export async function readVerdicts(directory: string): Promise<StoredVerdict[]> {
+  const files = (await readdir(directory)).filter((name) => /^verify-.*\.json$/.test(name)).sort();
+  const verdicts: StoredVerdict[] = [];
+  for (const file of files) verdicts.push({ file, ...(JSON.parse(await readFile(path.join(directory, file), "utf8")) as Omit<StoredVerdict, "file">) });
+  return verdicts;
 }

@@ -38,7 +38,7 @@ describe("pgfort backup (S3)", function () {
       assert.deepEqual(keys, [...manifest.files.map((file) => prefix + file.name), `${prefix}manifest.json`].sort());
       for (const file of manifest.files) assert.equal(await s3Sha256(s3, prefix + file.name), file.sha256, file.name);
       const verified = await ok(workspace, s3, "backup", "verify", manifest.id);
-      assert.match(verified.stdout, /verified/);
+      assert.match(verified.stdout, /verify passed/);
     }
     const listed = JSON.parse((await ok(workspace, s3, "--json", "backup", "list")).stdout) as Array<{ status: string; verified: string; location: string }>;
     assert.equal(listed.length, 2);

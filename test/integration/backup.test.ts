@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { readFile, readdir, truncate, open } from "node:fs/promises";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { appCluster, assertPgbenchConsistent, backupRun, listBackups, pgbench, sha256File } from "./backup-helpers";
+import { appCluster, assertPgbenchConsistent, backupRun, listBackups, pgbench, readVerdicts, sha256File } from "./backup-helpers";
 import { execFile } from "node:child_process";
 import { docker, psql, runInImage } from "./postgres";
 
@@ -59,9 +59,11 @@ describe("pgfort backup (local directory)", function () {
     ].sort());
     const status = JSON.parse((await workspace.ok("status", "--json")).stdout) as { backups: { logical: { id: string; verified: string }; physical: { id: string } } };
     assert.deepEqual([status.backups.logical.id, status.backups.logical.verified, status.backups.physical.id], [logical.id, "passed", physical.id]);
-    const verifyJson = JSON.parse(await readFile(path.join(dumpDirectory, "verify.json"), "utf8")) as { ok: boolean; checks: Array<{ name: string; ok: boolean }> };
-    assert.equal(verifyJson.ok, true);
-    assert.ok(verifyJson.checks.some((check) => check.name === "row counts app" && check.ok));
+    const [verdict, ...others] = await readVerdicts(dumpDirectory);
+    assert.equal(others.length, 0, "one verdict file per drill");
+    assert.equal(verdict?.status, "passed");
+    assert.ok(verdict?.checks.some((check) => check.name === "row counts app" && check.ok));
+    assert.ok(verdict?.checks.some((check) => check.name === "pg_amcheck" && check.ok));
   });
 
   it("detects a flipped byte and a truncated file, and writes the failed verdict", async function () {
@@ -82,9 +84,9 @@ describe("pgfort backup (local directory)", function () {
     for (const [manifest, file] of [[flipped, "app.pgcustom.zst"], [truncated, "base.tar.zst"]] as const) {
       const result = await workspace.run("backup", "verify", manifest.id);
       assert.equal(result.code, 1, result.stderr);
-      assert.match(result.stdout, new RegExp(`FAIL restore: backup ${manifest.id} is damaged: sha256 ${file.replace(".", "\\.")}: expected`));
-      const verdict = JSON.parse(await workspace.read("backups", workspace.cluster, manifest.kind, manifest.id, "verify.json")) as { ok: boolean };
-      assert.equal(verdict.ok, false);
+      assert.match(result.stdout, new RegExp(`FAIL sha256 ${file.replace(".", "\\.")}: expected`));
+      const verdicts = await readVerdicts(workspace.path("backups", workspace.cluster, manifest.kind, manifest.id));
+      assert.deepEqual(verdicts.map((verdict) => verdict.status), ["failed"]);
     }
     assert.deepEqual((await listBackups(workspace)).map((backup) => backup.verified), ["failed", "failed"]);
     const restore = await workspace.run("restore", flipped.id, "--as", "never");
