@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import net from "node:net";
-import { docker, psql } from "./postgres";
+import { docker, psql, engineApi } from "./postgres";
 import { freePort, Workspace } from "./workspace";
 
 const LIMITS = "{ memory: 512m, cpus: 1, pids: 256, shm: 128m, blkioWeight: 300 }";
@@ -56,7 +56,7 @@ describe("pgfort up / status / config / down", function () {
     const password = (await workspace.read(".pgfort", workspace.cluster, "secrets", "postgres-password")).trim();
     assert.ok(password.length >= 24);
     assert.ok(!JSON.stringify(info).includes(password), "the password is in docker inspect");
-    const { Processes } = await (await docker()).api.getContainer(name).top({ ps_args: "-o pid,args" });
+    const { Processes } = await engineApi.getContainer(name).top({ ps_args: "-o pid,args" });
     assert.ok(!JSON.stringify(Processes).includes(password), "the password is in a process's arguments");
     assert.ok(!(await (await docker()).logTail(name, 1000)).includes(password), "the password is in the log");
     assert.ok(!result.stdout.includes(password) && !result.stderr.includes(password), "pgfort printed the password");
@@ -143,7 +143,7 @@ describe("pgfort up / status / config / down", function () {
       const portInUse = await workspace.run("up");
       assert.notEqual(portInUse.code, 0);
       assert.match(portInUse.stderr, /address already in use/);
-      assert.match(portInUse.stderr, /hint: that host port is taken/);
+      assert.match(portInUse.stderr, /hint: free that port, or choose another port in the config/);
     } finally {
       blocker.close();
     }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
-import { docker, psql } from "./postgres";
+import { docker, psql, engineApi } from "./postgres";
 import { freePort, Workspace } from "./workspace";
 
 const SMALL = "{ memory: 256m, cpus: 1 }";
@@ -72,9 +72,9 @@ describe("pgfort replica", function () {
     await psql(primary, "CREATE TABLE ticks AS SELECT 1 AS n");
 
     const engine = await docker();
-    await engine.api.getContainer(r1).stop({ t: 30 });
+    await engineApi.getContainer(r1).stop({ t: 30 });
     await psql(primary, "INSERT INTO ticks SELECT generate_series(2, 1000)"); // written while r1 is down: kept by the slot
-    await engine.api.getContainer(r1).start();
+    await engineApi.getContainer(r1).start();
     await engine.waitUntilHealthy(r1);
     await eventually(primary, "SELECT coalesce(max(r.state), '') FROM pg_stat_replication r", "streaming", 30_000);
     await eventually(r1, "SELECT count(*) FROM ticks", "1000", 10_000);
