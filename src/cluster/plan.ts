@@ -7,12 +7,15 @@ import { renderConfD, type ConfFiles } from "../config/render-conf-d";
 import type { ContainerCreateOptions } from "../docker/client";
 import { clusterLabels, LABEL_SPEC_HASH, objectName, type Role } from "../docker/labels";
 import { planResourceLimits } from "./limits";
+import { SECRETS, SECRETS_DIR, secretsMount } from "./secrets";
 import { tuneCpu, tuneMemory } from "./tuning";
+
+// Re-exported: the secrets' names and paths were planned here before they had a module of their own.
+export { SECRETS, SECRETS_DIR, secretsDir } from "./secrets";
 
 export const DATA_DIR = "/var/lib/postgresql/data";
 export const WAL_MOUNT = "/var/lib/postgresql/wal";
 export const CONF_D_DIR = "/etc/postgresql/conf.d";
-export const SECRETS_DIR = "/run/secrets";
 export const SUPERUSER = "postgres";
 export const REPLICATION_USER = "replicator";
 const DEFAULT_MAX_CONNECTIONS = 100;
@@ -27,15 +30,6 @@ export interface HostFacts {
   defaultConfD: ConfFiles;
 }
 
-export interface SecretPlan {
-  /** File name in the state directory's secrets/ and under /run/secrets in the container. */
-  name: string;
-}
-
-export const SECRETS = {
-  superuser: { name: "postgres-password" },
-  replication: { name: "replication-password" },
-} as const satisfies Record<string, SecretPlan>;
 
 export interface NodeSpec {
   node: string;
@@ -60,10 +54,6 @@ export interface NodePlan {
 
 export function networkName(cluster: string): string {
   return objectName(cluster, "net");
-}
-
-export function secretsDir(stateDir: string): string {
-  return path.join(stateDir, "secrets");
 }
 
 export function confDirOf(stateDir: string, node: string): string {
@@ -99,9 +89,6 @@ export function planNode(config: Config, stateDir: string, facts: HostFacts, spe
     memorySource: spec.resources.memory ? `container's memory limit (${spec.resources.memory} bytes)` : "host's memory (no limit set)",
     cpuSource: spec.resources.cpus ? `container's CPU limit (${spec.resources.cpus})` : "host's CPU count (no limit set)",
   });
-  const secretBinds = Object.values(SECRETS).map(
-    ({ name: secret }) => `${path.join(secretsDir(stateDir), secret)}:${SECRETS_DIR}/${secret}:ro`,
-  );
   const create: ContainerCreateOptions = {
     name,
     Image: config.image.tag,
@@ -120,10 +107,11 @@ export function planNode(config: Config, stateDir: string, facts: HostFacts, spe
       ...planResourceLimits(spec.resources),
       ...HARDENING,
       PortBindings: spec.port ? { "5432/tcp": [{ HostIp: config.primary.bind, HostPort: String(spec.port) }] } : {},
-      Binds: [`${confDir}:${CONF_D_DIR}:ro`, ...secretBinds],
+      Binds: [`${confDir}:${CONF_D_DIR}:ro`],
       Mounts: [
         { Type: "volume", Source: volumes.data, Target: DATA_DIR },
         { Type: "volume", Source: volumes.wal, Target: WAL_MOUNT },
+        secretsMount(cluster),
       ],
       NetworkMode: networkName(cluster),
     },

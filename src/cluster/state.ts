@@ -1,16 +1,15 @@
 // Files pgfort keeps beside the config in .pgfort/<cluster>/: generated secrets and rendered conf.d.
 import { randomBytes } from "node:crypto";
-import { chmod, chown, mkdir, readFile, readdir, rename, rm, writeFile, open } from "node:fs/promises";
+import { chmod, mkdir, readFile, readdir, rename, rm, writeFile, open } from "node:fs/promises";
 import path from "node:path";
 import type { ConfFiles } from "../config/render-conf-d";
-import { ConfigError } from "../errors";
 import { packagePath } from "../paths";
-import { SECRETS, secretsDir } from "./plan";
+import { SECRETS, secretsDir } from "./secrets";
 
-/** The uid/gid of `postgres` in the image: secrets must be readable by it, and only by it. */
-const POSTGRES_UID = 999;
-
-/** Creates the missing secret files (random, mode 0600, owned by uid 999). Existing ones are kept. */
+/**
+ * Creates the missing secret files (random, mode 0600, owned by whoever runs pgfort). Existing ones
+ * are kept. The containers get them through the secrets volume (./secrets-volume.ts), so no chown.
+ */
 export async function ensureSecrets(stateDir: string): Promise<void> {
   const directory = secretsDir(stateDir);
   await mkdir(directory, { recursive: true, mode: 0o700 });
@@ -23,15 +22,6 @@ export async function ensureSecrets(stateDir: string): Promise<void> {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
     }
     await chmod(file, 0o600);
-    try {
-      await chown(file, POSTGRES_UID, POSTGRES_UID);
-    } catch (cause) {
-      throw new ConfigError(
-        `cannot give ${file} to uid ${POSTGRES_UID} (the container's postgres user)`,
-        `run pgfort as root, or run: sudo chown ${POSTGRES_UID}:${POSTGRES_UID} ${directory}/*`,
-        { cause },
-      );
-    }
   }
 }
 

@@ -10,7 +10,8 @@ import { VERSION } from "../version";
 import { applyConfig, type ConfigReport } from "./config-apply";
 import { explainLimitWarnings } from "./limits";
 import { networkName, planNode, SECRETS, secretsDir, type HostFacts, type NodePlan, type NodeSpec } from "./plan";
-import { ensureSecrets, loadDefaultConfD, readConfD, writeConfD } from "./state";
+import { syncSecretsVolume } from "./secrets-volume";
+import { loadDefaultConfD, readConfD, writeConfD } from "./state";
 
 export type NodeOutcome = "created" | "recreated" | "started" | "unchanged" | "reconfigured";
 
@@ -61,7 +62,7 @@ export async function upNode(
     for (const volume of Object.values(plan.volumes)) {
       if (await docker.ensureVolume(volume, labels)) created.push(() => docker.removeVolume(volume));
     }
-    await ensureSecrets(stateDir);
+    await syncSecretsVolume(docker, config.cluster, config.image.tag, stateDir);
     const existing = await docker.inspectContainerIfExists(plan.name);
     if (existing && existing.Config.Labels?.[LABEL_SPEC_HASH] === plan.specHash) {
       return await keepNode(docker, plan, existing.State.Running);

@@ -6,6 +6,9 @@ export const LABEL_NODE = "pgfort.node";
 export const LABEL_SPEC_HASH = "pgfort.spec-hash";
 
 /** `secrets`: the created-never-started container that holds the secrets volume and its digest. */
+/** Digest of the secret files last copied into the secrets volume (src/cluster/secrets-volume.ts). */
+export const LABEL_SECRETS_DIGEST = "pgfort.secrets-digest";
+
 export type Role = "primary" | "replica" | "backup" | "restore" | "verify" | "secrets";
 
 export function clusterLabels(cluster: string, role: Role, node: string): Record<string, string> {
