@@ -5,7 +5,8 @@ import path from "node:path";
 import type { Config, Resources, Settings } from "../config/schema";
 import { renderConfD, type ConfFiles } from "../config/render-conf-d";
 import type { ContainerCreateOptions } from "../docker/client";
-import { clusterLabels, LABEL_SPEC_HASH, objectName, type Role } from "../docker/labels";
+import { clusterLabels, LABEL_SPEC_HASH, type Role } from "../docker/labels";
+import { containerName, networkName, nodeVolumes } from "../docker/names";
 import { planResourceLimits } from "./limits";
 import { SECRETS, SECRETS_DIR, secretsMount } from "./secrets";
 import { tuneCpu, tuneMemory } from "./tuning";
@@ -24,8 +25,8 @@ const DEFAULT_MAX_CONNECTIONS = 100;
 export interface HostFacts {
   cpus: number;
   memoryBytes: number;
-  /** Id of the image the tag points at: a rebuilt image means a changed spec. */
-  imageId: string;
+  /** Id of the image the tag points at: a rebuilt image means a changed spec. Undefined: not built (read-only commands). */
+  imageId: string | undefined;
   /** The repository's default conf.d files. */
   defaultConfD: ConfFiles;
 }
@@ -39,6 +40,8 @@ export interface NodeSpec {
   /** Published port on the host, if any. */
   port?: number;
   extraEnv?: string[];
+  /** Extra labels of the node's volumes when `up` creates them (a replica's upstream). Not part of the spec hash. */
+  volumeLabels?: Record<string, string>;
 }
 
 export interface NodePlan {
@@ -50,10 +53,6 @@ export interface NodePlan {
   confD: Map<string, string>;
   create: ContainerCreateOptions;
   specHash: string;
-}
-
-export function networkName(cluster: string): string {
-  return objectName(cluster, "net");
 }
 
 export function confDirOf(stateDir: string, node: string): string {
@@ -72,8 +71,8 @@ export function primarySpec(config: Config): NodeSpec {
 
 export function planNode(config: Config, stateDir: string, facts: HostFacts, spec: NodeSpec): NodePlan {
   const { cluster } = config;
-  const name = objectName(cluster, spec.node);
-  const volumes = { data: `${name}-data`, wal: `${name}-wal` };
+  const name = containerName(cluster, spec.node);
+  const volumes = nodeVolumes(cluster, spec.node);
   const labels = clusterLabels(cluster, spec.role, spec.node);
   const confDir = confDirOf(stateDir, spec.node);
   const tuning = {
@@ -135,7 +134,7 @@ export const HARDENING = {
 } as const;
 
 /** A stable hash of what the container was created from: `up` recreates only when it changes. */
-export function hashSpec(create: ContainerCreateOptions, imageId: string): string {
+export function hashSpec(create: ContainerCreateOptions, imageId: string | undefined): string {
   return createHash("sha256").update(stableJson({ create, imageId })).digest("hex").slice(0, 16);
 }
 

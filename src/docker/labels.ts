@@ -9,6 +9,9 @@ export const LABEL_SPEC_HASH = "pgfort.spec-hash";
 /** Digest of the secret files last copied into the secrets volume (src/cluster/secrets-volume.ts). */
 export const LABEL_SECRETS_DIGEST = "pgfort.secrets-digest";
 
+/** On a replica's volumes: the node its data was base-backed-up from (src/replica/upstream.ts). */
+export const LABEL_UPSTREAM = "pgfort.upstream";
+
 export type Role = "primary" | "replica" | "backup" | "restore" | "verify" | "secrets";
 
 export function clusterLabels(cluster: string, role: Role, node: string): Record<string, string> {
