@@ -133,6 +133,41 @@ describe("pgfort replica", function () {
     assert.equal(await streamingSlots(r1), "r3:true:streaming");
   });
 
+  it("after promote, up re-creates the configured replicas from the new primary, never starts the old one, and is idempotent", async function () {
+    const workspace = await clusterWith("[ { name: r1 }, { name: r2 } ]");
+    const primary = `${workspace.cluster}-primary`;
+    const r1 = `${workspace.cluster}-r1`;
+    const r2 = `${workspace.cluster}-r2`;
+    await psql(primary, "CREATE TABLE ledger AS SELECT 1 AS n");
+    await eventually(r2, "SELECT count(*) FROM pg_class WHERE relname = 'ledger'", "1", 10_000);
+    const r2Before = (await engineApi.getContainer(r2).inspect()).Id;
+
+    await workspace.ok("replica", "promote", "r1", "--yes");
+    const up = await workspace.ok("up");
+    assert.match(up.stderr, new RegExp(`${r2} followed ${primary}: re-creating it from ${r1}`));
+
+    // As Postgres itself reports it: r2 streams from r1, through a slot on r1.
+    assert.equal(await psql(r1, "SELECT string_agg(application_name || ':' || state, ',') FROM pg_stat_replication"), "r2:streaming");
+    assert.equal(await streamingSlots(r1), "r2:true:streaming");
+    assert.match(await psql(r2, "SHOW primary_conninfo"), new RegExp(`host='${r1}'`));
+    assert.equal(await psql(r2, "SELECT pg_is_in_recovery()"), "t");
+    const r2After = (await engineApi.getContainer(r2).inspect()).Id;
+    assert.notEqual(r2After, r2Before, "r2 followed the old primary: it must be a new container with a new base backup");
+    await psql(r1, "INSERT INTO ledger VALUES (2)");
+    await eventually(r2, "SELECT count(*) FROM ledger", "2", 10_000);
+    const old = await engineApi.getContainer(primary).inspect();
+    assert.equal(old.State.Running, false, "the fenced former primary must stay stopped");
+
+    // A second up changes nothing: same containers, still streaming, the old primary still down.
+    const again = JSON.parse((await workspace.ok("up", "--json")).stdout) as { nodes: Array<{ node: string; outcome: string }> };
+    assert.deepEqual(again.nodes.map((node) => `${node.node}:${node.outcome}`), ["r2:unchanged"]);
+    assert.equal((await engineApi.getContainer(r2).inspect()).Id, r2After);
+    assert.equal((await engineApi.getContainer(primary).inspect()).State.Running, false);
+    await psql(r1, "INSERT INTO ledger VALUES (3)");
+    await eventually(r2, "SELECT count(*) FROM ledger", "3", 10_000);
+    assert.equal(await psql(r1, "SELECT string_agg(application_name || ':' || state, ',') FROM pg_stat_replication"), "r2:streaming");
+  });
+
   it("fails clearly and leaves nothing behind on a wrong password, a stopped primary, or a name in use", async function () {
     const workspace = await clusterWith();
     const primary = `${workspace.cluster}-primary`;
