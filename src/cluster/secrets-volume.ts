@@ -83,3 +83,9 @@ function planCarrier(name: string, image: string, volume: string, labels: Record
     HostConfig: { NetworkMode: "none", Mounts: [{ Type: "volume", Source: volume, Target: SECRETS_DIR }] },
   };
 }
+
+/** Removes the carrier and the volume: undoes a first `up` that failed. */
+export async function removeSecretsVolume(docker: Pick<SecretsEngine, "removeContainer"> & { removeVolume(name: string): Promise<void> }, cluster: string): Promise<void> {
+  await docker.removeContainer(objectName(cluster, "secrets"));
+  await docker.removeVolume(secretsVolumeName(cluster));
+}

@@ -9,9 +9,9 @@ import { planImageBuild } from "../image/plan";
 import { VERSION } from "../version";
 import { applyConfig, type ConfigReport } from "./config-apply";
 import { explainLimitWarnings } from "./limits";
-import { networkName } from "../docker/names";
+import { networkName, secretsVolumeName } from "../docker/names";
 import { planNode, SECRETS, secretsDir, type HostFacts, type NodePlan, type NodeSpec } from "./plan";
-import { syncSecretsVolume } from "./secrets-volume";
+import { removeSecretsVolume, syncSecretsVolume } from "./secrets-volume";
 import { loadDefaultConfD, readConfD, writeConfD } from "./state";
 
 export type NodeOutcome = "created" | "recreated" | "started" | "unchanged" | "reconfigured";
@@ -77,6 +77,7 @@ export async function upNode(
     for (const volume of Object.values(plan.volumes)) {
       if (await docker.ensureVolume(volume, { ...labels, ...spec.volumeLabels })) created.push(() => docker.removeVolume(volume));
     }
+    if (!(await docker.volumeExists(secretsVolumeName(config.cluster)))) created.push(() => removeSecretsVolume(docker, config.cluster));
     await syncSecretsVolume(docker, config.cluster, config.image.tag, stateDir);
     const existing = await docker.inspectContainerIfExists(plan.name);
     if (existing && existing.Config.Labels?.[LABEL_SPEC_HASH] === plan.specHash) {

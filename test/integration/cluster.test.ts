@@ -117,7 +117,8 @@ describe("pgfort up / status / config / down", function () {
     assert.notEqual(refused.code, 0);
     assert.match(refused.stderr, /hint: add --yes/);
     const engine = await docker();
-    assert.equal((await engine.listLabelled({ label: [`pgfort.cluster=${workspace.cluster}`] })).volumes.length, 2);
+    const volumes = (await engineApi.listVolumes({ filters: { label: [`pgfort.cluster=${workspace.cluster}`] } })).Volumes ?? [];
+    assert.deepEqual(volumes.map((volume) => volume.Name.slice(workspace.cluster.length)).sort(), ["-primary-data", "-primary-wal", "-secrets"]);
 
     await workspace.ok("down", "--volumes", "--yes");
     const left = await engine.listLabelled({ label: [`pgfort.cluster=${workspace.cluster}`] });
@@ -157,6 +158,15 @@ describe("pgfort up / status / config / down", function () {
     assert.notEqual(noImage.code, 0);
     assert.match(noImage.stderr, /error: the base image debian:no-such-base is not on this host and cannot be pulled/);
     assert.deepEqual(await engine.listLabelled({ label: [`pgfort.cluster=${workspace.cluster}`] }), { containers: [], volumes: [], networks: [] });
+  });
+
+  it("config check only reads: it never builds a missing image", async function () {
+    const workspace = await Workspace.create((cluster) => `cluster: ${cluster}\nimage: { tag: "pgfort-test/${cluster}-never-built:15" }\n`);
+    const check = await workspace.ok("config", "check");
+    assert.match(check.stdout, /primary: apply would change/);
+    await assert.rejects(engineApi.getImage(`pgfort-test/${workspace.cluster}-never-built:15`).inspect(), /no such image/i);
+    const filters = { label: [`pgfort.cluster=${workspace.cluster}`] };
+    assert.deepEqual(await engineApi.listContainers({ all: true, filters }), []);
   });
 
   it("keeps the old container when a changed spec cannot start", async function () {
