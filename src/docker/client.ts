@@ -35,7 +35,7 @@ export async function tolerate<T>(work: Promise<T>, statuses: readonly number[],
 }
 
 /** Runs one engine request; a failure becomes the PgfortError that says what `doing` needed. */
-async function request<T>(doing: string, work: () => Promise<T>): Promise<T> {
+async function request<T>(doing: string | undefined, work: () => Promise<T>): Promise<T> {
   try {
     return await work();
   } catch (error) {
@@ -52,7 +52,7 @@ export class DockerClient {
    */
   static async connect(): Promise<DockerClient> {
     const api = new Dockerode();
-    await request("reach the Docker engine", () => api.ping());
+    await request(undefined, () => api.ping()); // "no Docker engine answers at …" needs no "cannot …" before it
     return new DockerClient(api);
   }
 

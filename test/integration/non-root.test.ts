@@ -108,7 +108,7 @@ describe("pgfort as a non-root user", function () {
     const result = await runAs(outsider, workspace, "up");
     assert.equal(result.code, 1, result.stderr);
     assert.deepEqual(result.stderr.trim().split("\n"), [
-      "error: cannot reach the Docker engine: permission denied on the Docker socket /var/run/docker.sock",
+      "error: permission denied on the Docker socket /var/run/docker.sock",
       "hint: add this user to the docker group (sudo usermod -aG docker $USER, then log in again) or run as root",
     ]);
   });
