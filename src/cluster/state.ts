@@ -3,6 +3,7 @@ import { randomBytes } from "node:crypto";
 import { chmod, mkdir, readFile, readdir, rename, rm, writeFile, open } from "node:fs/promises";
 import path from "node:path";
 import type { ConfFiles } from "../config/render-conf-d";
+import { ConfigError } from "../errors";
 import { packagePath } from "../paths";
 import { SECRETS, secretsDir } from "./secrets";
 
@@ -12,21 +13,44 @@ import { SECRETS, secretsDir } from "./secrets";
  */
 export async function ensureSecrets(stateDir: string): Promise<void> {
   const directory = secretsDir(stateDir);
-  await mkdir(directory, { recursive: true, mode: 0o700 });
-  for (const { name } of Object.values(SECRETS)) {
-    const file = path.join(directory, name);
-    try {
-      // 'wx': never overwrite a password the database was initialised with.
-      await writeFile(file, randomBytes(24).toString("base64url"), { flag: "wx", mode: 0o600 });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+  try {
+    await mkdir(directory, { recursive: true, mode: 0o700 });
+    for (const { name } of Object.values(SECRETS)) {
+      const file = path.join(directory, name);
+      try {
+        // 'wx': never overwrite a password the database was initialised with.
+        await writeFile(file, randomBytes(24).toString("base64url"), { flag: "wx", mode: 0o600 });
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+      }
+      await chmod(file, 0o600);
     }
-    await chmod(file, 0o600);
+  } catch (error) {
+    throw explainStateAccess(error, stateDir);
   }
 }
 
 export async function readSecret(stateDir: string, name: string): Promise<string> {
-  return (await readFile(path.join(secretsDir(stateDir), name), "utf8")).trim();
+  try {
+    return (await readFile(path.join(secretsDir(stateDir), name), "utf8")).trim();
+  } catch (error) {
+    throw explainStateAccess(error, stateDir);
+  }
+}
+
+/**
+ * A state directory this user may not use (typically written by an earlier run as root, or by
+ * pgfort versions that chowned the secrets to uid 999) becomes a ConfigError saying how to take it
+ * back; any other error is returned as it is. Pure.
+ */
+export function explainStateAccess(error: unknown, stateDir: string): unknown {
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  if (code !== "EACCES" && code !== "EPERM") return error;
+  return new ConfigError(
+    `cannot use the state directory ${stateDir} (${code}): it belongs to another user`,
+    `give it to the user that runs pgfort: sudo chown -R "$(id -u):$(id -g)" ${stateDir}`,
+    { cause: error },
+  );
 }
 
 export async function loadDefaultConfD(): Promise<Map<string, string>> {
