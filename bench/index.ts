@@ -6,7 +6,7 @@ import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { loadConfig } from "../src/config/load";
-import { upCluster } from "../src/cluster/cluster-up";
+import { upCluster } from "../src/orchestrate/up";
 import { down } from "../src/cluster/down";
 import { runSql } from "../src/cluster/sql";
 import { SECRETS } from "../src/cluster/plan";

@@ -82,3 +82,33 @@ export class DrillError extends PgfortError {
   readonly code = "VERIFY_DRILL_ERROR";
   override readonly exitCode = 3;
 }
+
+/** The Docker socket refuses this user: not root and not in the `docker` group. */
+export class DockerPermissionError extends PgfortError {
+  readonly code = "DOCKER_PERMISSION_DENIED";
+}
+
+/** A Docker object of that name exists already (and is not one pgfort can reuse). */
+export class NameConflictError extends PgfortError {
+  readonly code = "NAME_CONFLICT";
+}
+
+/** A host port in the config is taken by another process or container. */
+export class PortInUseError extends PgfortError {
+  readonly code = "PORT_IN_USE";
+}
+
+/** The engine's disk (or a volume's) is full. */
+export class NoSpaceError extends PgfortError {
+  readonly code = "NO_SPACE";
+}
+
+/** The image a container needs is not on this host. */
+export class ImageMissingError extends PgfortError {
+  readonly code = "IMAGE_MISSING";
+}
+
+/** The engine refused a request for a reason none of the classes above names; its message says why. */
+export class DockerEngineError extends PgfortError {
+  readonly code = "DOCKER_FAILED";
+}

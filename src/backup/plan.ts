@@ -2,7 +2,8 @@
 // limits and hardening. Pure: the shell programs themselves are images/postgres/pgfort-job.sh.
 import type { Config } from "../config/schema";
 import { planResourceLimits } from "../cluster/limits";
-import { DATA_DIR, HARDENING, REPLICATION_USER, SECRETS, SECRETS_DIR, SUPERUSER, secretsDir } from "../cluster/plan";
+import { DATA_DIR, HARDENING, REPLICATION_USER, SECRETS, SECRETS_DIR, SUPERUSER } from "../cluster/plan";
+import { secretsBind } from "../cluster/secrets";
 import type { ContainerCreateOptions } from "../docker/client";
 import { clusterLabels, objectName } from "../docker/labels";
 import type { BackupFile } from "./manifest";
@@ -168,7 +169,7 @@ export function planJobContainer(context: ContainerContext, program: JobProgram)
       // No log driver: the backup's bytes cross only the attach stream, never a log file on the host
       // (json-file would also copy the whole dump to disk and cut throughput to a third).
       LogConfig: { Type: "none", Config: {} },
-      Binds: [`${path.join(secretsDir(context.stateDir), context.credentials.secret)}:${SECRETS_DIR}/${context.credentials.secret}:ro`],
+      Binds: [secretsBind(config.cluster)],
       NetworkMode: context.network === "none" ? "none" : `container:${objectName(config.cluster, context.primaryNode)}`,
       Mounts: (context.mounts ?? []).map((mount) => ({ Type: "volume" as const, Source: mount.volume, Target: mount.target })),
     },

@@ -7,9 +7,10 @@ import { z } from "zod";
 import type { LoadedConfig } from "../config/load";
 import type { DockerClient } from "../docker/client";
 import { clusterLabels, objectName, type Role } from "../docker/labels";
+import { nodeVolumes } from "../docker/names";
 import { BackupError } from "../errors";
 import { DATA_DIR } from "../cluster/plan";
-import { queryRows, runSql } from "../cluster/sql";
+import { queryRows, runSql, USER_DATABASES_QUERY } from "../cluster/sql";
 import { readHostFacts, upNode } from "../cluster/up";
 import { CheckFailedError, checkFiles, type Check } from "./checksums";
 import { runThrowaway } from "../docker/throwaway";
@@ -60,7 +61,7 @@ export async function restoreBackup(
   signal?.throwIfAborted();
   options.onInfo?.(`checksums of ${manifest.files.length} file(s) match; restoring into ${objectName(loaded.config.cluster, options.node)}`);
   const container = objectName(loaded.config.cluster, options.node);
-  const volumes = [`${container}-data`, `${container}-wal`];
+  const volumes = Object.values(nodeVolumes(loaded.config.cluster, options.node));
   const facts = await readHostFacts(docker, loaded);
   const context: StepContext = {
     config: loaded.config,
@@ -163,8 +164,7 @@ export async function removeRestored(docker: DockerClient, loaded: LoadedConfig,
   // Every step attempted, the container first (it holds the volumes), the first error kept.
   const releasers = new Releasers();
   releasers.add(() => rm(path.join(loaded.stateDir, node), { recursive: true, force: true }));
-  releasers.add(() => docker.removeVolume(`${container}-wal`));
-  releasers.add(() => docker.removeVolume(`${container}-data`));
+  for (const volume of Object.values(nodeVolumes(loaded.config.cluster, node)).reverse()) releasers.add(() => docker.removeVolume(volume));
   releasers.add(() => docker.removeContainer(container));
   await releasers.release();
 }
@@ -175,7 +175,7 @@ const DatabaseRow = z.object({ datname: z.string() });
 export async function countRows(docker: DockerClient, container: string, databases?: string[]): Promise<Record<string, Record<string, number>>> {
   const names =
     databases ??
-    (await queryRows(docker, container, "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate", DatabaseRow)).map(
+    (await queryRows(docker, container, USER_DATABASES_QUERY, DatabaseRow)).map(
       (row) => row.datname,
     );
   const counts: Record<string, Record<string, number>> = {};

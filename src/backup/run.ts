@@ -6,7 +6,7 @@ import { z } from "zod";
 import type { LoadedConfig } from "../config/load";
 import type { DockerClient } from "../docker/client";
 import { BackupError, ContainerError, PgfortError } from "../errors";
-import { queryRows } from "../cluster/sql";
+import { queryRows, USER_DATABASES_QUERY } from "../cluster/sql";
 import { readTopology } from "../cluster/topology";
 import { objectName } from "../docker/labels";
 import { VERSION } from "../version";
@@ -167,7 +167,7 @@ async function settleAll<R>(one: Promise<R>, others: Promise<R[]>): Promise<R[]>
 
 async function databasesToDump(docker: DockerClient, primary: string, requested: string[] | undefined): Promise<string[]> {
   const existing = (
-    await queryRows(docker, primary, "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY datname", DatabaseRow)
+    await queryRows(docker, primary, USER_DATABASES_QUERY, DatabaseRow)
   ).map((row) => row.datname);
   if (!requested || requested.length === 0) return existing;
   const missing = requested.filter((database) => !existing.includes(database));

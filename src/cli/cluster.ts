@@ -3,14 +3,14 @@ import type { Command } from "commander";
 import { applyConfig, checkConfig, type ConfigReport } from "../cluster/config-apply";
 import { down } from "../cluster/down";
 import { planNode, primarySpec } from "../cluster/plan";
-import { clusterStatus, type NodeStatus } from "../cluster/status";
+import { runningNodes } from "../cluster/status";
 import { connectionInfo, readHostFacts } from "../cluster/up";
-import { upCluster } from "../cluster/cluster-up";
+import { clusterStatus, type NodeStatus } from "../orchestrate/status";
+import { upCluster } from "../orchestrate/up";
 import { latestBackups, type LatestBackups } from "../backup/latest";
 import { openTarget } from "../backup/targets/resolve";
 import { readTopology } from "../cluster/topology";
 import { planReplicaSpec } from "../replica/plan";
-import { LABEL_NODE, clusterFilter } from "../docker/labels";
 import { ContainerError } from "../errors";
 import { confirm } from "./confirm";
 import { action } from "./context";
@@ -91,11 +91,7 @@ export function registerCluster(program: Command): void {
           const facts = await readHostFacts(engine, loaded);
           const topology = await readTopology(loaded.stateDir);
           // Every node the cluster has, primary first: replicas render the same settings.
-          const { containers } = await engine.listLabelled(clusterFilter(loaded.config.cluster));
-          const nodes = containers
-            .filter((container) => container.State === "running" && ["primary", "replica"].includes(container.Labels["pgfort.role"] ?? ""))
-            .map((container) => container.Labels[LABEL_NODE] ?? "")
-            .sort((a, b) => (a === topology.primary ? -1 : b === topology.primary ? 1 : a.localeCompare(b)));
+          const nodes = await runningNodes(engine, loaded.config.cluster, topology.primary);
           if (mode === "apply" && nodes.length === 0) {
             throw new ContainerError(`cluster ${loaded.config.cluster} has no running server`, "run pgfort up first");
           }

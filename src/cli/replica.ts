@@ -1,6 +1,6 @@
 // `pgfort replica add | promote | remove NAME`.
 import type { Command } from "commander";
-import { readHostFacts } from "../cluster/up";
+import { prepareHostFacts } from "../cluster/up";
 import { addReplica } from "../replica/add";
 import { promoteReplica } from "../replica/promote";
 import { removeReplica } from "../replica/remove";
@@ -18,7 +18,9 @@ export function registerReplica(program: Command): void {
         const loaded = await loadConfig();
         const engine = await docker();
         output.info(`adding replica ${name}: base backup from the primary, then streaming`);
-        const result = await addReplica(engine, loaded, await readHostFacts(engine, loaded), name, { existingIsError: true });
+        const result = await addReplica(engine, loaded, await prepareHostFacts(engine, loaded, { onInfo: (message) => output.info(message) }), name, {
+          existingIsError: true,
+        });
         output.result(result, `${result.container}: streaming from the primary`);
       }),
     );
@@ -33,7 +35,7 @@ export function registerReplica(program: Command): void {
         output.result(result, [
           `${result.primary} is the primary now`,
           ...(result.fenced ? [`${result.former} was stopped (fenced); do not start it again as a primary`] : []),
-          "other replicas still follow the former primary: re-create them with pgfort replica remove/add",
+          "replicas in the config still follow the former primary: pgfort up re-creates them from the new one",
         ]);
       }),
     );

@@ -5,14 +5,18 @@ import path from "node:path";
 import type { Config, Resources, Settings } from "../config/schema";
 import { renderConfD, type ConfFiles } from "../config/render-conf-d";
 import type { ContainerCreateOptions } from "../docker/client";
-import { clusterLabels, LABEL_SPEC_HASH, objectName, type Role } from "../docker/labels";
+import { clusterLabels, LABEL_SPEC_HASH, type Role } from "../docker/labels";
+import { containerName, networkName, nodeVolumes } from "../docker/names";
 import { planResourceLimits } from "./limits";
+import { SECRETS, SECRETS_DIR, secretsMount } from "./secrets";
 import { tuneCpu, tuneMemory } from "./tuning";
+
+// Re-exported: the secrets' names and paths were planned here before they had a module of their own.
+export { SECRETS, SECRETS_DIR, secretsDir } from "./secrets";
 
 export const DATA_DIR = "/var/lib/postgresql/data";
 export const WAL_MOUNT = "/var/lib/postgresql/wal";
 export const CONF_D_DIR = "/etc/postgresql/conf.d";
-export const SECRETS_DIR = "/run/secrets";
 export const SUPERUSER = "postgres";
 export const REPLICATION_USER = "replicator";
 const DEFAULT_MAX_CONNECTIONS = 100;
@@ -21,21 +25,12 @@ const DEFAULT_MAX_CONNECTIONS = 100;
 export interface HostFacts {
   cpus: number;
   memoryBytes: number;
-  /** Id of the image the tag points at: a rebuilt image means a changed spec. */
-  imageId: string;
+  /** Id of the image the tag points at: a rebuilt image means a changed spec. Undefined: not built (read-only commands). */
+  imageId: string | undefined;
   /** The repository's default conf.d files. */
   defaultConfD: ConfFiles;
 }
 
-export interface SecretPlan {
-  /** File name in the state directory's secrets/ and under /run/secrets in the container. */
-  name: string;
-}
-
-export const SECRETS = {
-  superuser: { name: "postgres-password" },
-  replication: { name: "replication-password" },
-} as const satisfies Record<string, SecretPlan>;
 
 export interface NodeSpec {
   node: string;
@@ -45,6 +40,8 @@ export interface NodeSpec {
   /** Published port on the host, if any. */
   port?: number;
   extraEnv?: string[];
+  /** Extra labels of the node's volumes when `up` creates them (a replica's upstream). Not part of the spec hash. */
+  volumeLabels?: Record<string, string>;
 }
 
 export interface NodePlan {
@@ -56,14 +53,6 @@ export interface NodePlan {
   confD: Map<string, string>;
   create: ContainerCreateOptions;
   specHash: string;
-}
-
-export function networkName(cluster: string): string {
-  return objectName(cluster, "net");
-}
-
-export function secretsDir(stateDir: string): string {
-  return path.join(stateDir, "secrets");
 }
 
 export function confDirOf(stateDir: string, node: string): string {
@@ -82,8 +71,8 @@ export function primarySpec(config: Config): NodeSpec {
 
 export function planNode(config: Config, stateDir: string, facts: HostFacts, spec: NodeSpec): NodePlan {
   const { cluster } = config;
-  const name = objectName(cluster, spec.node);
-  const volumes = { data: `${name}-data`, wal: `${name}-wal` };
+  const name = containerName(cluster, spec.node);
+  const volumes = nodeVolumes(cluster, spec.node);
   const labels = clusterLabels(cluster, spec.role, spec.node);
   const confDir = confDirOf(stateDir, spec.node);
   const tuning = {
@@ -99,9 +88,6 @@ export function planNode(config: Config, stateDir: string, facts: HostFacts, spe
     memorySource: spec.resources.memory ? `container's memory limit (${spec.resources.memory} bytes)` : "host's memory (no limit set)",
     cpuSource: spec.resources.cpus ? `container's CPU limit (${spec.resources.cpus})` : "host's CPU count (no limit set)",
   });
-  const secretBinds = Object.values(SECRETS).map(
-    ({ name: secret }) => `${path.join(secretsDir(stateDir), secret)}:${SECRETS_DIR}/${secret}:ro`,
-  );
   const create: ContainerCreateOptions = {
     name,
     Image: config.image.tag,
@@ -120,10 +106,11 @@ export function planNode(config: Config, stateDir: string, facts: HostFacts, spe
       ...planResourceLimits(spec.resources),
       ...HARDENING,
       PortBindings: spec.port ? { "5432/tcp": [{ HostIp: config.primary.bind, HostPort: String(spec.port) }] } : {},
-      Binds: [`${confDir}:${CONF_D_DIR}:ro`, ...secretBinds],
+      Binds: [`${confDir}:${CONF_D_DIR}:ro`],
       Mounts: [
         { Type: "volume", Source: volumes.data, Target: DATA_DIR },
         { Type: "volume", Source: volumes.wal, Target: WAL_MOUNT },
+        secretsMount(cluster),
       ],
       NetworkMode: networkName(cluster),
     },
@@ -147,7 +134,7 @@ export const HARDENING = {
 } as const;
 
 /** A stable hash of what the container was created from: `up` recreates only when it changes. */
-export function hashSpec(create: ContainerCreateOptions, imageId: string): string {
+export function hashSpec(create: ContainerCreateOptions, imageId: string | undefined): string {
   return createHash("sha256").update(stableJson({ create, imageId })).digest("hex").slice(0, 16);
 }
 

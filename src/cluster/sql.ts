@@ -33,3 +33,6 @@ export async function queryRows<Row>(
 export function quoteLiteral(value: string): string {
   return `'${value.replace(/'/g, "''")}'`;
 }
+
+/** The databases a dump or a row count covers: every one that takes connections, templates aside. */
+export const USER_DATABASES_QUERY = "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate ORDER BY datname";

@@ -1,42 +1,56 @@
 // Files pgfort keeps beside the config in .pgfort/<cluster>/: generated secrets and rendered conf.d.
 import { randomBytes } from "node:crypto";
-import { chmod, chown, mkdir, readFile, readdir, rename, rm, writeFile, open } from "node:fs/promises";
+import { chmod, mkdir, readFile, readdir, rename, rm, writeFile, open } from "node:fs/promises";
 import path from "node:path";
 import type { ConfFiles } from "../config/render-conf-d";
 import { ConfigError } from "../errors";
 import { packagePath } from "../paths";
-import { SECRETS, secretsDir } from "./plan";
+import { SECRETS, secretsDir } from "./secrets";
 
-/** The uid/gid of `postgres` in the image: secrets must be readable by it, and only by it. */
-const POSTGRES_UID = 999;
-
-/** Creates the missing secret files (random, mode 0600, owned by uid 999). Existing ones are kept. */
+/**
+ * Creates the missing secret files (random, mode 0600, owned by whoever runs pgfort). Existing ones
+ * are kept. The containers get them through the secrets volume (./secrets-volume.ts), so no chown.
+ */
 export async function ensureSecrets(stateDir: string): Promise<void> {
   const directory = secretsDir(stateDir);
-  await mkdir(directory, { recursive: true, mode: 0o700 });
-  for (const { name } of Object.values(SECRETS)) {
-    const file = path.join(directory, name);
-    try {
-      // 'wx': never overwrite a password the database was initialised with.
-      await writeFile(file, randomBytes(24).toString("base64url"), { flag: "wx", mode: 0o600 });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+  try {
+    await mkdir(directory, { recursive: true, mode: 0o700 });
+    for (const { name } of Object.values(SECRETS)) {
+      const file = path.join(directory, name);
+      try {
+        // 'wx': never overwrite a password the database was initialised with.
+        await writeFile(file, randomBytes(24).toString("base64url"), { flag: "wx", mode: 0o600 });
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+      }
+      await chmod(file, 0o600);
     }
-    await chmod(file, 0o600);
-    try {
-      await chown(file, POSTGRES_UID, POSTGRES_UID);
-    } catch (cause) {
-      throw new ConfigError(
-        `cannot give ${file} to uid ${POSTGRES_UID} (the container's postgres user)`,
-        `run pgfort as root, or run: sudo chown ${POSTGRES_UID}:${POSTGRES_UID} ${directory}/*`,
-        { cause },
-      );
-    }
+  } catch (error) {
+    throw explainStateAccess(error, stateDir);
   }
 }
 
 export async function readSecret(stateDir: string, name: string): Promise<string> {
-  return (await readFile(path.join(secretsDir(stateDir), name), "utf8")).trim();
+  try {
+    return (await readFile(path.join(secretsDir(stateDir), name), "utf8")).trim();
+  } catch (error) {
+    throw explainStateAccess(error, stateDir);
+  }
+}
+
+/**
+ * A state directory this user may not use (typically written by an earlier run as root, or by
+ * pgfort versions that chowned the secrets to uid 999) becomes a ConfigError saying how to take it
+ * back; any other error is returned as it is. Pure.
+ */
+export function explainStateAccess(error: unknown, stateDir: string): unknown {
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  if (code !== "EACCES" && code !== "EPERM") return error;
+  return new ConfigError(
+    `cannot use the state directory ${stateDir} (${code}): it belongs to another user`,
+    `give it to the user that runs pgfort: sudo chown -R "$(id -u):$(id -g)" ${stateDir}`,
+    { cause: error },
+  );
 }
 
 export async function loadDefaultConfD(): Promise<Map<string, string>> {

@@ -2,12 +2,10 @@
 import { z } from "zod";
 import type { ContainerInspect, DockerClient } from "../docker/client";
 import { clusterFilter, LABEL_NODE, LABEL_ROLE } from "../docker/labels";
-import { replicationRows, type ReplicationRow } from "../replica/replication";
-import { slotName } from "../replica/plan";
 import { queryRows } from "./sql";
-import { objectName } from "../docker/labels";
 
-export interface NodeStatus {
+/** A server node as the engine and the server itself see it; replication is added above (src/orchestrate/status.ts). */
+export interface ServerStatus {
   node: string;
   container: string;
   role: string;
@@ -18,37 +16,10 @@ export interface NodeStatus {
   connections: number | null;
   inRecovery: boolean | null;
   port: string | null;
-  /** For replicas, as the primary sees them. */
-  replication: ReplicaProgress | null;
-}
-
-export interface ReplicaProgress {
-  slot: string;
-  slotActive: boolean;
-  state: string | null;
-  sentLsn: string | null;
-  replayLsn: string | null;
-  lagBytes: number | null;
-  lagSeconds: number | null;
-  walRetainedBytes: number | null;
-}
-
-export function mapReplication(row: ReplicationRow): ReplicaProgress {
-  return {
-    slot: row.slot,
-    slotActive: row.slot_active,
-    state: row.state,
-    sentLsn: row.sent_lsn,
-    replayLsn: row.replay_lsn,
-    lagBytes: row.lag_bytes,
-    // replay_lag is NULL once a standby has caught up and nothing new was written: that is 0 s behind.
-    lagSeconds: row.lag_seconds ?? (row.state === "streaming" && row.lag_bytes === 0 ? 0 : null),
-    walRetainedBytes: row.retained_bytes,
-  };
 }
 
 /** Maps `docker inspect` to the engine-side part of a NodeStatus. Pure. */
-export function mapInspect(info: ContainerInspect, now: Date): Omit<NodeStatus, "connections" | "inRecovery" | "replication"> {
+export function mapInspect(info: ContainerInspect, now: Date): Omit<ServerStatus, "connections" | "inRecovery"> {
   const host = info.HostConfig;
   const started = info.State.Running ? Date.parse(info.State.StartedAt) : NaN;
   const binding = info.NetworkSettings.Ports?.["5432/tcp"]?.[0];
@@ -72,18 +43,24 @@ export function mapInspect(info: ContainerInspect, now: Date): Omit<NodeStatus, 
 
 const ServerRow = z.object({ connections: z.number(), in_recovery: z.boolean() });
 
-/** Every node of the cluster; `primaryNode` is the current primary (after a promotion, not the label). */
-export async function clusterStatus(docker: DockerClient, cluster: string, primaryNode: string, now = new Date()): Promise<NodeStatus[]> {
+/** The running primaries and replicas of the cluster, by node name: the current primary first. */
+export async function runningNodes(docker: DockerClient, cluster: string, primaryNode: string): Promise<string[]> {
   const { containers } = await docker.listLabelled(clusterFilter(cluster));
-  const primary = objectName(cluster, primaryNode);
-  const primaryRunning = containers.some((container) => container.Names.includes(`/${primary}`) && container.State === "running");
-  const replication = primaryRunning ? await replicationRows(docker, primary).catch(() => []) : [];
-  const nodes: NodeStatus[] = [];
+  return containers
+    .filter((container) => container.State === "running" && ["primary", "replica"].includes(container.Labels[LABEL_ROLE] ?? ""))
+    .map((container) => container.Labels[LABEL_NODE] ?? "")
+    .sort((a, b) => (a === primaryNode ? -1 : b === primaryNode ? 1 : a.localeCompare(b)));
+}
+
+/** Every server node of the cluster; `primaryNode` is the current primary (after a promotion, not the label). */
+export async function serverStatuses(docker: DockerClient, cluster: string, primaryNode: string, now = new Date()): Promise<ServerStatus[]> {
+  const { containers } = await docker.listLabelled(clusterFilter(cluster));
+  const nodes: ServerStatus[] = [];
   for (const summary of containers) {
     const info = await docker.inspectContainerIfExists(summary.Id);
     if (!info) continue;
     const base = mapInspect(info, now);
-    if (base.role !== "primary" && base.role !== "replica") continue; // throwaway backup/verify containers
+    if (base.role !== "primary" && base.role !== "replica") continue; // throwaway backup/verify containers, the secrets carrier
     const role = base.node === primaryNode ? "primary" : base.role === "primary" ? "former primary (fenced)" : "replica";
     let server: z.infer<typeof ServerRow> | undefined;
     if (info.State.Running) {
@@ -96,14 +73,7 @@ export async function clusterStatus(docker: DockerClient, cluster: string, prima
         .then((rows) => rows[0])
         .catch(() => undefined);
     }
-    const row = role === "replica" ? replication.find((candidate) => candidate.slot === slotName(base.node)) : undefined;
-    nodes.push({
-      ...base,
-      role,
-      connections: server?.connections ?? null,
-      inRecovery: server?.in_recovery ?? null,
-      replication: row ? mapReplication(row) : null,
-    });
+    nodes.push({ ...base, role, connections: server?.connections ?? null, inRecovery: server?.in_recovery ?? null });
   }
   return nodes.sort((a, b) => (a.role === b.role ? a.node.localeCompare(b.node) : a.role === "primary" ? -1 : 1));
 }

@@ -1,6 +1,8 @@
 // Postgres settings derived from the container's limits. Pure; the README documents the formulas.
 // Sizes are rendered in kB or MB, the units postgresql.conf reads.
 
+import type { TunedSettings } from "../config/render-conf-d";
+
 const MB = 1024 * 1024;
 const KB = 1024;
 
@@ -12,7 +14,6 @@ export interface TuningInput {
   maxConnections: number;
 }
 
-export type TunedSettings = Record<string, string | number>;
 
 /**
  * shared_buffers 25% of memory, effective_cache_size 75%, maintenance_work_mem 1/16 (64 MB..2 GB),

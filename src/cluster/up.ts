@@ -9,8 +9,10 @@ import { planImageBuild } from "../image/plan";
 import { VERSION } from "../version";
 import { applyConfig, type ConfigReport } from "./config-apply";
 import { explainLimitWarnings } from "./limits";
-import { networkName, planNode, SECRETS, secretsDir, type HostFacts, type NodePlan, type NodeSpec } from "./plan";
-import { ensureSecrets, loadDefaultConfD, readConfD, writeConfD } from "./state";
+import { networkName, secretsVolumeName } from "../docker/names";
+import { planNode, SECRETS, secretsDir, type HostFacts, type NodePlan, type NodeSpec } from "./plan";
+import { removeSecretsVolume, syncSecretsVolume } from "./secrets-volume";
+import { loadDefaultConfD, readConfD, writeConfD } from "./state";
 
 export type NodeOutcome = "created" | "recreated" | "started" | "unchanged" | "reconfigured";
 
@@ -27,19 +29,33 @@ export interface NodeUpResult {
   config?: ConfigReport;
 }
 
-/** Reads what the plan depends on from the engine and the package: CPU and memory, image id, defaults. */
-export async function readHostFacts(docker: DockerClient, loaded: LoadedConfig, listener: UpListener = {}): Promise<HostFacts> {
-  const { config } = loaded;
-  if (!(await docker.imageExists(config.image.tag))) {
-    listener.onInfo?.(`image ${config.image.tag} is missing: building it`);
-    await buildImage(docker, planImageBuild(config.image, { noCache: false }, VERSION), listener);
-  }
-  const [engine, image, defaultConfD] = await Promise.all([
+/** Builds the config's image unless the engine has it already. */
+export async function ensureImage(docker: DockerClient, loaded: LoadedConfig, listener: UpListener = {}): Promise<void> {
+  const { image } = loaded.config;
+  if (await docker.imageExists(image.tag)) return;
+  listener.onInfo?.(`image ${image.tag} is missing: building it`);
+  await buildImage(docker, planImageBuild(image, { noCache: false }, VERSION), listener);
+}
+
+/**
+ * Reads what the plan depends on from the engine and the package: CPU and memory, image id,
+ * defaults. Only reads: a missing image gives `imageId: undefined` (`config check` works without
+ * one; creating a container from it then fails with ImageMissingError).
+ */
+export async function readHostFacts(docker: DockerClient, loaded: LoadedConfig): Promise<HostFacts> {
+  const { tag } = loaded.config.image;
+  const [engine, imageId, defaultConfD] = await Promise.all([
     docker.engineInfo(),
-    docker.inspectImage(config.image.tag),
+    docker.imageExists(tag).then(async (exists) => (exists ? (await docker.inspectImage(tag)).Id : undefined)),
     loadDefaultConfD(),
   ]);
-  return { cpus: engine.cpus, memoryBytes: engine.memoryBytes, imageId: image.Id, defaultConfD };
+  return { cpus: engine.cpus, memoryBytes: engine.memoryBytes, imageId, defaultConfD };
+}
+
+/** The host facts of a command that creates containers: the image is built first when missing. */
+export async function prepareHostFacts(docker: DockerClient, loaded: LoadedConfig, listener: UpListener = {}): Promise<HostFacts> {
+  await ensureImage(docker, loaded, listener);
+  return readHostFacts(docker, loaded);
 }
 
 /** Brings one node to its plan. Returns what it did; on failure removes what this call created. */
@@ -59,9 +75,10 @@ export async function upNode(
       created.push(() => docker.removeNetwork(networkName(config.cluster)));
     }
     for (const volume of Object.values(plan.volumes)) {
-      if (await docker.ensureVolume(volume, labels)) created.push(() => docker.removeVolume(volume));
+      if (await docker.ensureVolume(volume, { ...labels, ...spec.volumeLabels })) created.push(() => docker.removeVolume(volume));
     }
-    await ensureSecrets(stateDir);
+    if (!(await docker.volumeExists(secretsVolumeName(config.cluster)))) created.push(() => removeSecretsVolume(docker, config.cluster));
+    await syncSecretsVolume(docker, config.cluster, config.image.tag, stateDir);
     const existing = await docker.inspectContainerIfExists(plan.name);
     if (existing && existing.Config.Labels?.[LABEL_SPEC_HASH] === plan.specHash) {
       return await keepNode(docker, plan, existing.State.Running);

@@ -2,9 +2,11 @@
 // parallelism aspects computed from the container's limits and the overrides from `settings:`.
 // Pure: the default files come in as a map, the rendered files go out as one.
 import type { Settings } from "./schema";
-import type { TunedSettings } from "../cluster/tuning";
 
 export type ConfFiles = ReadonlyMap<string, string>;
+
+/** Settings computed from a container's limits (src/cluster/tuning.ts), rendered into their aspect file. */
+export type TunedSettings = Record<string, string | number>;
 
 export const MEMORY_FILE = "10-memory.conf";
 export const PARALLELISM_FILE = "15-parallelism.conf";

@@ -5,7 +5,7 @@ import { createInterface } from "node:readline";
 import { execIn, type ExecOptions, type ExecResult } from "./exec";
 import { logTail, waitUntilHealthy } from "./health";
 export type { ExecOptions, ExecResult } from "./exec";
-import { ContainerError, DockerUnavailableError } from "../errors";
+import { dockerMessage, dockerStatus, mapEngineError } from "./engine-errors";
 
 export type { Dockerode };
 export type ContainerCreateOptions = Dockerode.ContainerCreateOptions;
@@ -21,11 +21,7 @@ export interface EngineInfo {
   warnings: string[];
 }
 
-/** HTTP status of a Docker API error, if it is one. */
-export function dockerStatus(error: unknown): number | undefined {
-  const status = (error as { statusCode?: unknown } | null)?.statusCode;
-  return typeof status === "number" ? status : undefined;
-}
+export { dockerMessage, dockerStatus } from "./engine-errors";
 
 /** `work`'s result, or `fallback` when the engine answers with one of `statuses` (404: no such object, 304: already so). */
 export async function tolerate<T>(work: Promise<T>, statuses: readonly number[], fallback: T): Promise<T> {
@@ -38,34 +34,30 @@ export async function tolerate<T>(work: Promise<T>, statuses: readonly number[],
   }
 }
 
-/** The engine's own message of a Docker API error (JSON body), else the error's message. */
-export function dockerMessage(error: unknown): string {
-  const json = (error as { json?: { message?: unknown } } | null)?.json;
-  if (json && typeof json.message === "string") return json.message;
-  return error instanceof Error ? error.message : String(error);
+/** Runs one engine request; a failure becomes the PgfortError that says what `doing` needed. */
+async function request<T>(doing: string | undefined, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw mapEngineError(error, doing);
+  }
 }
 
 export class DockerClient {
-  private constructor(readonly api: Dockerode) {}
+  private constructor(private readonly api: Dockerode) {}
 
-  /** Connects to the engine (DOCKER_HOST or the default socket) and checks that it answers. */
+  /**
+   * Connects to the engine (DOCKER_HOST or the default socket) and checks that it answers; throws
+   * DockerUnavailableError, or DockerPermissionError for a user outside the docker group.
+   */
   static async connect(): Promise<DockerClient> {
     const api = new Dockerode();
-    try {
-      await api.ping();
-    } catch (cause) {
-      const where = process.env["DOCKER_HOST"] ?? "/var/run/docker.sock";
-      throw new DockerUnavailableError(
-        `no Docker engine answers at ${where}`,
-        "start the engine (on Debian as root: bash scripts/setup-docker.sh) or set DOCKER_HOST",
-        { cause },
-      );
-    }
+    await request(undefined, () => api.ping()); // "no Docker engine answers at …" needs no "cannot …" before it
     return new DockerClient(api);
   }
 
   async engineInfo(): Promise<EngineInfo> {
-    const info = (await this.api.info()) as Record<string, unknown>;
+    const info = (await request("read the engine's info", () => this.api.info())) as Record<string, unknown>;
     return {
       serverVersion: String(info["ServerVersion"] ?? "unknown"),
       cpus: Number(info["NCPU"] ?? 1),
@@ -76,11 +68,11 @@ export class DockerClient {
   }
 
   async imageExists(tag: string): Promise<boolean> {
-    return tolerate(this.api.getImage(tag).inspect().then(() => true), [404], false);
+    return request(`inspect image ${tag}`, () => tolerate(this.api.getImage(tag).inspect().then(() => true), [404], false));
   }
 
   async inspectImage(tag: string): Promise<Dockerode.ImageInspectInfo> {
-    return this.api.getImage(tag).inspect();
+    return request(`inspect image ${tag}`, () => this.api.getImage(tag).inspect());
   }
 
   /** Starts a classic-builder build from a tar context; the returned stream carries BuildEvents. */
@@ -112,80 +104,73 @@ export class DockerClient {
   }
 
   async inspectContainerIfExists(name: string): Promise<ContainerInspect | undefined> {
-    return tolerate<ContainerInspect | undefined>(this.api.getContainer(name).inspect(), [404], undefined);
+    return request(`inspect container ${name}`, () => tolerate<ContainerInspect | undefined>(this.api.getContainer(name).inspect(), [404], undefined));
   }
 
   /** Creates and starts a container; returns the engine's warnings (limits this kernel cannot honour). */
   async createAndStart(options: ContainerCreateOptions): Promise<string[]> {
-    let warnings: string[] = [];
-    try {
-      // dockerode drops the create response's Warnings; ask the API directly to keep them.
-      const created = await new Promise<{ Id: string; Warnings?: string[] | null }>((resolve, reject) =>
+    const name = options.name ?? "";
+    // dockerode drops the create response's Warnings; ask the API directly to keep them.
+    const created = await request(`create container ${name}`, () =>
+      new Promise<{ Id: string; Warnings?: string[] | null }>((resolve, reject) =>
         this.api.modem.dial(
           {
             path: "/containers/create?",
             method: "POST",
-            options: { _query: { name: options.name }, _body: { ...options, name: undefined } },
+            options: { _query: { name }, _body: { ...options, name: undefined } },
             statusCodes: { 200: true, 201: true, 400: "bad parameter", 404: "no such image", 409: "conflict", 500: "server error" },
           },
           (error: unknown, data: unknown) => (error ? reject(error) : resolve(data as { Id: string; Warnings?: string[] })),
         ),
-      );
-      warnings = created.Warnings ?? [];
-    } catch (cause) {
-      throw new ContainerError(
-        `cannot create container ${options.name ?? ""}: ${dockerMessage(cause)}`,
-        "check the image exists (pgfort build) and that no other container has that name",
-        { cause },
-      );
-    }
+      ),
+    );
     try {
-      await this.api.getContainer(options.name ?? "").start();
-    } catch (cause) {
-      await this.removeContainer(options.name ?? "");
-      throw new ContainerError(
-        `cannot start container ${options.name ?? ""}: ${dockerMessage(cause)}`,
-        /port is already allocated|address already in use/i.test(dockerMessage(cause))
-          ? "that host port is taken: free it or choose another port in the config"
-          : "read the cause above; the container was removed",
-        { cause },
-      );
+      await request(`start container ${name}`, () => this.api.getContainer(name).start());
+    } catch (error) {
+      await this.removeContainer(name); // a created container that never ran is ours to take back
+      throw error;
     }
-    return warnings;
+    return created.Warnings ?? [];
   }
 
   /** Creates a container without starting it (to attach to its streams first). */
   async createContainer(options: ContainerCreateOptions): Promise<void> {
-    try {
-      await this.api.createContainer(options);
-    } catch (cause) {
-      throw new ContainerError(`cannot create container ${options.name ?? ""}: ${dockerMessage(cause)}`, "check the image exists (pgfort build)", { cause });
-    }
+    await request(`create container ${options.name ?? ""}`, () => this.api.createContainer(options));
   }
 
   /** The container's multiplexed stdout/stderr (and its stdin, when asked), attached before start. */
   async attach(name: string, options: { stdin?: boolean } = {}): Promise<NodeJS.ReadWriteStream> {
-    return this.api.getContainer(name).attach({ stream: true, stdout: true, stderr: true, stdin: options.stdin ?? false, hijack: options.stdin ?? false });
+    return request(`attach to container ${name}`, () =>
+      this.api.getContainer(name).attach({ stream: true, stdout: true, stderr: true, stdin: options.stdin ?? false, hijack: options.stdin ?? false }),
+    );
   }
 
   /** Waits for the container to exit; its exit code. */
   async waitContainer(name: string): Promise<number> {
-    const result = (await this.api.getContainer(name).wait()) as { StatusCode?: number };
+    const result = (await request(`wait for container ${name}`, () => this.api.getContainer(name).wait())) as { StatusCode?: number };
     return result.StatusCode ?? -1;
   }
 
   async killContainer(name: string): Promise<void> {
-    await tolerate(this.api.getContainer(name).kill(), [404, 409], undefined); // gone, or not running
+    await request(`kill container ${name}`, () => tolerate(this.api.getContainer(name).kill(), [404, 409], undefined)); // gone, or not running
   }
 
   /** Removes a container and its anonymous volumes; a missing container is not an error. */
   async removeContainer(name: string): Promise<void> {
-    await tolerate(this.api.getContainer(name).remove({ force: true, v: true }), [404], undefined);
+    await request(`remove container ${name}`, () => tolerate(this.api.getContainer(name).remove({ force: true, v: true }), [404], undefined));
+  }
+
+  /**
+   * Extracts a tar archive into `directory` of a container, which need not be running (a created
+   * container's volumes are mounted for it). Entries keep the owner and mode written in the tar.
+   */
+  async putArchive(name: string, directory: string, archive: Buffer): Promise<void> {
+    await request(`copy files into container ${name}`, () => this.api.getContainer(name).putArchive(archive, { path: directory }));
   }
 
   /** The last lines of a container's log (json-file or local driver), stdout and stderr together. */
   logTail(name: string, lines = 30): Promise<string> {
-    return logTail(this, name, lines);
+    return logTail(() => this.api.getContainer(name).logs({ stdout: true, stderr: true, tail: lines, follow: false }));
   }
 
   /**
@@ -198,37 +183,44 @@ export class DockerClient {
 
   /** Creates the network unless it exists; true when created now. */
   async ensureNetwork(name: string, labels: Record<string, string>): Promise<boolean> {
-    if ((await this.api.listNetworks({ filters: { name: [name] } })).some((network) => network.Name === name)) return false;
-    await this.api.createNetwork({ Name: name, Driver: "bridge", Labels: labels, CheckDuplicate: true });
+    const networks = await request(`list networks`, () => this.api.listNetworks({ filters: { name: [name] } }));
+    if (networks.some((network) => network.Name === name)) return false;
+    await request(`create network ${name}`, () => this.api.createNetwork({ Name: name, Driver: "bridge", Labels: labels, CheckDuplicate: true }));
     return true;
   }
 
   /** Creates the named volume unless it exists; true when created now. */
   async ensureVolume(name: string, labels: Record<string, string>): Promise<boolean> {
     if (await this.volumeExists(name)) return false;
-    await this.api.createVolume({ Name: name, Labels: labels });
+    await request(`create volume ${name}`, () => this.api.createVolume({ Name: name, Labels: labels }));
     return true;
   }
 
   async volumeExists(name: string): Promise<boolean> {
-    return tolerate(this.api.getVolume(name).inspect().then(() => true), [404], false);
+    return (await this.volumeLabels(name)) !== undefined;
+  }
+
+  /** A volume's labels, or undefined when there is no such volume. */
+  async volumeLabels(name: string): Promise<Record<string, string> | undefined> {
+    const info = await request(`inspect volume ${name}`, () =>
+      tolerate<Dockerode.VolumeInspectInfo | undefined>(this.api.getVolume(name).inspect(), [404], undefined),
+    );
+    return info ? (info.Labels ?? {}) : undefined;
   }
 
   async removeVolume(name: string): Promise<void> {
-    await tolerate(this.api.getVolume(name).remove(), [404], undefined);
+    await request(`remove volume ${name}`, () => tolerate(this.api.getVolume(name).remove(), [404], undefined));
   }
 
   async removeNetwork(name: string): Promise<void> {
-    await tolerate(this.api.getNetwork(name).remove(), [404], undefined);
+    await request(`remove network ${name}`, () => tolerate(this.api.getNetwork(name).remove(), [404], undefined));
   }
 
   /** Every container, volume and network carrying the label filter. */
   async listLabelled(filters: { label: string[] }): Promise<{ containers: Dockerode.ContainerInfo[]; volumes: string[]; networks: string[] }> {
-    const [containers, volumes, networks] = await Promise.all([
-      this.api.listContainers({ all: true, filters }),
-      this.api.listVolumes({ filters }),
-      this.api.listNetworks({ filters }),
-    ]);
+    const [containers, volumes, networks] = await request(`list the objects labelled ${filters.label.join(", ")}`, () =>
+      Promise.all([this.api.listContainers({ all: true, filters }), this.api.listVolumes({ filters }), this.api.listNetworks({ filters })]),
+    );
     return {
       containers,
       volumes: (volumes.Volumes ?? []).map((volume) => volume.Name),
@@ -236,21 +228,29 @@ export class DockerClient {
     };
   }
 
+  /** Containers (in any state) and volumes carrying the label filter, with their labels. */
+  async listLabelledObjects(filters: { label: string[] }): Promise<{ containers: Dockerode.ContainerInfo[]; volumes: Array<{ name: string; labels: Record<string, string> }> }> {
+    const [containers, volumes] = await request(`list the objects labelled ${filters.label.join(", ")}`, () =>
+      Promise.all([this.api.listContainers({ all: true, filters }), this.api.listVolumes({ filters })]),
+    );
+    return { containers, volumes: (volumes.Volumes ?? []).map((volume) => ({ name: volume.Name, labels: volume.Labels ?? {} })) };
+  }
+
   /** Stops a container with a clean Postgres shutdown (STOPSIGNAL SIGINT), waiting up to timeoutSeconds. */
   async stopContainer(name: string, timeoutSeconds = 60): Promise<void> {
-    await tolerate(this.api.getContainer(name).stop({ t: timeoutSeconds }), [304, 404], undefined); // 304: already stopped
+    await request(`stop container ${name}`, () => tolerate(this.api.getContainer(name).stop({ t: timeoutSeconds }), [304, 404], undefined)); // 304: already stopped
   }
 
   async startContainer(name: string): Promise<void> {
-    await tolerate(this.api.getContainer(name).start(), [304], undefined); // 304: already running
+    await request(`start container ${name}`, () => tolerate(this.api.getContainer(name).start(), [304], undefined)); // 304: already running
   }
 
   async renameContainer(name: string, newName: string): Promise<void> {
-    await this.api.getContainer(name).rename({ name: newName });
+    await request(`rename container ${name} to ${newName}`, () => this.api.getContainer(name).rename({ name: newName }));
   }
 
   async restartContainer(name: string, timeoutSeconds = 60): Promise<void> {
-    await this.api.getContainer(name).restart({ t: timeoutSeconds });
+    await request(`restart container ${name}`, () => this.api.getContainer(name).restart({ t: timeoutSeconds }));
   }
 
   /**
@@ -258,6 +258,6 @@ export class DockerClient {
    * queries, pg_ctl; never a backup). Does not throw on a non-zero exit: the caller decides.
    */
   exec(container: string, command: string[], options: ExecOptions = {}): Promise<ExecResult> {
-    return execIn(this, container, command, options);
+    return request(`run ${command[0] ?? "a command"} in container ${container}`, () => execIn(this.api.getContainer(container), command, options));
   }
 }

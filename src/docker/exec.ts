@@ -1,7 +1,7 @@
 // Short commands in a running container (queries, pg_ctl, postgres -C): output collected as text.
 import { PassThrough } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import type { DockerClient } from "./client";
+import type Dockerode from "dockerode";
 import { Demultiplexer } from "./demultiplex";
 
 export interface ExecOptions {
@@ -17,8 +17,8 @@ export interface ExecResult {
   stderr: string;
 }
 
-export async function execIn(docker: DockerClient, container: string, command: string[], options: ExecOptions): Promise<ExecResult> {
-  const exec = await docker.api.getContainer(container).exec({
+export async function execIn(container: Dockerode.Container, command: string[], options: ExecOptions): Promise<ExecResult> {
+  const exec = await container.exec({
     Cmd: command,
     AttachStdout: true,
     AttachStderr: true,

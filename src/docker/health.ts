@@ -4,9 +4,10 @@ import type { DockerClient } from "./client";
 import { Demultiplexer } from "./demultiplex";
 import { NOT_YET, pollUntil } from "../lifecycle/poll";
 
-export async function logTail(docker: DockerClient, name: string, lines: number): Promise<string> {
+/** The demultiplexed text of `readLog`'s answer (a log's last lines), or a placeholder when there is none. */
+export async function logTail(readLog: () => Promise<Buffer>): Promise<string> {
   try {
-    const raw = (await docker.api.getContainer(name).logs({ stdout: true, stderr: true, tail: lines })) as Buffer;
+    const raw = await readLog();
     const text: Buffer[] = [];
     const demultiplexer = new Demultiplexer((chunk) => text.push(chunk));
     demultiplexer.on("data", (chunk: Buffer) => text.push(chunk));
@@ -21,7 +22,7 @@ export async function logTail(docker: DockerClient, name: string, lines: number)
 export async function waitUntilHealthy(docker: DockerClient, name: string, timeoutMs: number, signal?: AbortSignal): Promise<void> {
   const fail = async (failure: string) =>
     new ContainerError(
-      `container ${name} ${failure}; its last log lines:\n${await logTail(docker, name, 30)}`,
+      `container ${name} ${failure}; its last log lines:\n${await docker.logTail(name, 30)}`,
       `read the log above; \`docker logs ${name}\` has all of it`,
     );
   await pollUntil(

@@ -5,16 +5,21 @@ export const LABEL_NODE = "pgfort.node";
 /** Hash of the container's desired spec: `up` recreates a container only when it changes. */
 export const LABEL_SPEC_HASH = "pgfort.spec-hash";
 
-export type Role = "primary" | "replica" | "backup" | "restore" | "verify";
+/** `secrets`: the created-never-started container that holds the secrets volume and its digest. */
+/** Digest of the secret files last copied into the secrets volume (src/cluster/secrets-volume.ts). */
+export const LABEL_SECRETS_DIGEST = "pgfort.secrets-digest";
+
+/** On a replica's volumes: the node its data was base-backed-up from (src/replica/upstream.ts). */
+export const LABEL_UPSTREAM = "pgfort.upstream";
+
+export type Role = "primary" | "replica" | "backup" | "restore" | "verify" | "secrets";
 
 export function clusterLabels(cluster: string, role: Role, node: string): Record<string, string> {
   return { [LABEL_CLUSTER]: cluster, [LABEL_ROLE]: role, [LABEL_NODE]: node };
 }
 
-/** Docker objects are named `<cluster>-<node>` (DESIGN.md). */
-export function objectName(cluster: string, node: string): string {
-  return `${cluster}-${node}`;
-}
+// Names live in ./names; re-exported because many modules import objectName from here.
+export { objectName } from "./names";
 
 /** A Docker API filter that matches every object of a cluster. */
 export function clusterFilter(cluster: string): { label: string[] } {

@@ -17,14 +17,13 @@ export async function listThrowawayObjects(docker: DockerClient, cluster: string
   const filters = (role: string) => ({ label: [`${LABEL_CLUSTER}=${cluster}`, `${LABEL_ROLE}=${role}`] });
   const objects: ThrowawayObject[] = [];
   for (const role of THROWAWAY_ROLES) {
-    const [containers, volumes] = await Promise.all([docker.api.listContainers({ all: true, filters: filters(role) }), docker.api.listVolumes({ filters: filters(role) })]);
+    const { containers, volumes } = await docker.listLabelledObjects(filters(role));
     for (const container of containers) {
       const labels = container.Labels ?? {};
       objects.push({ kind: "container", name: (container.Names[0] ?? container.Id).replace(/^\//, ""), role, node: labels[LABEL_NODE] ?? "", labels, state: container.State });
     }
-    for (const volume of volumes.Volumes ?? []) {
-      const labels = volume.Labels ?? {};
-      objects.push({ kind: "volume", name: volume.Name, role, node: labels[LABEL_NODE] ?? "", labels });
+    for (const volume of volumes) {
+      objects.push({ kind: "volume", name: volume.name, role, node: volume.labels[LABEL_NODE] ?? "", labels: volume.labels });
     }
   }
   return objects;

@@ -1,6 +1,7 @@
 // A replica's spec: the primary's limits, settings and hardening, in replica mode. Pure.
 import type { Config } from "../config/schema";
-import { objectName } from "../docker/labels";
+import { LABEL_UPSTREAM } from "../docker/labels";
+import { containerName, RESERVED_NODE_NAMES } from "../docker/names";
 import type { NodeSpec } from "../cluster/plan";
 import { SECRETS, SECRETS_DIR } from "../cluster/plan";
 import { ConfigError } from "../errors";
@@ -16,7 +17,7 @@ export function validateReplicaName(name: string, primaryNode: string): void {
   if (!NODE_NAME.test(name)) {
     throw new ConfigError(`replica name ${JSON.stringify(name)} is not valid`, "use lowercase letters, digits and dashes, starting with a letter");
   }
-  if (name === primaryNode || name === "primary" || name === "net") {
+  if (name === primaryNode || RESERVED_NODE_NAMES.includes(name)) {
     throw new ConfigError(`replica name ${name} is reserved`, "choose another name, e.g. r1");
   }
 }
@@ -31,8 +32,9 @@ export function planReplicaSpec(config: Config, name: string, primaryNode: strin
     resources: { ...config.primary.resources, ...fromConfig?.resources },
     settings: { ...config.primary.settings, ...fromConfig?.settings },
     port: fromConfig?.port,
+    volumeLabels: { [LABEL_UPSTREAM]: primaryNode },
     extraEnv: [
-      `PGFORT_PRIMARY_HOST=${objectName(config.cluster, primaryNode)}`,
+      `PGFORT_PRIMARY_HOST=${containerName(config.cluster, primaryNode)}`,
       "PGFORT_PRIMARY_PORT=5432",
       `PGFORT_REPLICATION_PASSWORD_FILE=${SECRETS_DIR}/${SECRETS.replication.name}`,
       `PGFORT_REPLICATION_SLOT=${slotName(name)}`,

@@ -4,6 +4,7 @@ import path from "node:path";
 import type { LoadedConfig } from "../config/load";
 import type { DockerClient } from "../docker/client";
 import { objectName } from "../docker/labels";
+import { nodeVolumes } from "../docker/names";
 import { ConfigError, ContainerError, NotFoundError } from "../errors";
 import { readTopology } from "../cluster/topology";
 import { slotName } from "./plan";
@@ -26,7 +27,7 @@ export async function removeReplica(docker: DockerClient, loaded: LoadedConfig, 
   const primaryRunning = Boolean((await docker.inspectContainerIfExists(primary))?.State.Running);
   const exists = await docker.containerExists(container);
   const hasSlot = primaryRunning && (await slotExists(docker, primary, slot));
-  const volumes = [`${container}-data`, `${container}-wal`];
+  const volumes = Object.values(nodeVolumes(config.cluster, name));
   const hasVolumes = options.volumes && (await Promise.all(volumes.map((volume) => docker.volumeExists(volume)))).some(Boolean);
   if (!exists && !hasSlot && !hasVolumes) throw new NotFoundError(`there is no replica ${name} in cluster ${config.cluster}`, "pgfort status lists the replicas");
 

@@ -35,9 +35,14 @@ export async function ensureSlot(docker: DockerClient, primary: string, slot: st
   return created.length > 0;
 }
 
-export async function slotExists(docker: DockerClient, primary: string, slot: string): Promise<boolean> {
+/** The slot's state on the primary, or undefined when there is no such slot. The one slot query. */
+export async function slotState(docker: DockerClient, primary: string, slot: string): Promise<{ active: boolean } | undefined> {
   const rows = await queryRows(docker, primary, `SELECT active FROM pg_replication_slots WHERE slot_name = ${quoteLiteral(slot)}`, z.object({ active: z.boolean() }));
-  return rows.length > 0;
+  return rows[0];
+}
+
+export async function slotExists(docker: DockerClient, primary: string, slot: string): Promise<boolean> {
+  return (await slotState(docker, primary, slot)) !== undefined;
 }
 
 /** Drops the slot, waiting (up to timeoutMs) for its walsender to go once the replica has stopped. */
@@ -45,9 +50,9 @@ export async function dropSlot(docker: DockerClient, primary: string, slot: stri
   await pollUntil(
     { timeoutMs, intervalMs: 250 },
     async () => {
-      const rows = await queryRows(docker, primary, `SELECT active FROM pg_replication_slots WHERE slot_name = ${quoteLiteral(slot)}`, z.object({ active: z.boolean() }));
-      if (rows.length === 0) return done(undefined);
-      if (rows[0]?.active) return NOT_YET;
+      const state = await slotState(docker, primary, slot);
+      if (!state) return done(undefined);
+      if (state.active) return NOT_YET;
       await runSql(docker, primary, `SELECT pg_drop_replication_slot(${quoteLiteral(slot)});`);
       return done(undefined);
     },

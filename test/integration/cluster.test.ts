@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import net from "node:net";
-import { docker, psql } from "./postgres";
+import { docker, psql, engineApi } from "./postgres";
 import { freePort, Workspace } from "./workspace";
 
 const LIMITS = "{ memory: 512m, cpus: 1, pids: 256, shm: 128m, blkioWeight: 300 }";
@@ -56,7 +56,7 @@ describe("pgfort up / status / config / down", function () {
     const password = (await workspace.read(".pgfort", workspace.cluster, "secrets", "postgres-password")).trim();
     assert.ok(password.length >= 24);
     assert.ok(!JSON.stringify(info).includes(password), "the password is in docker inspect");
-    const { Processes } = await (await docker()).api.getContainer(name).top({ ps_args: "-o pid,args" });
+    const { Processes } = await engineApi.getContainer(name).top({ ps_args: "-o pid,args" });
     assert.ok(!JSON.stringify(Processes).includes(password), "the password is in a process's arguments");
     assert.ok(!(await (await docker()).logTail(name, 1000)).includes(password), "the password is in the log");
     assert.ok(!result.stdout.includes(password) && !result.stderr.includes(password), "pgfort printed the password");
@@ -117,7 +117,8 @@ describe("pgfort up / status / config / down", function () {
     assert.notEqual(refused.code, 0);
     assert.match(refused.stderr, /hint: add --yes/);
     const engine = await docker();
-    assert.equal((await engine.listLabelled({ label: [`pgfort.cluster=${workspace.cluster}`] })).volumes.length, 2);
+    const volumes = (await engineApi.listVolumes({ filters: { label: [`pgfort.cluster=${workspace.cluster}`] } })).Volumes ?? [];
+    assert.deepEqual(volumes.map((volume) => volume.Name.slice(workspace.cluster.length)).sort(), ["-primary-data", "-primary-wal", "-secrets"]);
 
     await workspace.ok("down", "--volumes", "--yes");
     const left = await engine.listLabelled({ label: [`pgfort.cluster=${workspace.cluster}`] });
@@ -143,7 +144,7 @@ describe("pgfort up / status / config / down", function () {
       const portInUse = await workspace.run("up");
       assert.notEqual(portInUse.code, 0);
       assert.match(portInUse.stderr, /address already in use/);
-      assert.match(portInUse.stderr, /hint: that host port is taken/);
+      assert.match(portInUse.stderr, /hint: free that port, or choose another port in the config/);
     } finally {
       blocker.close();
     }
@@ -157,6 +158,15 @@ describe("pgfort up / status / config / down", function () {
     assert.notEqual(noImage.code, 0);
     assert.match(noImage.stderr, /error: the base image debian:no-such-base is not on this host and cannot be pulled/);
     assert.deepEqual(await engine.listLabelled({ label: [`pgfort.cluster=${workspace.cluster}`] }), { containers: [], volumes: [], networks: [] });
+  });
+
+  it("config check only reads: it never builds a missing image", async function () {
+    const workspace = await Workspace.create((cluster) => `cluster: ${cluster}\nimage: { tag: "pgfort-test/${cluster}-never-built:15" }\n`);
+    const check = await workspace.ok("config", "check");
+    assert.match(check.stdout, /primary: apply would change/);
+    await assert.rejects(engineApi.getImage(`pgfort-test/${workspace.cluster}-never-built:15`).inspect(), /no such image/i);
+    const filters = { label: [`pgfort.cluster=${workspace.cluster}`] };
+    assert.deepEqual(await engineApi.listContainers({ all: true, filters }), []);
   });
 
   it("keeps the old container when a changed spec cannot start", async function () {

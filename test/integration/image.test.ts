@@ -4,7 +4,7 @@ import { gzipSync } from "node:zlib";
 import os from "node:os";
 import path from "node:path";
 import { uniqueClusterName } from "./clusters";
-import { connectTcp, docker, IMAGE, labelledVolume, psql, startServer } from "./postgres";
+import { connectTcp, docker, IMAGE, labelledVolume, psql, startServer, engineApi } from "./postgres";
 
 describe("the hardened image", function () {
   it("has data checksums, PL/Python, every conf.d file in force, no root process, and refuses a wrong password", async function () {
@@ -27,7 +27,7 @@ describe("the hardened image", function () {
     assert.equal(await psql(server.name, "SELECT count(*) FROM pg_file_settings WHERE error IS NOT NULL"), "0");
     assert.equal(await psql(server.name, "SHOW wal_level"), "replica");
 
-    const { Processes } = await (await docker()).api.getContainer(server.name).top({ ps_args: "-o uid,pid,args" });
+    const { Processes } = await engineApi.getContainer(server.name).top({ ps_args: "-o uid,pid,args" });
     assert.ok(Processes && Processes.length >= 5, "expected the postmaster and its workers");
     for (const [uid, , args] of Processes) assert.equal(uid, "999", `process runs as uid ${uid}: ${args}`);
 
@@ -77,7 +77,7 @@ describe("the hardened image", function () {
       await tcp.end();
 
       // Restart: the scripts do not run again and nothing is re-initialised.
-      await (await docker()).api.getContainer(server.name).restart();
+      await engineApi.getContainer(server.name).restart();
       await (await docker()).waitUntilHealthy(server.name);
       assert.equal(await psql(server.name, "SELECT count(*) FROM runs", asOwner), "3");
     } finally {
@@ -103,7 +103,7 @@ describe("the hardened image", function () {
     await psql(first.name, "CREATE TABLE kept AS SELECT generate_series(1, 1000) AS n");
 
     const engine = await docker();
-    await engine.api.getContainer(first.name).restart();
+    await engineApi.getContainer(first.name).restart();
     await engine.waitUntilHealthy(first.name);
     assert.equal(await psql(first.name, "SELECT sum(n) FROM kept"), "500500");
 
@@ -138,7 +138,7 @@ describe("the hardened image", function () {
     const engine = await docker();
     const name = `${cluster}-client`;
     await engine.createAndStart({ name, Image: IMAGE, Entrypoint: ["psql"], Cmd: ["--version"], Labels: { "pgfort.cluster": cluster } });
-    const { StatusCode } = (await engine.api.getContainer(name).wait()) as { StatusCode: number };
+    const { StatusCode } = (await engineApi.getContainer(name).wait()) as { StatusCode: number };
     assert.equal(StatusCode, 0);
     assert.match(await engine.logTail(name), /psql \(PostgreSQL\) 15\./);
   });

@@ -1,5 +1,6 @@
 // Test helpers: a labelled Postgres container from the image under test, and queries against it.
 import assert from "node:assert/strict";
+import Dockerode from "dockerode";
 import { Client } from "pg";
 import { DockerClient, type ContainerCreateOptions } from "../../src/docker/client";
 import { clusterLabels } from "../../src/docker/labels";
@@ -10,6 +11,9 @@ import { clusterLabels } from "../../src/docker/labels";
  */
 export const IMAGE = process.env["PGFORT_TEST_IMAGE"] ?? "pgfort/postgres:15";
 let client: DockerClient | undefined;
+
+/** The engine itself, for checks that must not go through the code under test. */
+export const engineApi = new Dockerode();
 
 export async function docker(): Promise<DockerClient> {
   return (client ??= await DockerClient.connect());

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
-import { docker, psql } from "./postgres";
+import { docker, psql, engineApi } from "./postgres";
 import { freePort, Workspace } from "./workspace";
 
 const SMALL = "{ memory: 256m, cpus: 1 }";
@@ -72,9 +72,9 @@ describe("pgfort replica", function () {
     await psql(primary, "CREATE TABLE ticks AS SELECT 1 AS n");
 
     const engine = await docker();
-    await engine.api.getContainer(r1).stop({ t: 30 });
+    await engineApi.getContainer(r1).stop({ t: 30 });
     await psql(primary, "INSERT INTO ticks SELECT generate_series(2, 1000)"); // written while r1 is down: kept by the slot
-    await engine.api.getContainer(r1).start();
+    await engineApi.getContainer(r1).start();
     await engine.waitUntilHealthy(r1);
     await eventually(primary, "SELECT coalesce(max(r.state), '') FROM pg_stat_replication r", "streaming", 30_000);
     await eventually(r1, "SELECT count(*) FROM ticks", "1000", 10_000);
@@ -131,6 +131,41 @@ describe("pgfort replica", function () {
     // later commands follow the new primary: a new replica streams from r1
     await workspace.ok("replica", "add", "r3");
     assert.equal(await streamingSlots(r1), "r3:true:streaming");
+  });
+
+  it("after promote, up re-creates the configured replicas from the new primary, never starts the old one, and is idempotent", async function () {
+    const workspace = await clusterWith("[ { name: r1 }, { name: r2 } ]");
+    const primary = `${workspace.cluster}-primary`;
+    const r1 = `${workspace.cluster}-r1`;
+    const r2 = `${workspace.cluster}-r2`;
+    await psql(primary, "CREATE TABLE ledger AS SELECT 1 AS n");
+    await eventually(r2, "SELECT count(*) FROM pg_class WHERE relname = 'ledger'", "1", 10_000);
+    const r2Before = (await engineApi.getContainer(r2).inspect()).Id;
+
+    await workspace.ok("replica", "promote", "r1", "--yes");
+    const up = await workspace.ok("up");
+    assert.match(up.stderr, new RegExp(`${r2} followed ${primary}: re-creating it from ${r1}`));
+
+    // As Postgres itself reports it: r2 streams from r1, through a slot on r1.
+    assert.equal(await psql(r1, "SELECT string_agg(application_name || ':' || state, ',') FROM pg_stat_replication"), "r2:streaming");
+    assert.equal(await streamingSlots(r1), "r2:true:streaming");
+    assert.match(await psql(r2, "SHOW primary_conninfo"), new RegExp(`host='${r1}'`));
+    assert.equal(await psql(r2, "SELECT pg_is_in_recovery()"), "t");
+    const r2After = (await engineApi.getContainer(r2).inspect()).Id;
+    assert.notEqual(r2After, r2Before, "r2 followed the old primary: it must be a new container with a new base backup");
+    await psql(r1, "INSERT INTO ledger VALUES (2)");
+    await eventually(r2, "SELECT count(*) FROM ledger", "2", 10_000);
+    const old = await engineApi.getContainer(primary).inspect();
+    assert.equal(old.State.Running, false, "the fenced former primary must stay stopped");
+
+    // A second up changes nothing: same containers, still streaming, the old primary still down.
+    const again = JSON.parse((await workspace.ok("up", "--json")).stdout) as { nodes: Array<{ node: string; outcome: string }> };
+    assert.deepEqual(again.nodes.map((node) => `${node.node}:${node.outcome}`), ["r2:unchanged"]);
+    assert.equal((await engineApi.getContainer(r2).inspect()).Id, r2After);
+    assert.equal((await engineApi.getContainer(primary).inspect()).State.Running, false);
+    await psql(r1, "INSERT INTO ledger VALUES (3)");
+    await eventually(r2, "SELECT count(*) FROM ledger", "3", 10_000);
+    assert.equal(await psql(r1, "SELECT string_agg(application_name || ':' || state, ',') FROM pg_stat_replication"), "r2:streaming");
   });
 
   it("fails clearly and leaves nothing behind on a wrong password, a stopped primary, or a name in use", async function () {

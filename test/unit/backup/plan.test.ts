@@ -84,7 +84,7 @@ describe("backup plan", function () {
     assert.equal(create.HostConfig?.NanoCpus, 2e9, "capped at the host's 2 CPUs");
     assert.deepEqual(create.HostConfig?.CapDrop, ["ALL"]);
     assert.equal(create.HostConfig?.ReadonlyRootfs, true);
-    assert.deepEqual(create.HostConfig?.Binds, ["/s/secrets/postgres-password:/run/secrets/postgres-password:ro"]);
+    assert.deepEqual(create.HostConfig?.Binds, ["app-secrets:/run/secrets:ro"]);
     assert.equal(create.Labels?.["pgfort.role"], "backup");
     assert.equal(create.HostConfig?.NetworkMode, "container:app-primary", "on loopback in the primary's network namespace");
     assert.equal(compressionThreads(4, 2), 2);

@@ -71,7 +71,12 @@ describe("planNode", function () {
     assert.deepEqual(host.SecurityOpt, ["no-new-privileges:true"]);
     assert.deepEqual(host.PortBindings?.["5432/tcp"], [{ HostIp: "127.0.0.1", HostPort: "5432" }]);
     assert.ok(host.Binds?.includes("/state/app/primary/conf.d:/etc/postgresql/conf.d:ro"));
-    assert.ok(host.Binds?.includes("/state/app/secrets/postgres-password:/run/secrets/postgres-password:ro"));
+    // Secrets come from the engine-filled volume, read-only; never a bind of the host's 0600 files.
+    assert.deepEqual(host.Binds, ["/state/app/primary/conf.d:/etc/postgresql/conf.d:ro"]);
+    assert.deepEqual(
+      host.Mounts?.find((mount) => mount.Target === "/run/secrets"),
+      { Type: "volume", Source: "app-secrets", Target: "/run/secrets", ReadOnly: true },
+    );
   });
 
   it("passes secrets as *_FILE only", function () {

@@ -1,0 +1,30 @@
+// Every Docker object name pgfort uses, in one place (DESIGN.md: `<cluster>-<node>`, volumes
+// `<cluster>-<node>-data`, network `<cluster>-net`). Pure.
+
+/** Docker objects are named `<cluster>-<node>` (DESIGN.md). */
+export function objectName(cluster: string, node: string): string {
+  return `${cluster}-${node}`;
+}
+
+/** The container of a node: `app-primary`, `app-r1`. */
+export function containerName(cluster: string, node: string): string {
+  return objectName(cluster, node);
+}
+
+/** A node's two volumes: the data directory and its WAL (kept apart: POSTGRES_INITDB_WALDIR). */
+export function nodeVolumes(cluster: string, node: string): { data: string; wal: string } {
+  const container = containerName(cluster, node);
+  return { data: `${container}-data`, wal: `${container}-wal` };
+}
+
+export function networkName(cluster: string): string {
+  return objectName(cluster, "net");
+}
+
+/** The volume that carries the cluster's secrets into its containers, read-only at /run/secrets. */
+export function secretsVolumeName(cluster: string): string {
+  return objectName(cluster, "secrets");
+}
+
+/** Node names that are object-name suffixes of their own, so no replica may take them. */
+export const RESERVED_NODE_NAMES: readonly string[] = ["primary", "net", "secrets", "agent"];

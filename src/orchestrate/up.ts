@@ -1,0 +1,43 @@
+// `pgfort up` for the whole cluster: the current primary, then the replicas of the config, which
+// follow it. Above cluster/ and replica/ (cluster/ never imports replica/).
+import type { LoadedConfig } from "../config/load";
+import type { DockerClient } from "../docker/client";
+import { containerName } from "../docker/names";
+import { ContainerError } from "../errors";
+import { primarySpec } from "../cluster/plan";
+import { readTopology } from "../cluster/topology";
+import { prepareHostFacts, upNode, type NodeUpResult, type UpListener } from "../cluster/up";
+import { addReplica } from "../replica/add";
+
+export async function upCluster(docker: DockerClient, loaded: LoadedConfig, listener: UpListener = {}): Promise<NodeUpResult[]> {
+  const { config, stateDir } = loaded;
+  const facts = await prepareHostFacts(docker, loaded, listener);
+  const topology = await readTopology(stateDir);
+  const results: NodeUpResult[] = [];
+  if (topology.primary === "primary") {
+    listener.onInfo?.(`starting ${containerName(config.cluster, "primary")}`);
+    results.push(await upNode(docker, loaded, facts, primarySpec(config), "primary.resources"));
+  } else {
+    // After a promotion the former primary stays fenced (never started: that would give two
+    // primaries), and the promoted node is started as it is: its data directory, not its spec,
+    // makes it a primary now.
+    const current = containerName(config.cluster, topology.primary);
+    listener.onInfo?.(`the primary is ${current} (promoted ${topology.promotedAt ?? ""}); the former primary stays stopped`);
+    if (!(await docker.containerExists(current))) {
+      throw new ContainerError(
+        `the primary ${current} (promoted ${topology.promotedAt ?? ""}) has no container`,
+        `restore it (pgfort restore … --as ${topology.primary}), or remove ${stateDir}/topology.json to go back to the former primary`,
+      );
+    }
+    await docker.startContainer(current);
+    await docker.waitUntilHealthy(current, 180_000);
+  }
+  for (const replica of config.replicas) {
+    if (replica.name === topology.primary) continue;
+    listener.onInfo?.(`starting replica ${containerName(config.cluster, replica.name)}`);
+    results.push(
+      await addReplica(docker, loaded, facts, replica.name, { existingIsError: false, onInfo: (message) => listener.onInfo?.(message) }),
+    );
+  }
+  return results;
+}

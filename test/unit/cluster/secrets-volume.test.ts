@@ -1,0 +1,111 @@
+import assert from "node:assert/strict";
+import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { extract } from "tar-stream";
+import type { ContainerCreateOptions } from "../../../src/docker/client";
+import { planSecretsArchive, syncSecretsVolume, type SecretsEngine } from "../../../src/cluster/secrets-volume";
+
+async function entries(archive: Buffer): Promise<Array<{ name: string; mode: number; uid: number; gid: number; content: string }>> {
+  const found: Array<{ name: string; mode: number; uid: number; gid: number; content: string }> = [];
+  const reader = extract();
+  reader.on("entry", (header, stream, next) => {
+    const chunks: Buffer[] = [];
+    stream.on("data", (chunk: unknown) => {
+      if (Buffer.isBuffer(chunk)) chunks.push(chunk);
+    });
+    stream.on("end", () => {
+      found.push({ name: header.name, mode: header.mode ?? 0, uid: header.uid ?? -1, gid: header.gid ?? -1, content: Buffer.concat(chunks).toString() });
+      next();
+    });
+  });
+  const done = new Promise<void>((resolve) => reader.on("finish", () => resolve()));
+  reader.end(archive);
+  await done;
+  return found;
+}
+
+/** An engine that remembers what it was asked, with containers and volumes in maps. */
+class FakeEngine implements SecretsEngine {
+  containers = new Map<string, ContainerCreateOptions>();
+  volumes = new Set<string>();
+  copies: Array<{ name: string; directory: string; archive: Buffer }> = [];
+  async inspectContainerIfExists(name: string) {
+    const options = this.containers.get(name);
+    return options ? { Config: { Labels: options.Labels ?? {} } } : undefined;
+  }
+  async volumeExists(name: string) {
+    return this.volumes.has(name);
+  }
+  async ensureVolume(name: string) {
+    const created = !this.volumes.has(name);
+    this.volumes.add(name);
+    return created;
+  }
+  async createContainer(options: ContainerCreateOptions) {
+    this.containers.set(options.name ?? "", options);
+  }
+  async putArchive(name: string, directory: string, archive: Buffer) {
+    this.copies.push({ name, directory, archive });
+  }
+  async removeContainer(name: string) {
+    this.containers.delete(name);
+  }
+}
+
+describe("secrets volume", function () {
+  let stateDir: string;
+  beforeEach(async function () {
+    stateDir = await mkdtemp(path.join(os.tmpdir(), "pgfort-secrets-"));
+  });
+  afterEach(async function () {
+    await rm(stateDir, { recursive: true, force: true });
+  });
+
+  it("archives each secret owned by uid 999, readable by it only", async function () {
+    const { archive, digest } = await planSecretsArchive([
+      { name: "replication-password", content: "r" },
+      { name: "postgres-password", content: "p" },
+    ]);
+    assert.deepEqual(await entries(archive), [
+      { name: "postgres-password", mode: 0o400, uid: 999, gid: 999, content: "p" },
+      { name: "replication-password", mode: 0o400, uid: 999, gid: 999, content: "r" },
+    ]);
+    assert.equal((await planSecretsArchive([{ name: "postgres-password", content: "p" }, { name: "replication-password", content: "r" }])).digest, digest);
+    assert.notEqual((await planSecretsArchive([{ name: "postgres-password", content: "q" }, { name: "replication-password", content: "r" }])).digest, digest);
+  });
+
+  it("copies once, again only when a secret file changes, and keeps host files 0600", async function () {
+    const engine = new FakeEngine();
+    assert.equal(await syncSecretsVolume(engine, "app", "pgfort/postgres:15", stateDir), true);
+    const carrier = engine.containers.get("app-secrets");
+    assert.equal(carrier?.Labels?.["pgfort.cluster"], "app");
+    assert.deepEqual(carrier?.HostConfig?.Mounts, [{ Type: "volume", Source: "app-secrets", Target: "/run/secrets" }]);
+    assert.ok(engine.volumes.has("app-secrets"));
+    assert.equal(engine.copies.length, 1);
+    assert.equal(engine.copies[0]?.directory, "/run/secrets");
+    assert.deepEqual((await entries(engine.copies[0]?.archive ?? Buffer.alloc(0))).map((entry) => entry.name), ["postgres-password", "replication-password"]);
+    assert.equal((await stat(path.join(stateDir, "secrets", "postgres-password"))).mode & 0o777, 0o600);
+
+    assert.equal(await syncSecretsVolume(engine, "app", "pgfort/postgres:15", stateDir), false);
+    assert.equal(engine.copies.length, 1);
+
+    await writeFile(path.join(stateDir, "secrets", "postgres-password"), "rotated");
+    assert.equal(await syncSecretsVolume(engine, "app", "pgfort/postgres:15", stateDir), true);
+    const last = await entries(engine.copies[1]?.archive ?? Buffer.alloc(0));
+    assert.equal(last.find((entry) => entry.name === "postgres-password")?.content, "rotated");
+  });
+
+  it("copies again when the volume is gone, and leaves no carrier when the copy fails", async function () {
+    const engine = new FakeEngine();
+    await syncSecretsVolume(engine, "app", "img", stateDir);
+    engine.volumes.clear();
+    assert.equal(await syncSecretsVolume(engine, "app", "img", stateDir), true);
+    engine.volumes.clear();
+    engine.putArchive = async () => {
+      throw new Error("no space left on device");
+    };
+    await assert.rejects(syncSecretsVolume(engine, "app", "img", stateDir), /no space/);
+    assert.equal(engine.containers.has("app-secrets"), false);
+  });
+});
