@@ -15,10 +15,10 @@ import { runBackup } from "../backup/run";
 import { openTarget } from "../backup/targets/resolve";
 import type { BackupKind } from "../backup/layout";
 import { action } from "./context";
-import { formatBytes } from "./output";
+import { formatBytes, type Output } from "./output";
 
-export function targetOf(loaded: LoadedConfig, flag: string | undefined) {
-  return openTarget(flag ?? loaded.config.backups.target, loaded);
+export function targetOf(loaded: LoadedConfig, flag: string | undefined, output: Output) {
+  return openTarget(flag ?? loaded.config.backups.target, loaded, { onWarning: (message) => output.warn(message) });
 }
 
 export function registerBackup(program: Command): void {
@@ -40,7 +40,7 @@ export function registerBackup(program: Command): void {
         }
         const kind = options.kind ?? job?.kind;
         if (kind !== "logical" && kind !== "physical") throw new ConfigError(`--kind must be logical or physical, got ${kind ?? "nothing"}`, "pass --kind logical|physical or --job NAME");
-        const target = targetOf(loaded, options.target);
+        const target = targetOf(loaded, options.target, output);
         output.info(`backing up cluster ${loaded.config.cluster} (${kind}) to ${target.url}`);
         const manifest = await runBackup(await docker(), loaded, target, {
           kind: kind as BackupKind,
@@ -65,7 +65,7 @@ export function registerBackup(program: Command): void {
     .action(
       action<{ target?: string }>(async ({ output, loadConfig }, options) => {
         const loaded = await loadConfig();
-        const entries = await listBackups(targetOf(loaded, options.target), loaded.config.cluster);
+        const entries = await listBackups(targetOf(loaded, options.target, output), loaded.config.cluster);
         output.result(
           entries.map(({ keys: _keys, manifest: _manifest, ...entry }) => entry),
           entries.length
@@ -86,7 +86,7 @@ export function registerBackup(program: Command): void {
       action<{ latest?: boolean; target?: string }>(async ({ output, loadConfig, docker }, options, id) => {
         if (!id && !options.latest) throw new ConfigError("backup verify needs a backup id or --latest", "pgfort backup list shows the ids");
         const loaded = await loadConfig();
-        const target = targetOf(loaded, options.target);
+        const target = targetOf(loaded, options.target, output);
         const entry = await findBackup(target, loaded.config.cluster, id ?? "latest");
         output.info(`verifying ${entry.kind} backup ${entry.id}`);
         const result = await verifyBackup(await docker(), loaded, target, backupDirectory(loaded.config.cluster, entry.kind, entry.id), entry.manifest, (message) => output.info(message));
@@ -105,7 +105,7 @@ export function registerPrune(backup: Command): void {
     .action(
       action<{ dryRun?: boolean; target?: string }>(async ({ output, loadConfig }, options) => {
         const loaded = await loadConfig();
-        const result = await pruneBackups(targetOf(loaded, options.target), loaded.config.cluster, loaded.config.backups.retention, { dryRun: Boolean(options.dryRun) });
+        const result = await pruneBackups(targetOf(loaded, options.target, output), loaded.config.cluster, loaded.config.backups.retention, { dryRun: Boolean(options.dryRun) });
         output.result(result, [
           ...result.decisions.map((decision) => `${decision.keep ? "keep  " : options.dryRun ? "would delete" : "delete"} ${decision.id} ${decision.kind.padEnd(8)} ${decision.reasons.join(", ")}`),
           options.dryRun ? "dry run: nothing deleted" : `deleted ${result.deleted.length} backup(s); aborted ${result.abortedUploads} stale multipart upload(s)`,
@@ -130,7 +130,7 @@ export function registerRestore(program: Command): void {
         validateReplicaName(node, (await readTopology(loaded.stateDir)).primary);
         const port = options.port === undefined ? undefined : Number(options.port);
         if (port !== undefined && !(Number.isInteger(port) && port > 0 && port < 65536)) throw new ConfigError(`--port ${options.port} is not a port number`, "use 1-65535");
-        const target = targetOf(loaded, options.target);
+        const target = targetOf(loaded, options.target, output);
         const entry = await findBackup(target, config.cluster, id);
         const engine = await docker();
         const container = objectName(config.cluster, node);

@@ -48,7 +48,7 @@ export function registerCluster(program: Command): void {
         const loaded = await loadConfig();
         const { config, stateDir } = loaded;
         const nodes = await clusterStatus(await docker(), config.cluster, (await readTopology(stateDir)).primary);
-        const backups = await latestBackups(openTarget(config.backups.target, loaded), config.cluster);
+        const backups = await latestBackups(openTarget(config.backups.target, loaded, { onWarning: (message) => output.warn(message) }), config.cluster);
         output.result({ cluster: config.cluster, nodes, backups }, [
           ...(nodes.length ? formatStatusTable(nodes) : [`cluster ${config.cluster} has no containers (pgfort up)`]),
           "",

@@ -1,6 +1,7 @@
 // `pgfort schedule`: long-running; cron jobs, /metrics and /healthz, graceful stop on SIGTERM/SIGINT.
 import type { Command } from "commander";
 import { ConfigError } from "../errors";
+import { openTarget } from "../backup/targets/resolve";
 import { runScheduledJob } from "../schedule/backup-job";
 import { ScheduleMetrics } from "../schedule/metrics";
 import { Scheduler } from "../schedule/scheduler";
@@ -24,7 +25,8 @@ export function registerSchedule(program: Command): void {
         if (!Number.isFinite(stopTimeoutMs) || stopTimeoutMs < 0) throw new ConfigError(`--stop-timeout ${options.stopTimeout} is not a number of seconds`, "e.g. --stop-timeout 600");
         const engine = await docker();
         const metrics = new ScheduleMetrics(jobs.map((job) => job.name));
-        const scheduler = new Scheduler(jobs, (job) => runScheduledJob(engine, loaded, job), metrics, {
+        const target = openTarget(loaded.config.backups.target, loaded, { onWarning: (message) => output.warn(message) });
+        const scheduler = new Scheduler(jobs, (job) => runScheduledJob(engine, loaded, target, job), metrics, {
           onEvent: (event, fields) => output.info(`${event} ${Object.entries(fields).map(([key, value]) => `${key}=${String(value)}`).join(" ")}`, { scheduler: event, ...fields }),
         }, loaded.config.backups.timezone);
         const server = await startStatusServer(metrics, () => scheduler.health(), "127.0.0.1", port);

@@ -6,12 +6,12 @@ import { BackupError } from "../errors";
 import { pruneBackups } from "../backup/prune";
 import { runBackup } from "../backup/run";
 import { backupDirectory } from "../backup/layout";
-import { openTarget } from "../backup/targets/resolve";
 import { verifyBackup } from "../backup/verify";
+import type { BackupTarget } from "../backup/targets/target";
 import type { RunOutcome } from "./scheduler";
 
-export async function runScheduledJob(docker: DockerClient, loaded: LoadedConfig, job: BackupJob): Promise<RunOutcome> {
-  const target = openTarget(loaded.config.backups.target, loaded);
+/** `target` is opened once by the caller: a server's missing optional call is then one warning per agent, not per run. */
+export async function runScheduledJob(docker: DockerClient, loaded: LoadedConfig, target: BackupTarget, job: BackupJob): Promise<RunOutcome> {
   const manifest = await runBackup(docker, loaded, target, { kind: job.kind, databases: job.databases, job: job.name });
   const bytes = manifest.files.reduce((sum, file) => sum + file.bytes, 0);
   let verified: boolean | null = null;
