@@ -48,11 +48,18 @@ fi
 # No systemd in containers and CI sandboxes: start dockerd ourselves, detached, logging to a file.
 log "starting dockerd (log: /var/log/pgfort-dockerd.log)"
 nohup dockerd >/var/log/pgfort-dockerd.log 2>&1 &
+dockerd_pid=$!
 
 for _ in $(seq 1 60); do
   if [ -S /var/run/docker.sock ] && engine_answers; then
     log "Docker engine is up"
     exit 0
+  fi
+  # A dockerd that cannot start (no privileges for iptables or overlay) exits at once: say so now.
+  if ! kill -0 "$dockerd_pid" 2>/dev/null; then
+    log "dockerd exited before it answered (it needs root with full privileges: iptables, mounts); last lines of /var/log/pgfort-dockerd.log:"
+    tail -n 5 /var/log/pgfort-dockerd.log >&2 || true
+    exit 1
   fi
   sleep 1
 done

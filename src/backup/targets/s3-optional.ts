@@ -48,10 +48,7 @@ export function describeMissingApi(api: OptionalS3Api, answer: UnsupportedAnswer
   const status = answer.httpStatus === undefined ? "" : `, HTTP ${answer.httpStatus}`;
   const remedy =
     answer.code === "AccessDenied"
-      ? "allow s3:ListBucketMultipartUploads and s3:AbortMultipartUpload to these credentials, or"
-      : "if the server keeps unfinished uploads,";
-  return (
-    `${where} answers ${api} with ${answer.code}${status}: stale multipart uploads are not cleaned up there, backups go on; ` +
-    `${remedy} set a lifecycle rule (AbortIncompleteMultipartUpload) on the bucket`
-  );
+      ? "allow s3:ListBucketMultipartUploads and s3:AbortMultipartUpload to these credentials, or set a lifecycle rule (AbortIncompleteMultipartUpload) on the bucket"
+      : "remove unfinished uploads with the server's own tools, or a lifecycle rule (AbortIncompleteMultipartUpload) where it has them";
+  return `${where} answers ${api} with ${answer.code}${status}: stale multipart uploads are not cleaned up there, backups go on; ${remedy}`;
 }
