@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { GetObjectCommand } from "@aws-sdk/client-s3";
+import { CreateMultipartUploadCommand, GetObjectCommand } from "@aws-sdk/client-s3";
 import { setTimeout as sleep } from "node:timers/promises";
 import { appCluster, assertPgbenchConsistent, type Manifest } from "./backup-helpers";
 import { runCli, type CliResult } from "./cli";
@@ -117,11 +117,14 @@ for (const kind of S3_SERVER_KINDS) describe(`pgfort backup (S3: ${kind})`, func
     assert.equal((await s3.openUploads()).length, 1, "the crash left an upload pgfort could not abort");
     const listed = JSON.parse((await ok(workspace, s3, "--json", "backup", "list")).stdout) as Array<{ status: string }>;
     assert.ok(listed.every((backup) => backup.status !== "complete"));
+    // moto reports every upload as initiated in 2010, so all look stale to prune: one outside the
+    // target's prefix shows that prune keeps to its own.
+    if (kind === "moto") await s3.client().send(new CreateMultipartUploadCommand({ Bucket: s3.bucket, Key: "elsewhere/not-pgfort" }));
     const pruned = await ok(workspace, s3, "backup", "prune");
     assertWarnings(s3, pruned, true);
     if (kind === "moto") {
       // Read with the test's own client (ListMultipartUploads on moto), not with pgfort's code.
-      assert.deepEqual(await s3.openUploads(), [], "prune aborts the upload the crash left");
+      assert.deepEqual(await s3.openUploads(), ["elsewhere/not-pgfort"], "prune aborts the upload the crash left, and nothing outside its prefix");
       assert.match(pruned.stdout, /aborted 1 stale multipart upload/);
     } else {
       // s3rver can neither list nor abort uploads: prune goes on without, and says so once (above).
