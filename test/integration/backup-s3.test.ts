@@ -6,7 +6,7 @@ import { appCluster, assertPgbenchConsistent, type Manifest } from "./backup-hel
 import { runCli, type CliResult } from "./cli";
 import { psql } from "./postgres";
 import { freePort, type Workspace } from "./workspace";
-import { ensureMotoImage, startS3, S3_SERVER_KINDS, type TestS3 } from "./s3";
+import { ensureMotoImage, leftoverMotoContainers, startS3, S3_SERVER_KINDS, type TestS3 } from "./s3";
 
 function pgfort(workspace: Workspace, s3: TestS3, ...args: string[]): Promise<CliResult> {
   return runCli(args, { cwd: workspace.directory, env: s3.env });
@@ -57,6 +57,9 @@ for (const kind of S3_SERVER_KINDS) describe(`pgfort backup (S3: ${kind})`, func
   before(async function () {
     this.timeout(10 * 60_000);
     if (kind === "moto") await ensureMotoImage();
+  });
+  after(async function () {
+    assert.deepEqual(await leftoverMotoContainers(), [], "moto containers left behind");
   });
 
   it("streams logical and physical backups to S3, with manifests and equal sha256s, and verifies from S3", async function () {

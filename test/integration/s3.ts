@@ -186,9 +186,20 @@ export function ensureMotoImage(): Promise<string> {
   return motoImage;
 }
 
+/** Names of the moto containers this run started: none may outlive its test. */
+const motoContainersOfThisRun = new Set<string>();
+
+/** Those still there, asked of the engine. */
+export async function leftoverMotoContainers(): Promise<string[]> {
+  const containers = await docker.listContainers({ all: true, filters: { label: ["pgfort.test=s3-moto"] } });
+  return containers.flatMap((container) => container.Names.map((name) => name.replace(/^\//, ""))).filter((name) => motoContainersOfThisRun.has(name));
+}
+
 async function startMoto(bucket: string): Promise<MotoServer> {
+  const name = `pgfort-test-moto-${randomBytes(4).toString("hex")}`;
+  motoContainersOfThisRun.add(name);
   const container = await docker.createContainer({
-    name: `pgfort-test-moto-${randomBytes(4).toString("hex")}`,
+    name,
     Image: await ensureMotoImage(),
     Labels: { "pgfort.test": "s3-moto" },
     ExposedPorts: { "5000/tcp": {} },
