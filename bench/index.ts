@@ -128,7 +128,9 @@ async function main(): Promise<void> {
     await runSql(docker, primary, "CHECKPOINT;");
     await ensureReplicationRole(docker, primary, await readSecret(loaded.stateDir, SECRETS.replication.name));
 
-    const file = openTarget(loaded.config.backups.target, loaded);
+    // Plain s3rver has no multipart listing: its one warning per target goes to the bench's log.
+    const events = { onWarning: (message: string) => log(`warning: ${message}`) };
+    const file = openTarget(loaded.config.backups.target, loaded, events);
     const pgfortStep = (step: string, request: BackupRequest, target = file) =>
       measure(step, async () => (await runBackup(docker, loaded, target, request)).files.reduce((sum, item) => sum + item.bytes, 0), true);
     const scratch = path.join(workspace, "raw");
@@ -145,7 +147,7 @@ async function main(): Promise<void> {
 
     // (c) the same into s3:// of an S3 protocol server in its own process.
     Object.assign(process.env, { AWS_ACCESS_KEY_ID: "S3RVER", AWS_SECRET_ACCESS_KEY: "S3RVER", AWS_REGION: "us-east-1", AWS_ENDPOINT_URL_S3: s3.endpoint });
-    const bucket = openTarget("s3://pgfort-bench/bench", loaded);
+    const bucket = openTarget("s3://pgfort-bench/bench", loaded, events);
     const logicalS3 = await pgfortStep("pgfort logical -> s3://", { kind: "logical", databases: ["app"] }, bucket);
     const physicalS3 = await pgfortStep("pgfort physical -> s3://", { kind: "physical" }, bucket);
 

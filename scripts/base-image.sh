@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Make the base image the Dockerfile builds FROM exist, offline if need be.
 # Usage: scripts/base-image.sh [TAG]   (default debian:bookworm-slim)
+#        PGFORT_BASE_SUITE=trixie scripts/base-image.sh debian:trixie-slim   (the suite debootstrap makes)
 # Only when the tag is missing locally and cannot be pulled (an air-gapped host, or no registry
 # reachable) does it build one: debootstrap --variant=minbase from the Debian mirror, cleaned of
 # apt lists and docs, then `docker import` under TAG. Idempotent.
@@ -20,28 +21,42 @@ if timeout 60 docker pull -q "$tag" >/dev/null 2>&1; then
   log "pulled $tag"
   exit 0
 fi
-log "$tag is missing and cannot be pulled: building it with debootstrap ($suite, minbase)"
-
-if [ "$(id -u)" != 0 ]; then
-  log "debootstrap needs root; run this script as root, or docker load a $tag image."
+# What cannot be done here is one line that says what to run.
+if ! command -v debootstrap >/dev/null 2>&1 && ! command -v apt-get >/dev/null 2>&1; then
+  log "$tag is missing and cannot be pulled, and building it needs debootstrap, which this host lacks (not Debian/Ubuntu): install debootstrap and run this again, or 'docker load' a $tag image"
   exit 1
 fi
+if [ "$(id -u)" != 0 ]; then
+  log "$tag is missing and cannot be pulled, and building it with debootstrap needs root: run 'sudo bash scripts/base-image.sh $tag' (or the whole command as root), or 'docker load' a $tag image"
+  exit 1
+fi
+log "$tag is missing and cannot be pulled: building it with debootstrap ($suite, minbase)"
 if ! command -v debootstrap >/dev/null 2>&1; then
-  if ! command -v apt-get >/dev/null 2>&1; then
-    log "debootstrap is missing and this is not a Debian/Ubuntu host; install debootstrap."
+  apt_log=$(mktemp /tmp/pgfort-apt.XXXXXX.log)
+  export DEBIAN_FRONTEND=noninteractive
+  if ! { apt-get install -y -qq debootstrap || { apt-get update -qq && apt-get install -y -qq debootstrap; }; } >"$apt_log" 2>&1; then
+    log "apt-get could not install debootstrap: check that the Debian mirror in /etc/apt/sources.list answers; last lines of $apt_log:"
+    tail -n 5 "$apt_log" >&2
     exit 1
   fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null ||
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }
+  rm -f "$apt_log"
 fi
 
 root=$(mktemp -d /tmp/pgfort-rootfs.XXXXXX)
 trap 'rm -rf "$root"' EXIT
-debootstrap --variant=minbase "$suite" "$root" "$mirror" >/tmp/pgfort-debootstrap.log 2>&1 || {
-  log "debootstrap failed; last lines of /tmp/pgfort-debootstrap.log:"
-  tail -n 20 /tmp/pgfort-debootstrap.log >&2
+# An older debootstrap may not know a newer suite (trixie) by name; every Debian suite since
+# bookworm bootstraps with the same script as sid.
+script=()
+if [ ! -e "/usr/share/debootstrap/scripts/$suite" ] && [ -e /usr/share/debootstrap/scripts/sid ]; then
+  script=(/usr/share/debootstrap/scripts/sid)
+fi
+debootstrap_log=$(mktemp /tmp/pgfort-debootstrap.XXXXXX.log)
+debootstrap --variant=minbase "$suite" "$root" "$mirror" "${script[@]}" >"$debootstrap_log" 2>&1 || {
+  log "debootstrap failed; last lines of $debootstrap_log:"
+  tail -n 20 "$debootstrap_log" >&2
   exit 1
 }
+rm -f "$debootstrap_log"
 
 # Same spirit as the official -slim images: no package lists, no docs, no man pages, no caches.
 rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/var/cache/apt/archives/*.deb \

@@ -15,11 +15,11 @@ import { runBackup } from "../backup/run";
 import { openTarget } from "../backup/targets/resolve";
 import type { BackupKind } from "../backup/layout";
 import { action } from "./context";
-import { formatBytes } from "./output";
+import { formatBytes, type Output } from "./output";
 import { reapFirst } from "./reap";
 
-export function targetOf(loaded: LoadedConfig, flag: string | undefined) {
-  return openTarget(flag ?? loaded.config.backups.target, loaded);
+export function targetOf(loaded: LoadedConfig, flag: string | undefined, output: Output) {
+  return openTarget(flag ?? loaded.config.backups.target, loaded, { onWarning: (message) => output.warn(message) });
 }
 
 export function registerBackup(program: Command): void {
@@ -41,7 +41,7 @@ export function registerBackup(program: Command): void {
         }
         const kind = options.kind ?? job?.kind;
         if (kind !== "logical" && kind !== "physical") throw new ConfigError(`--kind must be logical or physical, got ${kind ?? "nothing"}`, "pass --kind logical|physical or --job NAME");
-        const target = targetOf(loaded, options.target);
+        const target = targetOf(loaded, options.target, output);
         output.info(`backing up cluster ${loaded.config.cluster} (${kind}) to ${target.url}`);
         await reapFirst(output, await docker(), loaded, target);
         const manifest = await runBackup(await docker(), loaded, target, {
@@ -68,7 +68,7 @@ export function registerBackup(program: Command): void {
     .action(
       action<{ target?: string }>(async ({ output, loadConfig }, options) => {
         const loaded = await loadConfig();
-        const entries = await listBackups(targetOf(loaded, options.target), loaded.config.cluster);
+        const entries = await listBackups(targetOf(loaded, options.target, output), loaded.config.cluster);
         output.result(
           entries.map(({ keys: _keys, manifest: _manifest, ...entry }) => entry),
           entries.length
@@ -92,7 +92,7 @@ export function registerBackup(program: Command): void {
       action<{ latest?: boolean; target?: string }>(async ({ output, loadConfig, docker, signal }, options, id) => {
         if (!id && !options.latest) throw new ConfigError("backup verify needs a backup id or --latest", "pgfort backup list shows the ids");
         const loaded = await loadConfig();
-        const target = targetOf(loaded, options.target);
+        const target = targetOf(loaded, options.target, output);
         const entry = await findBackup(target, loaded.config.cluster, id ?? "latest");
         output.info(`verifying ${entry.kind} backup ${entry.id}`);
         await reapFirst(output, await docker(), loaded, target);
@@ -117,7 +117,7 @@ export function registerPrune(backup: Command): void {
     .action(
       action<{ dryRun?: boolean; target?: string }>(async ({ output, loadConfig, docker }, options) => {
         const loaded = await loadConfig();
-        const target = targetOf(loaded, options.target);
+        const target = targetOf(loaded, options.target, output);
         if (!options.dryRun) await reapFirst(output, await docker(), loaded, target);
         const result = await pruneBackups(target, loaded.config.cluster, loaded.config.backups.retention, { dryRun: Boolean(options.dryRun) });
         output.result(result, [
@@ -144,7 +144,7 @@ export function registerRestore(program: Command): void {
         validateReplicaName(node, (await readTopology(loaded.stateDir)).primary);
         const port = options.port === undefined ? undefined : Number(options.port);
         if (port !== undefined && !(Number.isInteger(port) && port > 0 && port < 65536)) throw new ConfigError(`--port ${options.port} is not a port number`, "use 1-65535");
-        const target = targetOf(loaded, options.target);
+        const target = targetOf(loaded, options.target, output);
         const entry = await findBackup(target, config.cluster, id);
         const engine = await docker();
         await reapFirst(output, engine, loaded, target);

@@ -49,7 +49,7 @@ export function registerCluster(program: Command): void {
         const loaded = await loadConfig();
         const { config, stateDir } = loaded;
         const nodes = await clusterStatus(await docker(), config.cluster, (await readTopology(stateDir)).primary);
-        const target = openTarget(config.backups.target, loaded);
+        const target = openTarget(config.backups.target, loaded, { onWarning: (message) => output.warn(message) });
         const backups = await latestBackups(target, config.cluster);
         // What interrupted or killed runs left: the next backup, verify, restore or prune removes it.
         const leftovers = await findLeftovers(await docker(), { cluster: config.cluster, stateDir, target });

@@ -1,13 +1,13 @@
 // `pgfort schedule`: long-running; cron jobs, /metrics and /healthz, graceful stop on SIGTERM/SIGINT.
 import type { Command } from "commander";
 import { ConfigError, InterruptedError } from "../errors";
+import { openTarget } from "../backup/targets/resolve";
 import { runScheduledJob } from "../schedule/backup-job";
 import { ScheduleMetrics } from "../schedule/metrics";
 import { Scheduler } from "../schedule/scheduler";
 import { startStatusServer } from "../schedule/server";
 import { action } from "./context";
 import { reapFirst } from "./reap";
-import { openTarget } from "../backup/targets/resolve";
 
 export function registerSchedule(program: Command): void {
   program
@@ -25,11 +25,12 @@ export function registerSchedule(program: Command): void {
         if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`--port ${options.port} is not a port`, "use 0-65535");
         if (!Number.isFinite(stopTimeoutMs) || stopTimeoutMs < 0) throw new ConfigError(`--stop-timeout ${options.stopTimeout} is not a number of seconds`, "e.g. --stop-timeout 600");
         const engine = await docker();
-        await reapFirst(output, engine, loaded, openTarget(loaded.config.backups.target, loaded));
+        const target = openTarget(loaded.config.backups.target, loaded, { onWarning: (message) => output.warn(message) });
+        await reapFirst(output, engine, loaded, target);
         const metrics = new ScheduleMetrics(jobs.map((job) => job.name));
         // Aborted only when the stop timeout passes with a job still running: that job then cleans up.
         const abandon = new AbortController();
-        const scheduler = new Scheduler(jobs, (job) => runScheduledJob(engine, loaded, job, abandon.signal), metrics, {
+        const scheduler = new Scheduler(jobs, (job) => runScheduledJob(engine, loaded, target, job, abandon.signal), metrics, {
           onEvent: (event, fields) => output.info(`${event} ${Object.entries(fields).map(([key, value]) => `${key}=${String(value)}`).join(" ")}`, { scheduler: event, ...fields }),
         }, loaded.config.backups.timezone);
         const server = await startStatusServer(metrics, () => scheduler.health(), "127.0.0.1", port);

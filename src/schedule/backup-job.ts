@@ -5,16 +5,17 @@ import type { DockerClient } from "../docker/client";
 import { pruneBackups } from "../backup/prune";
 import { runBackup } from "../backup/run";
 import { backupDirectory } from "../backup/layout";
-import { openTarget } from "../backup/targets/resolve";
 import { verifyBackup } from "../backup/verify";
+import type { BackupTarget } from "../backup/targets/target";
 import type { DrillSummary, RunOutcome } from "./scheduler";
 
 /**
  * The drill's outcome is returned, not thrown, so the scheduler can count failed and stopped drills
- * apart. `signal` aborts the run (a job abandoned at the scheduler's stop): containers and partial files go.
+ * apart. `signal` aborts the run (a job abandoned at the scheduler's stop): containers and partial
+ * files go. `target` is opened once by the caller: a server's missing optional call is then one
+ * warning per agent, not per run.
  */
-export async function runScheduledJob(docker: DockerClient, loaded: LoadedConfig, job: BackupJob, signal?: AbortSignal): Promise<RunOutcome> {
-  const target = openTarget(loaded.config.backups.target, loaded);
+export async function runScheduledJob(docker: DockerClient, loaded: LoadedConfig, target: BackupTarget, job: BackupJob, signal?: AbortSignal): Promise<RunOutcome> {
   const manifest = await runBackup(docker, loaded, target, { kind: job.kind, databases: job.databases, job: job.name, ...(signal ? { signal } : {}) });
   const bytes = manifest.files.reduce((sum, file) => sum + file.bytes, 0);
   let verify: DrillSummary | null = null;

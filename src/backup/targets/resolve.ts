@@ -4,10 +4,10 @@ import { ConfigError } from "../../errors";
 import { FileTarget } from "./file";
 import { OrphanJournal } from "./orphans";
 import { S3Target } from "./s3";
-import type { BackupTarget } from "./target";
+import type { BackupTarget, TargetEvents } from "./target";
 
 /** file://PATH (relative to the config file's directory) or s3://bucket[/prefix]. */
-export function openTarget(url: string, loaded: LoadedConfig): BackupTarget {
+export function openTarget(url: string, loaded: LoadedConfig, events: TargetEvents): BackupTarget {
   if (url.startsWith("file://")) {
     const location = url.slice("file://".length);
     if (!location) throw new ConfigError(`backup target ${url} has no path`, "use file://./backups or file:///var/backups/pg");
@@ -15,7 +15,7 @@ export function openTarget(url: string, loaded: LoadedConfig): BackupTarget {
   }
   const match = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(url);
   if (match) {
-    return new S3Target(match[1] ?? "", match[2] ?? "", loaded.config.backups.s3, new OrphanJournal(path.join(loaded.stateDir, "s3-orphaned-uploads.json")));
+    return new S3Target(match[1] ?? "", match[2] ?? "", loaded.config.backups.s3, events, new OrphanJournal(path.join(loaded.stateDir, "s3-orphaned-uploads.json")));
   }
   throw new ConfigError(`backup target ${url} is not file://PATH or s3://bucket/prefix`, "fix backups.target or --target");
 }

@@ -15,7 +15,8 @@ import { isIP } from "node:net";
 import { PassThrough, Readable } from "node:stream";
 import { BackupTargetError } from "../../errors";
 import type { OrphanJournal } from "./orphans";
-import type { BackupTarget, PendingWrite, StoredObject } from "./target";
+import { describeMissingApi, unsupportedAnswer, type OptionalS3Api } from "./s3-optional";
+import type { BackupTarget, PendingWrite, StoredObject, TargetEvents } from "./target";
 
 /** Memory for one upload is bounded by PART_BYTES × QUEUE_SIZE, whatever the backup's size. */
 const PART_BYTES = 8 * 1024 * 1024;
@@ -38,18 +39,23 @@ export class S3Target implements BackupTarget {
   readonly url: string;
   private readonly client: S3Client;
   private readonly endpoint: string | undefined;
+  private readonly region: string;
+  /** Optional calls this server answered "not offered": warned about once, not asked again by this process. */
+  private readonly missingApis = new Set<OptionalS3Api>();
 
   constructor(
     private readonly bucket: string,
     private readonly prefix: string,
     options: S3Options,
+    private readonly events: TargetEvents,
     private readonly orphans?: OrphanJournal,
   ) {
     this.url = `s3://${bucket}/${prefix}`;
     this.endpoint = options.endpoint ?? process.env["AWS_ENDPOINT_URL_S3"] ?? process.env["AWS_ENDPOINT_URL"];
+    this.region = options.region ?? process.env["AWS_REGION"] ?? process.env["AWS_DEFAULT_REGION"] ?? "us-east-1";
     this.client = new S3Client({
       // Credentials come from the standard chain (environment, profile, instance role).
-      region: options.region ?? process.env["AWS_REGION"] ?? process.env["AWS_DEFAULT_REGION"] ?? "us-east-1",
+      region: this.region,
       endpoint: this.endpoint,
       forcePathStyle: options.forcePathStyle ?? needsPathStyle(this.endpoint),
       maxAttempts: 3,
@@ -104,6 +110,7 @@ export class S3Target implements BackupTarget {
         // It may have completed before the failure was known (the tool's exit code comes last).
         await this.remove([key]).catch(() => undefined);
         // lib-storage aborted the multipart upload if S3 answered; if it did not, remember the key.
+        // (A server without multipart listing answers 0 here, after its one warning.)
         if ((await this.abortUploadsOf(key).catch(() => -1)) < 0) await this.orphans?.add(this.keyOf(key));
       },
     };
@@ -172,33 +179,59 @@ export class S3Target implements BackupTarget {
     return `s3://${this.bucket}/${this.keyOf(key)}`;
   }
 
-  /** Aborts every multipart upload of `key`; how many. */
+  /** Aborts every multipart upload of `key`; how many (0 from a server that cannot list them). */
   private async abortUploadsOf(key: string): Promise<number> {
-    return this.abortUploads(this.keyOf(key), (upload) => upload.Key === this.keyOf(key));
+    return (await this.abortUploads(this.keyOf(key), (upload) => upload.Key === this.keyOf(key))) ?? 0;
   }
 
   async abortStaleUploads(before: Date): Promise<number> {
     let aborted = 0;
     for (const key of (await this.orphans?.keys()) ?? []) {
-      aborted += await this.abortUploads(key, (upload) => upload.Key === key);
-      await this.orphans?.remove(key);
+      const count = await this.abortUploads(key, (upload) => upload.Key === key);
+      // Without a listing the upload may still be there: keep the key for when the server (or the policy) allows it.
+      if (count !== undefined) await this.orphans?.remove(key);
+      aborted += count ?? 0;
     }
-    return aborted + (await this.abortUploads(this.rootPrefix(), (upload) => Boolean(upload.Initiated && upload.Initiated < before)));
+    return aborted + ((await this.abortUploads(this.rootPrefix(), (upload) => Boolean(upload.Initiated && upload.Initiated < before))) ?? 0);
   }
 
-  private async abortUploads(prefix: string, select: (upload: { Key?: string; Initiated?: Date }) => boolean): Promise<number> {
-    let aborted = 0;
+  /** Aborts the selected uploads under `prefix`; how many, or undefined when this server cannot list them. */
+  private async abortUploads(prefix: string, select: (upload: { Key?: string; Initiated?: Date }) => boolean): Promise<number | undefined> {
+    if (this.missingApis.has("ListMultipartUploads")) return undefined;
+    let uploads;
     try {
-      const { Uploads = [] } = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: prefix }));
-      for (const upload of Uploads) {
-        if (!upload.Key || !upload.UploadId || !select(upload)) continue;
+      uploads = (await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: prefix }))).Uploads ?? [];
+    } catch (cause) {
+      if (this.toleratedMissing("ListMultipartUploads", cause)) return undefined;
+      throw this.failure(`cannot list multipart uploads in ${this.url}`, cause);
+    }
+    let aborted = 0;
+    for (const upload of uploads) {
+      if (!upload.Key || !upload.UploadId || !select(upload) || this.missingApis.has("AbortMultipartUpload")) continue;
+      try {
         await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: upload.Key, UploadId: upload.UploadId }));
         aborted += 1;
+      } catch (cause) {
+        if (this.toleratedMissing("AbortMultipartUpload", cause)) continue;
+        throw this.failure(`cannot abort the multipart upload of s3://${this.bucket}/${upload.Key}`, cause);
       }
-    } catch (cause) {
-      throw this.failure(`cannot list or abort multipart uploads in ${this.url}`, cause);
     }
     return aborted;
+  }
+
+  /** True (after one warning per call per process) when `cause` says this server does not offer the optional `api`. */
+  private toleratedMissing(api: OptionalS3Api, cause: unknown): boolean {
+    const answer = unsupportedAnswer(cause);
+    if (!answer) return false;
+    if (!this.missingApis.has(api)) {
+      this.missingApis.add(api);
+      this.events.onWarning(describeMissingApi(api, answer, `the S3 server ${this.describeEndpoint()} (bucket ${this.bucket})`));
+    }
+    return true;
+  }
+
+  private describeEndpoint(): string {
+    return this.endpoint ?? `of AWS in ${this.region}`;
   }
 
   private rootPrefix(): string {
@@ -209,15 +242,24 @@ export class S3Target implements BackupTarget {
     return `${this.rootPrefix()}${key}`;
   }
 
+  /** A failed required call: what, where (bucket and endpoint), and what to check for this kind of answer. */
   private failure(message: string, cause: unknown): BackupTargetError {
     const detail = cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause);
-    const unreachable = /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|socket hang up|ECONNRESET/.test(detail);
-    return new BackupTargetError(
-      `${message} (${detail})`,
-      unreachable
-        ? "the S3 endpoint does not answer: check AWS_ENDPOINT_URL_S3 / backups.s3.endpoint and that the server is up"
-        : "check the bucket, the prefix and the credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_PROFILE)",
-      { cause },
-    );
+    const endpoint = this.describeEndpoint();
+    const where = message.includes(endpoint) ? "" : `; S3 server ${endpoint}`;
+    return new BackupTargetError(`${message} (${detail}${where})`, this.hintFor(detail, unsupportedAnswer(cause)?.code), { cause });
+  }
+
+  private hintFor(detail: string, unsupportedCode: string | undefined): string {
+    if (/ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|socket hang up|ECONNRESET/.test(detail)) {
+      return "the S3 endpoint does not answer: check AWS_ENDPOINT_URL_S3 / backups.s3.endpoint and that the server is up";
+    }
+    if (unsupportedCode === "AccessDenied") {
+      return `these credentials may not use bucket ${this.bucket}: backups need s3:PutObject, s3:GetObject, s3:ListBucket and s3:DeleteObject on it (check the bucket policy, AWS_ACCESS_KEY_ID, AWS_PROFILE)`;
+    }
+    if (unsupportedCode !== undefined) {
+      return `the server ${this.describeEndpoint()} does not implement a call backups need (PutObject, multipart upload, ListObjectsV2, GetObject, DeleteObjects): use a server that does, or a file:// target`;
+    }
+    return "check the bucket, the prefix and the credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_PROFILE)";
   }
 }

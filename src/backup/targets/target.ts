@@ -16,6 +16,12 @@ export interface StoredObject {
   modifiedAt: Date;
 }
 
+/** How a target tells its user about what it does without (an S3 server lacking an optional call). */
+export interface TargetEvents {
+  /** One line, said once per cause; the CLI prints it as `warning: …`. */
+  onWarning(message: string): void;
+}
+
 export interface BackupTarget {
   /** The target as the user wrote it (file:///abs/path or s3://bucket/prefix). */
   readonly url: string;
@@ -30,6 +36,9 @@ export interface BackupTarget {
   remove(keys: readonly string[]): Promise<void>;
   /** Where a key is, for people (a path or an s3:// URL). */
   locate(key: string): string;
-  /** Aborts multipart uploads started before `before`; returns how many. No-op where there are none. */
+  /**
+   * Aborts multipart uploads started before `before`; returns how many. No-op where there are none, and
+   * a warning (onWarning), not an error, where the server does not offer listing or aborting them.
+   */
   abortStaleUploads(before: Date): Promise<number>;
 }
