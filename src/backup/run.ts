@@ -11,6 +11,7 @@ import { readTopology } from "../cluster/topology";
 import { objectName } from "../docker/labels";
 import { VERSION } from "../version";
 import { Measure, readJobResult } from "./job";
+import { nameCorruptRelations, parseChecksumFailures } from "./corrupt-pages";
 import { runThrowaway } from "../docker/throwaway";
 import { backupDirectory, newBackupId, MANIFEST_FILE, type BackupKind } from "./layout";
 import type { BackupFile, BackupManifest } from "./manifest";
@@ -229,10 +230,16 @@ async function streamArtifact(
   const tool = artifact.content === "base" ? "pg_basebackup" : artifact.content === "globals" ? "pg_dumpall" : "pg_dump";
   if (job.exitCode !== 0) {
     await pending.abort();
-    throw new BackupError(
-      `${tool} for ${artifact.name} failed (exit ${job.exitCode}): ${job.stderr.lastLines(6) || "no output"}`,
-      explainToolFailure(job.stderr.toString()),
-    );
+    const stderr = job.stderr.toString();
+    const corrupt = artifact.content === "base" ? parseChecksumFailures(stderr) : [];
+    if (corrupt.length > 0) {
+      const relations = await nameCorruptRelations(docker, objectName(loaded.config.cluster, context.primaryNode), corrupt);
+      throw new BackupError(
+        `pg_basebackup found pages that fail their data checksums in ${relations.join("; ")}: nothing was kept of this backup`,
+        "the primary's data is damaged there: REINDEX a damaged index; restore a damaged table from an earlier backup (pgfort restore ID --as NAME), and check the disk",
+      );
+    }
+    throw new BackupError(`${tool} for ${artifact.name} failed (exit ${job.exitCode}): ${job.stderr.lastLines(6) || "no output"}`, explainToolFailure(stderr));
   }
   let result;
   try {
