@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { loadConfig, type LoadedConfig } from "../config/load";
 import { DockerClient } from "../docker/client";
+import { DockerUnavailableError } from "../errors";
 import { interruption, suspendInterruptHandlers } from "./interrupt";
 import { Output } from "./output";
 
@@ -39,6 +40,18 @@ export function action<Options>(handler: CommandAction<Options>, settings: { own
     // `schedule` stops gracefully on its own terms (waits for a running job): it keeps the signals.
     const resume = settings.ownSignals ? suspendInterruptHandlers() : () => undefined;
     const positional = commanderArgs.slice(0, -2).filter((value): value is string => typeof value === "string");
+    // A request whose connection died after its response headers (docker-modem's wait or attach when
+    // the engine goes away) never settles; with nothing else pending Node would then exit 0 halfway
+    // through the command, saying nothing. Measured with an engine cut mid-drill.
+    const stalled = (): void => {
+      process.exitCode = output.error(
+        new DockerUnavailableError(
+          "the command stopped halfway: a request to the Docker engine was never answered (the engine went away or restarted)",
+          "check the engine (docker info), then run the command again; what it left behind is removed by the next backup, verify, restore or prune",
+        ),
+      );
+    };
+    process.once("beforeExit", stalled);
     try {
       await handler(context, command.opts() as Options, ...positional);
       interruption.throwIfAborted();
@@ -54,6 +67,7 @@ export function action<Options>(handler: CommandAction<Options>, settings: { own
         }
       }
       resume();
+      process.removeListener("beforeExit", stalled);
     }
     // Cleanup is done: an interrupted command ends now, not when the last idle socket closes.
     if (interruption.aborted) process.exit(process.exitCode);

@@ -65,6 +65,9 @@ export async function runThrowaway(docker: ThrowawayEngine, request: ThrowawayRe
     releasers.add(() => {
       const removal = docker.removeContainer(name);
       if (!request.deferRemoval) return removal;
+      // The caller awaits it later; until then a failed removal (the engine gone) must not be an
+      // unhandled rejection that kills the process before its cleanup. The reaper gets the container.
+      removal.catch(() => undefined);
       request.deferRemoval(removal);
     });
     const kill = () => void docker.killContainer(name).catch(() => undefined);

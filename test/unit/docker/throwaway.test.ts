@@ -117,4 +117,27 @@ describe("runThrowaway", function () {
     assert.equal(removals.length, 1);
     await removals[0];
   });
+
+  it("a deferred removal that fails (the engine gone) is no unhandled rejection; the caller still sees it", async function () {
+    const engine = new FakeEngine();
+    engine.removeContainer = async () => {
+      throw new Error("engine gone");
+    };
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on("unhandledRejection", onUnhandled);
+    try {
+      const removals: Array<Promise<void>> = [];
+      const running = runThrowaway(engine, { create: { name: "j" }, deferRemoval: (removal) => removals.push(removal) });
+      await sleep(10);
+      engine.finish(0, "", "{}");
+      await running;
+      await sleep(20); // past the turn in which Node reports unhandled rejections
+      assert.deepEqual(unhandled, []);
+      const [settled] = await Promise.allSettled(removals);
+      assert.equal(settled?.status, "rejected");
+    } finally {
+      process.off("unhandledRejection", onUnhandled);
+    }
+  });
 });
