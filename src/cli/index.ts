@@ -11,6 +11,7 @@ import { registerCluster } from "./cluster";
 import { registerReplica } from "./replica";
 import { registerBackup, registerRestore } from "./backup";
 import { registerSchedule } from "./schedule";
+import { registerMonitoring } from "./monitoring";
 
 export function createProgram(): Command {
   const program = new Command("pgfort")
@@ -27,6 +28,7 @@ export function createProgram(): Command {
   registerBackup(program);
   registerRestore(program);
   registerSchedule(program);
+  registerMonitoring(program);
   const configure = (command: Command, path: string): void => {
     command.exitOverride().configureOutput({
       outputError: (text, write) => write(`${text.trimEnd()}\nhint: see pgfort ${path} --help\n`),

@@ -133,6 +133,18 @@ const BackupsSchema = z.strictObject({
   timezone: z.string().default("UTC"),
 });
 
+/** Thresholds of `pgfort monitoring rules` (src/monitoring/rules.ts). */
+const MonitoringSchema = z.strictObject({
+  /** A cluster whose newest passed restore drill is older than this alerts. */
+  drillMaxAgeDays: z.number().positive().default(7),
+  replicaLagSeconds: z.number().positive().default(300),
+  /** WAL a replication slot may hold back before it alerts; a stuck slot fills the disk. */
+  slotRetainedBytes: SizeSchema.default(10 * 1024 ** 3),
+  /** age(datfrozenxid) that alerts: wraparound stops writes at about 2^31 (2.1 billion). */
+  xidAgeWarning: z.number().int().positive().max(2 ** 31).default(1_000_000_000),
+});
+export type MonitoringConfig = z.infer<typeof MonitoringSchema>;
+
 export const ConfigSchema = z
   .strictObject({
     cluster: z.string().regex(NAME_PATTERN, NAME_MESSAGE).max(40).default("pgfort"),
@@ -140,6 +152,7 @@ export const ConfigSchema = z
     primary: PrimarySchema.prefault({}),
     replicas: z.array(ReplicaSchema).default([]),
     backups: BackupsSchema.prefault({}),
+    monitoring: MonitoringSchema.prefault({}),
   })
   .superRefine((config, context) => {
     const names = new Set<string>();
