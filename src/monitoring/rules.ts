@@ -2,6 +2,7 @@
 // rule groups out; the backup rules take their windows from each job's cron schedule.
 import { stringify } from "yaml";
 import type { BackupJob, Config } from "../config/schema";
+import { ConfigError } from "../errors";
 import { longestCronGapSeconds } from "./cron-period";
 import { formatPrometheusDuration } from "./duration";
 import { BACKUP_METRICS, DATABASE_LABEL, DATABASE_METRICS, JOB_LABEL, LAST_VERIFIED_TIMESTAMP, REPLICA_LABEL, SLOT_LABEL } from "./metric-names";
@@ -44,7 +45,7 @@ export function planAlertRules(config: Config): RuleFile {
 }
 
 function planJobRules(job: BackupJob, timezone: string, labels: Record<string, string>, cluster: string): AlertRule[] {
-  const periodSeconds = longestCronGapSeconds(job.schedule) + (timezone === "UTC" ? 0 : DAYLIGHT_SAVING_SECONDS);
+  const periodSeconds = jobPeriodSeconds(job) + (timezone === "UTC" ? 0 : DAYLIGHT_SAVING_SECONDS);
   const allowed = formatPrometheusDuration(2 * periodSeconds);
   const period = formatPrometheusDuration(periodSeconds);
   const selector = `{${JOB_LABEL}="${job.name}"}`;
@@ -79,6 +80,16 @@ function planJobRules(job: BackupJob, timezone: string, labels: Record<string, s
       },
     },
   ];
+}
+
+/** The job's longest gap; a schedule it cannot alert on fails naming the job. */
+function jobPeriodSeconds(job: BackupJob): number {
+  try {
+    return longestCronGapSeconds(job.schedule);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    throw new ConfigError(`backup job ${job.name}: ${error.message}`, error.hint, { cause: error });
+  }
 }
 
 function planDrillRule(maxAgeDays: number, labels: Record<string, string>): AlertRule {
