@@ -55,6 +55,7 @@ function planJobRules(job: BackupJob, timezone: string, labels: Record<string, s
       alert: "PgfortBackupMissing",
       // The second branch covers what the first cannot see: a job that never succeeded, and an
       // agent that is gone (its series go stale, so `time() - last success` has no value at all).
+      // So a new cluster alerts until its first backup: on purpose, it has none yet.
       expr: [
         `time() - max by (${JOB_LABEL}) (${BACKUP_METRICS.lastSuccessTimestamp}${selector}) > ${2 * periodSeconds}`,
         `or max by (${JOB_LABEL}) (absent_over_time(${BACKUP_METRICS.lastSuccessTimestamp}${selector}[${allowed}]))`,
@@ -68,7 +69,9 @@ function planJobRules(job: BackupJob, timezone: string, labels: Record<string, s
     {
       alert: "PgfortBackupFailed",
       // The metrics have no time of the last failure: "a run failed within one period and none
-      // succeeded in it" is the last run failing, as long as the schedule runs once a period.
+      // succeeded in it" stands for "the last run failed". It misses a failure that follows a
+      // success within one period (a manual run, then a failed scheduled one); the missing-backup
+      // rule still fires two periods on. A last-failure timestamp from the agent would make it exact.
       expr: [
         `increase(${BACKUP_METRICS.failures}${selector}[${period}]) > 0`,
         `unless on (${JOB_LABEL}) increase(${successes}[${period}]) > 0`,
