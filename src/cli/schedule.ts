@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { ConfigError, InterruptedError } from "../errors";
 import { openTarget } from "../backup/targets/resolve";
 import { Notifier } from "../notify/notifier";
+import { redactUrl } from "../notify/plan";
 import { runScheduledJob } from "../schedule/backup-job";
 import { ScheduleMetrics } from "../schedule/metrics";
 import { Scheduler } from "../schedule/scheduler";
@@ -33,6 +34,11 @@ export function registerSchedule(program: Command): void {
           metrics.notifyFailures.inc({ target });
           output.warn(message, { notifyFailure: target });
         });
+        const targets = (["ping", "webhook"] as const).flatMap((key) => {
+          const url = loaded.config.notify[key];
+          return url ? [`${key} ${redactUrl(url)}`] : [];
+        });
+        if (targets.length > 0) output.info(`notifying ${targets.join(" and ")} (timeout ${loaded.config.notify.timeout} ms)`, { notify: targets });
         // Aborted only when the stop timeout passes with a job still running: that job then cleans up.
         const abandon = new AbortController();
         const scheduler = new Scheduler(jobs, (job) => runScheduledJob(engine, loaded, target, job, abandon.signal), metrics, {
