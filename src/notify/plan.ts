@@ -27,7 +27,7 @@ export interface WebhookPayload extends RunEvent {
   time: string;
 }
 
-// healthchecks.io, Cronitor and Uptime Kuma-style monitors read the path suffix; success is the bare URL.
+// healthchecks.io (and services that copy its API) read the path suffix; success is the bare URL.
 const PING_SUFFIX: Record<RunEvent["event"], string> = { start: "/start", success: "", failure: "/fail" };
 
 /** The ping URL for an event: the suffix goes on the path, before any query string (`?create=1`). */
