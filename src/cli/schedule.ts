@@ -2,6 +2,8 @@
 import type { Command } from "commander";
 import { ConfigError, InterruptedError } from "../errors";
 import { openTarget } from "../backup/targets/resolve";
+import { Notifier } from "../notify/notifier";
+import { redactUrl } from "../notify/plan";
 import { runScheduledJob } from "../schedule/backup-job";
 import { ScheduleMetrics } from "../schedule/metrics";
 import { Scheduler } from "../schedule/scheduler";
@@ -28,11 +30,20 @@ export function registerSchedule(program: Command): void {
         const target = openTarget(loaded.config.backups.target, loaded, { onWarning: (message) => output.warn(message) });
         await reapFirst(output, engine, loaded, target);
         const metrics = new ScheduleMetrics(jobs.map((job) => job.name));
+        const notifier = new Notifier(loaded.config.notify, loaded.config.cluster, ({ target, message }) => {
+          metrics.notifyFailures.inc({ target });
+          output.warn(message, { notifyFailure: target });
+        });
+        const targets = (["ping", "webhook"] as const).flatMap((key) => {
+          const url = loaded.config.notify[key];
+          return url ? [`${key} ${redactUrl(url)}`] : [];
+        });
+        if (targets.length > 0) output.info(`notifying ${targets.join(" and ")} (timeout ${loaded.config.notify.timeout} ms)`, { notify: targets });
         // Aborted only when the stop timeout passes with a job still running: that job then cleans up.
         const abandon = new AbortController();
         const scheduler = new Scheduler(jobs, (job) => runScheduledJob(engine, loaded, target, job, abandon.signal), metrics, {
           onEvent: (event, fields) => output.info(`${event} ${Object.entries(fields).map(([key, value]) => `${key}=${String(value)}`).join(" ")}`, { scheduler: event, ...fields }),
-        }, loaded.config.backups.timezone);
+        }, loaded.config.backups.timezone, notifier.isConfigured ? notifier : undefined);
         const server = await startStatusServer(metrics, () => scheduler.health(), "127.0.0.1", port);
         output.info(`serving http://127.0.0.1:${server.port}/metrics and /healthz`, { port: server.port });
         scheduler.start();

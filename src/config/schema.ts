@@ -23,6 +23,28 @@ export const SizeSchema = z.union([z.number(), z.string()]).transform((value, co
   return bytes;
 });
 
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000 };
+const DURATION_PATTERN = /^(\d+(?:\.\d+)?)\s*(ms|s|m)$/i;
+
+/** "5s", "500ms", "1m" or a number of milliseconds, to milliseconds; undefined when it is not a duration. */
+export function parseDuration(value: string | number): number | undefined {
+  if (typeof value === "number") return Number.isFinite(value) && value >= 0 ? Math.round(value) : undefined;
+  const match = DURATION_PATTERN.exec(value.trim());
+  if (!match) return undefined;
+  const [, amount = "", unit = ""] = match;
+  return Math.round(Number(amount) * (DURATION_UNITS[unit.toLowerCase()] ?? 1));
+}
+
+/** A duration in milliseconds, written 500ms, 5s or 1m, or a plain number of milliseconds. */
+export const DurationSchema = z.union([z.number(), z.string()]).transform((value, context) => {
+  const milliseconds = parseDuration(value);
+  if (milliseconds === undefined || milliseconds <= 0) {
+    context.addIssue({ code: "custom", message: `expected a duration like 500ms or 5s, got ${JSON.stringify(value)}` });
+    return z.NEVER;
+  }
+  return milliseconds;
+});
+
 const NAME_PATTERN = /^[a-z][a-z0-9-]*$/;
 const NAME_MESSAGE = "use lowercase letters, digits and dashes, starting with a letter";
 
@@ -145,6 +167,16 @@ const MonitoringSchema = z.strictObject({
 });
 export type MonitoringConfig = z.infer<typeof MonitoringSchema>;
 
+// Issue 10: `ping` is a dead-man's switch (URL/start, URL, URL/fail as healthchecks.io expects),
+// `webhook` gets one JSON POST per event. URLs may embed tokens: they are never logged whole.
+const NotifySchema = z.strictObject({
+  ping: z.url({ protocol: /^https?$/, error: "use an http:// or https:// URL" }).optional(),
+  webhook: z.url({ protocol: /^https?$/, error: "use an http:// or https:// URL" }).optional(),
+  /** Milliseconds: the most one notification, retries included, may add to a run. */
+  timeout: DurationSchema.default(5000),
+});
+export type NotifyConfig = z.infer<typeof NotifySchema>;
+
 export const ConfigSchema = z
   .strictObject({
     cluster: z.string().regex(NAME_PATTERN, NAME_MESSAGE).max(40).default("pgfort"),
@@ -153,6 +185,7 @@ export const ConfigSchema = z
     replicas: z.array(ReplicaSchema).default([]),
     backups: BackupsSchema.prefault({}),
     monitoring: MonitoringSchema.prefault({}),
+    notify: NotifySchema.prefault({}),
   })
   .superRefine((config, context) => {
     const names = new Set<string>();

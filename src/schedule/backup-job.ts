@@ -32,5 +32,5 @@ export async function runScheduledJob(docker: DockerClient, loaded: LoadedConfig
   }
   // No retention after a drill that did not pass: the newest backup may be the bad one.
   if (job.prune && (verify === null || verify.status === "passed")) await pruneBackups(target, loaded.config.cluster, loaded.config.backups.retention, { dryRun: false });
-  return { bytes, verify };
+  return { bytes, backupId: manifest.id, verify };
 }

@@ -13,8 +13,11 @@ export class ScheduleMetrics {
   readonly verifyFailures = new Counter({ name: "pgfort_backup_verify_failures_total", help: "Restore drills after a backup whose verdict was failed", labelNames: ["job"], registers: [this.registry] });
   /** Apart from failures: a drill stopped by an error (engine gone, OOM) says nothing about the backup. */
   readonly verifyErrors = new Counter({ name: "pgfort_backup_verify_errors_total", help: "Restore drills after a backup that stopped before a verdict", labelNames: ["job"], registers: [this.registry] });
+  /** Notifications not delivered within notify.timeout, retries included, by target (ping | webhook). */
+  readonly notifyFailures = new Counter({ name: "pgfort_notify_failures_total", help: "Notifications that were not delivered within notify.timeout", labelNames: ["target"], registers: [this.registry] });
 
   constructor(jobs: readonly string[]) {
+    for (const target of ["ping", "webhook"]) this.notifyFailures.inc({ target }, 0);
     // Zero series for every job from the start, so an alert on "no success" can see them.
     for (const job of jobs) {
       this.runs.inc({ job, outcome: "success" }, 0);

@@ -4,6 +4,8 @@ import cron, { type ScheduledTask } from "node-cron";
 import type { BackupJob } from "../config/schema";
 import { ConfigError } from "../errors";
 import { assessHealth, type Health, type JobState } from "./health";
+import type { RunNotifier } from "../notify/notifier";
+import type { RunEvent } from "../notify/plan";
 import type { ScheduleMetrics } from "./metrics";
 
 /** A restore drill after the backup: "error" when it stopped before a verdict. */
@@ -15,6 +17,8 @@ export interface DrillSummary {
 /** What one run of a job did; thrown errors, and drills that did not pass, are failures. */
 export interface RunOutcome {
   bytes: number;
+  /** The backup's manifest id, for notifications; absent from jobs that do not say. */
+  backupId?: string;
   verify: DrillSummary | null;
 }
 
@@ -36,6 +40,7 @@ export class Scheduler {
     private readonly metrics: ScheduleMetrics,
     private readonly events: SchedulerEvents,
     private readonly timezone: string,
+    private readonly notifier?: RunNotifier,
   ) {
     for (const job of jobs) {
       if (!cron.validate(job.schedule)) throw new ConfigError(`job ${job.name}: "${job.schedule}" is not a cron expression`, 'fix backups.jobs[].schedule, e.g. "0 3 * * *"');
@@ -73,15 +78,34 @@ export class Scheduler {
     return result;
   }
 
+  /** Runs `job` once now, outside its schedule, like a scheduled run (state, metrics, notifications). */
+  runNow(job: BackupJob): Promise<void> {
+    return this.track(job);
+  }
+
   private track(job: BackupJob): Promise<void> {
     const run = this.execute(job);
     this.inFlight.add(run);
     return run.finally(() => this.inFlight.delete(run));
   }
 
+  /**
+   * The start notification goes out before the job and runs beside it; the end one waits for it (so a
+   * monitor sees start before success) and shares its deadline: timeout after the job ends. A run is
+   * thus never longer than the job plus notify.timeout, whatever the endpoints do.
+   */
   private async execute(job: BackupJob): Promise<void> {
-    const state = this.states.get(job.name);
     const started = Date.now();
+    const noEvent = { job: job.name, backupId: null, bytes: null, durationMs: null, error: null };
+    const startNotice = this.notifier?.notify({ event: "start", ...noEvent }, started);
+    const end = await this.runAndRecord(job, started);
+    const endedAt = Date.now();
+    await startNotice;
+    await this.notifier?.notify(end, endedAt);
+  }
+
+  private async runAndRecord(job: BackupJob, started: number): Promise<RunEvent> {
+    const state = this.states.get(job.name);
     if (state) state.running = true;
     this.metrics.running.set({ job: job.name }, 1);
     this.events.onEvent("started", { job: job.name });
@@ -90,17 +114,18 @@ export class Scheduler {
       if (outcome.verify?.status === "failed") this.metrics.verifyFailures.inc({ job: job.name });
       if (outcome.verify?.status === "error") this.metrics.verifyErrors.inc({ job: job.name });
       if (outcome.verify && outcome.verify.status !== "passed") {
-        this.recordFailure(job, state, outcome.verify.detail, started);
-        return;
+        return this.recordFailure(job, state, outcome.verify.detail, started, outcome);
       }
       const now = new Date();
       this.metrics.runs.inc({ job: job.name, outcome: "success" });
       this.metrics.lastSuccess.set({ job: job.name }, now.getTime() / 1000);
       this.metrics.lastBytes.set({ job: job.name }, outcome.bytes);
       if (state) state.lastSuccessAt = now;
-      this.events.onEvent("succeeded", { job: job.name, bytes: outcome.bytes, verify: outcome.verify?.status ?? null, durationMs: Date.now() - started });
+      const durationMs = Date.now() - started;
+      this.events.onEvent("succeeded", { job: job.name, bytes: outcome.bytes, verify: outcome.verify?.status ?? null, durationMs });
+      return { event: "success", job: job.name, backupId: outcome.backupId ?? null, bytes: outcome.bytes, durationMs, error: null };
     } catch (error) {
-      this.recordFailure(job, state, error instanceof Error ? error.message : String(error), started);
+      return this.recordFailure(job, state, error instanceof Error ? error.message : String(error), started, null);
     } finally {
       if (state) state.running = false;
       this.metrics.running.set({ job: job.name }, 0);
@@ -108,13 +133,16 @@ export class Scheduler {
     }
   }
 
-  private recordFailure(job: BackupJob, state: JobState | undefined, message: string, started: number): void {
+  private recordFailure(job: BackupJob, state: JobState | undefined, message: string, started: number, outcome: RunOutcome | null): RunEvent {
     this.metrics.runs.inc({ job: job.name, outcome: "failure" });
     this.metrics.failures.inc({ job: job.name });
     if (state) {
       state.lastFailureAt = new Date();
       state.lastError = message;
     }
-    this.events.onEvent("failed", { job: job.name, error: message, durationMs: Date.now() - started });
+    const durationMs = Date.now() - started;
+    this.events.onEvent("failed", { job: job.name, error: message, durationMs });
+    // A backup whose drill did not pass was still taken: its id and size help whoever reads the alert.
+    return { event: "failure", job: job.name, backupId: outcome?.backupId ?? null, bytes: outcome?.bytes ?? null, durationMs, error: message };
   }
 }
