@@ -8,7 +8,6 @@ import type { ContainerCreateOptions } from "../docker/client";
 import { clusterLabels, objectName } from "../docker/labels";
 import type { BackupFile } from "./manifest";
 import { compressionSuffix, databaseFileName, type Compression } from "./layout";
-import path from "node:path";
 
 /** Logical backups read everything, globals included (role passwords): the superuser. */
 export const DUMP_CREDENTIALS: Credentials = { user: SUPERUSER, secret: SECRETS.superuser.name };
@@ -122,7 +121,6 @@ export function planRestoreProgram(file: BackupFile): JobProgram {
 
 export interface ContainerContext {
   config: Config;
-  stateDir: string;
   primaryNode: string;
   role: "backup" | "restore" | "verify";
   node: string;

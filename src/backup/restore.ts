@@ -1,6 +1,6 @@
 // Restores a backup into a new server of the cluster (`restore --as NAME`, and the verify drill).
 // The source cluster is never touched: a new container with new volumes, on the cluster network.
-import { mkdir, rm, writeFile } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import path from "node:path";
 import { z } from "zod";
@@ -16,6 +16,7 @@ import { CheckFailedError, checkFiles, type Check } from "./checksums";
 import { runThrowaway } from "../docker/throwaway";
 import { ownerLabels } from "../lifecycle/owner";
 import { Releasers } from "../lifecycle/releasers";
+import { writeJsonFileAtomic } from "../state/json-file";
 import type { BackupFile, BackupManifest } from "./manifest";
 import { DUMP_CREDENTIALS, ROW_COUNT_QUERY, planJobContainer, planRestoreProgram, type ContainerContext, type JobProgram } from "./plan";
 import type { BackupTarget } from "./targets/target";
@@ -65,7 +66,6 @@ export async function restoreBackup(
   const facts = await readHostFacts(docker, loaded);
   const context: StepContext = {
     config: loaded.config,
-    stateDir: loaded.stateDir,
     primaryNode: options.node,
     role: options.role,
     node: `${options.node}-job`,
@@ -155,8 +155,7 @@ async function runStep(docker: DockerClient, context: StepContext, program: JobP
 export const RESTORED_MARKER = "restored.json";
 
 async function markRestored(loaded: LoadedConfig, node: string, id: string): Promise<void> {
-  await mkdir(path.join(loaded.stateDir, node), { recursive: true });
-  await writeFile(path.join(loaded.stateDir, node, RESTORED_MARKER), `${JSON.stringify({ id, restoredAt: new Date().toISOString() })}\n`);
+  await writeJsonFileAtomic(path.join(loaded.stateDir, node, RESTORED_MARKER), { id, restoredAt: new Date().toISOString() });
 }
 
 export async function removeRestored(docker: DockerClient, loaded: LoadedConfig, node: string): Promise<void> {

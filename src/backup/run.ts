@@ -203,7 +203,6 @@ async function streamArtifact(
   const create = planJobContainer(
     {
       config: loaded.config,
-      stateDir: loaded.stateDir,
       primaryNode: context.primaryNode,
       role: "backup",
       node: context.node,

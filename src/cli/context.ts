@@ -4,6 +4,7 @@ import { DockerClient } from "../docker/client";
 import { DockerUnavailableError } from "../errors";
 import { interruption, suspendInterruptHandlers } from "./interrupt";
 import { Output } from "./output";
+import { Releasers, type Releaser } from "../lifecycle/releasers";
 
 /** What every command gets: its output, the loaded config, and a Docker connection on demand. */
 export interface CommandContext {
@@ -11,7 +12,7 @@ export interface CommandContext {
   loadConfig(): Promise<LoadedConfig>;
   docker(): Promise<DockerClient>;
   /** Releasers run in reverse order after the command, even when it fails. */
-  defer(release: () => Promise<void>): void;
+  defer(release: Releaser): void;
   /** Aborted by the first SIGINT or SIGTERM: pass it to every long library call. */
   signal: AbortSignal;
 }
@@ -28,13 +29,13 @@ export function action<Options>(handler: CommandAction<Options>, settings: { own
     const command = commanderArgs[commanderArgs.length - 1] as Command;
     const globals = command.optsWithGlobals<{ config?: string; json?: boolean }>();
     const output = new Output({ json: Boolean(globals.json) });
-    const releasers: Array<() => Promise<void>> = [];
+    const releasers = new Releasers();
     let docker: DockerClient | undefined;
     const context: CommandContext = {
       output,
       loadConfig: () => loadConfig(globals.config),
       docker: async () => (docker ??= await DockerClient.connect()),
-      defer: (release) => releasers.push(release),
+      defer: (release) => releasers.add(release),
       signal: interruption,
     };
     // `schedule` stops gracefully on its own terms (waits for a running job): it keeps the signals.
@@ -59,12 +60,10 @@ export function action<Options>(handler: CommandAction<Options>, settings: { own
       // Whatever error the abort surfaced as (a torn-down stream, a killed tool), the cause is the signal.
       process.exitCode = output.error(interruption.aborted ? interruption.reason : error);
     } finally {
-      for (const release of releasers.reverse()) {
-        try {
-          await release();
-        } catch (error) {
-          process.exitCode ||= output.error(error);
-        }
+      try {
+        await releasers.release();
+      } catch (error) {
+        process.exitCode ||= output.error(error);
       }
       resume();
       process.removeListener("beforeExit", stalled);

@@ -67,7 +67,7 @@ describe("backup plan", function () {
 
   it("passes secrets as a file path and runs pgfort-job, never a shell string", function () {
     const config = parseConfig("cluster: app");
-    const create = planJobContainer({ config, stateDir: "/s", primaryNode: "primary", role: "backup", node: "b", hostCpus: 2, credentials: BASEBACKUP_CREDENTIALS }, planPhysicalArtifact(zstd, "l").program);
+    const create = planJobContainer({ config, primaryNode: "primary", role: "backup", node: "b", hostCpus: 2, credentials: BASEBACKUP_CREDENTIALS }, planPhysicalArtifact(zstd, "l").program);
     assert.deepEqual(create.Entrypoint, ["pgfort-job"]);
     assert.deepEqual(create.Cmd, ["basebackup"]);
     assert.ok(create.Env?.includes("PGFORT_SECRET_FILE=/run/secrets/replication-password"), String(create.Env));
@@ -77,7 +77,7 @@ describe("backup plan", function () {
 
   it("runs jobs hardened, without a log driver, within the backup limits and the host's CPUs", function () {
     const config = parseConfig("cluster: app\nbackups: { resources: { memory: 256m, cpus: 4 } }");
-    const create = planJobContainer({ config, stateDir: "/s", primaryNode: "primary", role: "backup", node: "backup-1", hostCpus: 2, credentials: DUMP_CREDENTIALS }, { verb: "dump-globals", env: {} });
+    const create = planJobContainer({ config, primaryNode: "primary", role: "backup", node: "backup-1", hostCpus: 2, credentials: DUMP_CREDENTIALS }, { verb: "dump-globals", env: {} });
     assert.equal(create.name, "app-backup-1");
     assert.deepEqual(create.HostConfig?.LogConfig, { Type: "none", Config: {} });
     assert.equal(create.HostConfig?.Memory, 256 * 1024 ** 2);
