@@ -177,6 +177,16 @@ const NotifySchema = z.strictObject({
 });
 export type NotifyConfig = z.infer<typeof NotifySchema>;
 
+// Issue 10: the long-running <cluster>-agent container. Its limits default to backups.resources
+// (it runs the same jobs the throwaway backup containers ran).
+const AgentSchema = z.strictObject({
+  port: z.number().int().min(1).max(65535).default(9187),
+  /** Address /metrics and /healthz are published on; 127.0.0.1 unless said otherwise. */
+  bind: z.string().default("127.0.0.1"),
+  resources: ResourcesSchema.optional(),
+});
+export type AgentConfigBlock = z.infer<typeof AgentSchema>;
+
 export const ConfigSchema = z
   .strictObject({
     cluster: z.string().regex(NAME_PATTERN, NAME_MESSAGE).max(40).default("pgfort"),
@@ -186,6 +196,7 @@ export const ConfigSchema = z
     backups: BackupsSchema.prefault({}),
     monitoring: MonitoringSchema.prefault({}),
     notify: NotifySchema.prefault({}),
+    agent: AgentSchema.prefault({}),
   })
   .superRefine((config, context) => {
     const names = new Set<string>();
