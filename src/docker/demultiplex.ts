@@ -52,20 +52,4 @@ export class Demultiplexer extends Transform {
   }
 }
 
-/** Keeps the last `maxBytes` of a stream's text (stderr of a tool, shown when it fails). */
-export class TextTail {
-  private text = "";
-  constructor(private readonly maxBytes = 16 * 1024) {}
-
-  append = (chunk: Buffer): void => {
-    this.text = (this.text + chunk.toString("utf8")).slice(-this.maxBytes);
-  };
-
-  toString(): string {
-    return this.text;
-  }
-
-  lastLines(count: number): string {
-    return this.text.trimEnd().split("\n").slice(-count).join("\n");
-  }
-}
+export { TextTail } from "../jobs/result-line";

@@ -9,9 +9,9 @@ import type { ContainerCreateOptions, DockerClient } from "./client";
 import { Demultiplexer, TextTail } from "./demultiplex";
 import { ownerLabels } from "../lifecycle/owner";
 import { withReleasers } from "../lifecycle/releasers";
+import { LineSplitter, parseResultLine, RESULT_PREFIX } from "../jobs/result-line";
 
-/** The prefix of the job's one structured result line on stderr (images/postgres/pgfort-job.sh). */
-export const RESULT_PREFIX = "PGFORT-RESULT ";
+export { RESULT_PREFIX } from "../jobs/result-line";
 
 /** What the helper needs of the engine: small, so a plain fake can stand in for it in unit tests. */
 export type ThrowawayEngine = Pick<DockerClient, "createContainer" | "attach" | "startContainer" | "waitContainer" | "killContainer" | "removeContainer">;
@@ -51,7 +51,7 @@ export async function runThrowaway(docker: ThrowawayEngine, request: ThrowawayRe
   let result: unknown;
   const onStderr = (chunk: Buffer): void => {
     for (const line of lines.push(chunk)) {
-      if (line.startsWith(RESULT_PREFIX)) result = parseResult(line);
+      if (line.startsWith(RESULT_PREFIX)) result = parseResultLine(line);
       else stderr.append(Buffer.from(`${line}\n`));
     }
   };
@@ -94,29 +94,6 @@ export async function runThrowaway(docker: ThrowawayEngine, request: ThrowawayRe
     for (const line of lines.flush()) onStderr(Buffer.from(`${line}\n`));
     return { exitCode, stderr, result };
   });
-}
-
-function parseResult(line: string): unknown {
-  try {
-    return JSON.parse(line.slice(RESULT_PREFIX.length));
-  } catch {
-    return { unparsable: line.slice(RESULT_PREFIX.length, RESULT_PREFIX.length + 200) };
-  }
-}
-
-/** Splits a byte stream into lines (a line may span chunks). */
-class LineSplitter {
-  private partial = "";
-  push(chunk: Buffer): string[] {
-    const lines = (this.partial + chunk.toString("utf8")).split("\n");
-    this.partial = lines.pop() ?? "";
-    return lines;
-  }
-  flush(): string[] {
-    const rest = this.partial;
-    this.partial = "";
-    return rest ? [rest] : [];
-  }
 }
 
 function discard(): Writable {

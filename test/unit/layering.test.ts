@@ -21,6 +21,8 @@ export const RULES: Rule[] = [
   { from: "replica", forbidden: "orchestrate", why: "orchestrate/ sits above replica/" },
   { from: "config", forbidden: "cluster", why: "the config is read before anything runs; cluster/ depends on it, not the reverse" },
   { from: "docker", forbidden: "cluster", why: "src/docker is the engine boundary and knows nothing of clusters" },
+  { from: "jobs", forbidden: "docker", why: "jobs run inside the agent image, which has no Docker socket: the host hands them over (src/handoff)" },
+  { from: "agent", forbidden: "docker", why: "the agent container has no Docker socket" },
   { from: "monitoring", forbidden: "docker", why: "alert rules come from the config alone: `monitoring rules` needs no engine" },
 ];
 
