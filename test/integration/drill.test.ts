@@ -237,7 +237,8 @@ describe("the restore drill inside a job container", function () {
     const workspace = await appCluster();
     const { table } = await createVictim(workspace);
     // Nothing may rewrite the page before the backup reads it: autovacuum off, everything frozen already.
-    await psql(`${workspace.cluster}-primary`, "ALTER TABLE victim SET (autovacuum_enabled = off); VACUUM (FREEZE) victim", { db: "app" });
+    await psql(`${workspace.cluster}-primary`, "ALTER TABLE victim SET (autovacuum_enabled = off)", { db: "app" });
+    await psql(`${workspace.cluster}-primary`, "VACUUM (FREEZE) victim", { db: "app" });
     // Block 1's line pointers overwritten; without data checksums pg_basebackup copies the page as it is.
     await stopAndCorrupt(workspace, [flipBlock(table, 24)], { disableChecksums: true });
     // The source itself is corrupt as pg_amcheck sees it.
