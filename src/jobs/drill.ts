@@ -17,7 +17,7 @@ import { planRestoreProgram, ROW_COUNT_QUERY } from "../backup/plan";
 import { compareRowCounts } from "../backup/row-counts";
 import type { BackupTarget } from "../backup/targets/target";
 import { parseCpuLimit, parseMemoryLimit, renderSettings, scratchSettings } from "./scratch-settings";
-import { ScratchServer } from "./scratch-server";
+import { ScratchServer, type ScratchServerOptions } from "./scratch-server";
 
 export interface VerifyInJobOptions {
   loaded: LoadedConfig;
@@ -40,11 +40,7 @@ export async function verifyInJob(options: VerifyInJobOptions): Promise<VerifyRe
   let checks: Check[];
   let server: ScratchServer | undefined;
   try {
-    const swept = await ScratchServer.sweepStale(serverOptions);
-    if (swept.length > 0) options.onInfo?.(`removed ${swept.length} scratch director${swept.length === 1 ? "y" : "ies"} of drills that were killed: ${swept.join(", ")}`);
-    server = await ScratchServer.create(serverOptions).catch((error: unknown) => {
-      throw new BackupError(`the scratch directory ${options.scratchDir} cannot be used: ${(error as Error).message}`, "the job container needs a writable volume there (the agent's scratch volume)", { cause: error });
-    });
+    server = await prepareScratch(options, serverOptions);
     checks = await runDrill(options, server);
   } catch (error) {
     // An interrupted drill is no verdict: nothing is written.
@@ -61,6 +57,17 @@ export async function verifyInJob(options: VerifyInJobOptions): Promise<VerifyRe
   }
   signal?.throwIfAborted();
   return writeVerdict(options.target, options.directory, manifest.id, checks);
+}
+
+/** The leftovers of killed drills removed, then a new directory for this one. */
+async function prepareScratch(options: VerifyInJobOptions, serverOptions: ScratchServerOptions): Promise<ScratchServer> {
+  try {
+    const swept = await ScratchServer.sweepStale(serverOptions);
+    if (swept.length > 0) options.onInfo?.(`removed ${swept.length} scratch director${swept.length === 1 ? "y" : "ies"} of drills that were killed: ${swept.join(", ")}`);
+    return await ScratchServer.create(serverOptions);
+  } catch (error) {
+    throw new BackupError(`the scratch directory ${options.scratchDir} cannot be used: ${(error as Error).message}`, "the job container needs a writable volume there (the agent's scratch volume)", { cause: error });
+  }
 }
 
 async function runDrill(options: VerifyInJobOptions, server: ScratchServer): Promise<Check[]> {

@@ -62,7 +62,8 @@ export class ScratchServer {
       const owner = await readFile(path.join(dir, OWNER_FILE), "utf8").catch(() => "");
       const pid = Number(owner.split(" ")[0]);
       if (Number.isInteger(pid) && pid > 0 && (await ownerMark(pid).catch(() => "")) === owner) continue;
-      await new ScratchServer(dir, { ...options, signal: undefined }).remove("immediate");
+      // A postmaster of a dead drill is dead too (or stops itself once its directory is gone): only the removal must succeed.
+      await new ScratchServer(dir, { ...options, signal: undefined }).remove("immediate").catch(() => rm(dir, { recursive: true, force: true }));
       removed.push(dir);
     }
     return removed;

@@ -24,9 +24,9 @@ export async function onDataVolume(cluster: string, user: string, script: string
   return output;
 }
 
-/** Overwrites 64 bytes of block 1 of a relation file, at `offset` in the block (default: the middle; block 0 of an index is its metapage). */
-export function flipBlock(file: string, offset = 4000): string {
-  return `printf '%.0s\\xa5' $(seq 64) | dd of=/var/lib/postgresql/data/${file} bs=1 seek=$((8192 + ${offset})) conv=notrunc status=none`;
+/** Overwrites 64 bytes of block 1 of a relation file with `byte`, at `offset` in the block (default: the middle; block 0 of an index is its metapage). */
+export function flipBlock(file: string, offset = 4000, byte = "a5"): string {
+  return `printf '%.0s\\x${byte}' $(seq 64) | dd of=/var/lib/postgresql/data/${file} bs=1 seek=$((8192 + ${offset})) conv=notrunc status=none`;
 }
 
 export async function stopAndCorrupt(workspace: Workspace, scripts: string[], options: { disableChecksums?: boolean } = {}): Promise<void> {

@@ -1,9 +1,8 @@
-// Issue 10, "one job engine": the restore drill runs inside ONE container of the job image, with
-// no Docker: its scratch server is a child process in a scratch volume. Until the agent image
-// exists here, the job container is one of the cluster image with this checkout's dist and
-// node_modules and the host's node bind-mounted read-only, hardened like the agent (uid 999,
-// read-only root, caps dropped, no network at all). Asserts on the verdict files, the scratch
-// volume's content and the engine's lists of containers and volumes.
+// Issue 10, "one job engine": the restore drill runs inside ONE one-off container of the agent
+// image, with no Docker: its scratch server is a child process in a scratch volume. The container
+// is hardened like the agent (uid 999, read-only root, caps dropped) and has no network at all.
+// Asserts on the verdict files, the scratch volume's content and the engine's lists of containers
+// and volumes.
 import assert from "node:assert/strict";
 import { chmod, chown, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
@@ -11,11 +10,11 @@ import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { appCluster, backupRun, readVerdicts, type Manifest, type StoredVerdict } from "./backup-helpers";
 import { createVictim, flipBlock, stopAndCorrupt } from "./corrupt-data";
+import { agentImageTag } from "../../src/agent/contract";
 import { docker, engineApi, IMAGE, psql } from "./postgres";
 import type { Workspace } from "./workspace";
 
-// Compiled to dist/test/integration: the checkout is three levels up.
-const CHECKOUT = path.resolve(__dirname, "..", "..", "..");
+const AGENT_IMAGE = agentImageTag(IMAGE);
 const AGENT_CONFIG_DIR = "/run/pgfort-test-agent";
 
 interface JobSetup {
@@ -49,9 +48,8 @@ async function setUpJob(workspace: Workspace): Promise<JobSetup> {
   };
   await writeFile(path.join(agentDir, "agent.json"), JSON.stringify(agentConfig), { mode: 0o644 });
   const scratchVolume = `${workspace.cluster}-drill-scratch`;
+  // A new volume: the agent image's mount point makes it uid 999's.
   await engineApi.createVolume({ Name: scratchVolume, Labels: { "pgfort.cluster": workspace.cluster } });
-  // The agent image makes its scratch directory uid 999's; the cluster image has none, so a new volume is root's.
-  await runTool(workspace.cluster, `chown 999:999 /scratch && chmod 700 /scratch`, [`${scratchVolume}:/scratch`]);
   return { workspace, backups, agentDir, scratchVolume };
 }
 
@@ -88,9 +86,7 @@ async function runDrillJob(setup: JobSetup, id: string, whileRunning?: (name: st
   const name = `${cluster}-job-${Math.random().toString(16).slice(2, 8)}`;
   await engine.createAndStart({
     name,
-    Image: IMAGE,
-    User: "999:999",
-    Entrypoint: ["/opt/node/bin/node", "/opt/pgfort/dist/src/cli/index.js"],
+    Image: AGENT_IMAGE,
     Cmd: ["--json", "job", "verify", id, "--agent-config", `${AGENT_CONFIG_DIR}/agent.json`],
     Labels: { "pgfort.cluster": cluster, "pgfort.role": "job" },
     HostConfig: {
@@ -102,8 +98,6 @@ async function runDrillJob(setup: JobSetup, id: string, whileRunning?: (name: st
       NanoCpus: 1_000_000_000,
       NetworkMode: "none",
       Binds: [
-        `${process.execPath}:/opt/node/bin/node:ro`,
-        `${CHECKOUT}:/opt/pgfort:ro`,
         `${setup.backups}:/var/lib/pgfort/target`,
         `${setup.agentDir}:${AGENT_CONFIG_DIR}:ro`,
         `${cluster}-secrets:/run/secrets:ro`,
@@ -239,8 +233,10 @@ describe("the restore drill inside a job container", function () {
     // Nothing may rewrite the page before the backup reads it: autovacuum off, everything frozen already.
     await psql(`${workspace.cluster}-primary`, "ALTER TABLE victim SET (autovacuum_enabled = off)", { db: "app" });
     await psql(`${workspace.cluster}-primary`, "VACUUM (FREEZE) victim", { db: "app" });
-    // Block 1's line pointers overwritten; without data checksums pg_basebackup copies the page as it is.
-    await stopAndCorrupt(workspace, [flipBlock(table, 24)], { disableChecksums: true });
+    // Block 1's line pointers overwritten with 0x41414141 (a redirect to an offset beyond the page;
+    // 0xa5 would make them LP_DEAD, which no check reads); without data checksums pg_basebackup
+    // copies the page as it is.
+    await stopAndCorrupt(workspace, [flipBlock(table, 24, "41")], { disableChecksums: true });
     // The source itself is corrupt as pg_amcheck sees it.
     const source = await (await docker()).exec(`${workspace.cluster}-primary`, ["pg_amcheck", "-U", "postgres", "--install-missing", "-d", "app"]);
     assert.equal(source.exitCode, 2, `${source.stdout}${source.stderr}`);
@@ -266,12 +262,12 @@ describe("the restore drill inside a job container", function () {
     setups.push(setup);
     const engine = await docker();
 
-    // docker stop: the image's stop signal (SIGINT); the job kills its scratch server and removes its directory.
+    // docker stop: SIGTERM (the agent image's stop signal); the job kills its scratch server and removes its directory.
     const stopped = await runDrillJob(setup, physical.id, async (name) => {
       await untilLogged(name, /starting the scratch server/);
       await engine.stopContainer(name, 30);
     });
-    assert.equal(stopped.exitCode, 130, stopped.log);
+    assert.equal(stopped.exitCode, 143, stopped.log);
     assert.deepEqual(stopped.events.filter((event) => event["event"] === "verdict"), []);
     assert.equal(stopped.events.at(-1)?.["code"], "INTERRUPTED", stopped.log);
     assert.deepEqual(await readVerdicts(backupDir(setup, physical)), []);

@@ -156,6 +156,15 @@ echo 'PGFORT-RESULT {"ok":true}' >&2`,
     assert.deepEqual(readdirSync(scratch), []);
   });
 
+  it("says which scratch directory cannot be used (none mounted, not writable): a DrillError", async function () {
+    const missing = path.join(root, "no-such-volume");
+    await assert.rejects(
+      verifyInJob({ loaded, target, directory: DIRECTORY, manifest, scratchDir: missing, jobCommand: path.join(bin, "pgfort-job") }),
+      (error: unknown) => error instanceof DrillError && error.message.includes(`the scratch directory ${missing} cannot be used`) && /writable volume/.test(error.hint),
+    );
+    assert.deepEqual(verdictFiles(), []);
+  });
+
   it("removes the scratch directories of dead drills before it starts, and keeps a live one's", async function () {
     const dead = path.join(scratch, "drill-deadbeef");
     const live = path.join(scratch, "drill-0000aaaa");
