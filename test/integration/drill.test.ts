@@ -79,15 +79,15 @@ async function scratchContent(setup: JobSetup): Promise<string[]> {
   return listing.split("\n").filter((line) => line.trim() !== "");
 }
 
-/** `pgfort --json job verify ID` in a one-off hardened container; `whileRunning` gets its name. */
-async function runDrillJob(setup: JobSetup, id: string, whileRunning?: (name: string) => Promise<void>): Promise<JobRun> {
+/** `pgfort --json job verify [ID]` in a one-off hardened container; `whileRunning` gets its name. */
+async function runDrillJob(setup: JobSetup, id: string | undefined, whileRunning?: (name: string) => Promise<void>): Promise<JobRun> {
   const engine = await docker();
   const { cluster } = setup.workspace;
   const name = `${cluster}-job-${Math.random().toString(16).slice(2, 8)}`;
   await engine.createAndStart({
     name,
     Image: AGENT_IMAGE,
-    Cmd: ["--json", "job", "verify", id, "--agent-config", `${AGENT_CONFIG_DIR}/agent.json`],
+    Cmd: ["--json", "job", "verify", ...(id ? [id] : []), "--agent-config", `${AGENT_CONFIG_DIR}/agent.json`],
     Labels: { "pgfort.cluster": cluster, "pgfort.role": "job" },
     HostConfig: {
       ReadonlyRootfs: true,
@@ -180,6 +180,8 @@ describe("the restore drill inside a job container", function () {
     for (const manifest of [logical, physical]) {
       const run = await runDrillJob(setup, manifest.id);
       assert.equal(run.exitCode, 0, run.log);
+      // Sized to the job container's own limit (512 MiB): shared_buffers 1/16 of it.
+      assert.ok(run.events.some((event) => /shared_buffers 32MB, fsync off/.test(String(event["message"]))), run.log);
       const verdict = verdictOf(run);
       assert.equal(verdict.status, "passed", JSON.stringify(verdict.checks, null, 2));
       assert.equal(check(verdict, "pg_amcheck").ok, true);
@@ -283,8 +285,9 @@ describe("the restore drill inside a job container", function () {
     const left = await scratchContent(setup);
     assert.ok(left.some((entry) => /^\.\/drill-[0-9a-f]+$/.test(entry)), `the killed drill's directory: ${left.join(", ")}`);
 
-    // The next drill removes it (its owner is dead), passes, and leaves the volume empty.
-    const next = await runDrillJob(setup, physical.id);
+    // The next drill (of the newest complete backup: no id) removes it (its owner is dead), passes, and leaves the volume empty.
+    const next = await runDrillJob(setup, undefined);
+    assert.ok(next.events.some((event) => event["message"] === `verifying physical backup ${physical.id}`), next.log);
     assert.equal(next.exitCode, 0, next.log);
     assert.ok(next.events.some((event) => /^removed 1 scratch directory of drills that were killed/.test(String(event["message"]))), next.log);
     assert.equal(verdictOf(next).status, "passed");
