@@ -28,19 +28,18 @@ export interface SettingsOfNode {
   settings: SettingInForce[] | null;
 }
 
-/** Where a value came from, for people: "10-memory.conf (tuned to the 1.0 GiB memory limit)". */
+/** Where a value came from, for people: "10-memory.conf (tuned to the 1.0 GiB memory limit)"; --json has the line too. */
 export function describeOrigin(setting: SettingInForce, node: SettingsOfNode): string {
   const file = setting.file ?? setting.source;
-  const line = setting.line === null ? "" : `:${setting.line}`;
   switch (setting.origin) {
     case "memory-limit":
       return `${file} (tuned to ${node.limits.memoryBytes === null ? "the host's memory: no memory limit" : `the ${formatBytes(node.limits.memoryBytes)} memory limit`})`;
     case "cpu-limit":
       return `${file} (tuned to ${node.limits.cpus === null ? "the host's CPUs: no CPU limit" : `the ${node.limits.cpus} CPU limit`})`;
     case "settings":
-      return `${file}${line} (${node.role === "primary" ? "primary.settings" : `primary.settings or replicas[${node.node}].settings`} in pgfort.yaml)`;
+      return `${file} (${node.role === "primary" ? "primary.settings" : `primary.settings or replicas[${node.node}].settings`} in pgfort.yaml)`;
     case "conf.d":
-      return `${file}${line} (pgfort's default)`;
+      return `${file} (pgfort's default)`;
     case "alter-system":
       return `${file} (ALTER SYSTEM)`;
     case "default":
@@ -60,7 +59,8 @@ export function formatSettings(nodes: readonly SettingsOfNode[]): string[] {
       continue;
     }
     const rows = node.settings.map((setting) => [setting.name, setting.value, `${describeOrigin(setting, node)}${setting.pendingRestart ? "; a changed value waits for a restart" : ""}`]);
-    const key = JSON.stringify(rows);
+    // The same values from the same files under the same limits; the wording for a replica's override differs, the fact does not.
+    const key = JSON.stringify([node.limits, node.settings.map((entry) => [entry.name, entry.value, entry.file, entry.origin, entry.pendingRestart])]);
     const same = shown.find((earlier) => earlier.key === key);
     if (same) {
       lines.push(`settings in force on ${node.node}: as on ${same.node}`);

@@ -81,7 +81,7 @@ describe("pgfort status: live usage and settings in force", function () {
     const text = (await workspace.ok("status")).stdout;
     assert.match(text, new RegExp(`^${primary}\\s+\\d+\\.\\d \\w+ / 256\\.0 MiB\\s+\\d+\\.\\d%\\s+1\\s+1$`, "m"), text);
     assert.match(text, /^\s+shared_buffers\s+64MB\s+10-memory\.conf \(tuned to the 256\.0 MiB memory limit\)$/m, text);
-    assert.match(text, /^\s+work_mem\s+8MB\s+90-overrides\.conf:\d+ \(primary\.settings in pgfort\.yaml\)$/m, text);
+    assert.match(text, /^\s+work_mem\s+8MB\s+90-overrides\.conf \(primary\.settings in pgfort\.yaml\)$/m, text);
     assert.match(text, /^\s+max_parallel_workers\s+1\s+15-parallelism\.conf \(tuned to the 1 CPU limit\)$/m, text);
   });
 });

@@ -36,8 +36,8 @@ describe("status: usage and settings as text", function () {
     assert.ok(sharedBuffers && workMem && parallel);
     assert.equal(describeOrigin(sharedBuffers, PRIMARY), "10-memory.conf (tuned to the 1.0 GiB memory limit)");
     assert.equal(describeOrigin(sharedBuffers, { ...PRIMARY, limits: { memoryBytes: null, cpus: null } }), "10-memory.conf (tuned to the host's memory: no memory limit)");
-    assert.equal(describeOrigin(workMem, PRIMARY), "90-overrides.conf:3 (primary.settings in pgfort.yaml)");
-    assert.equal(describeOrigin(workMem, { ...PRIMARY, node: "r1", role: "replica" }), "90-overrides.conf:3 (primary.settings or replicas[r1].settings in pgfort.yaml)");
+    assert.equal(describeOrigin(workMem, PRIMARY), "90-overrides.conf (primary.settings in pgfort.yaml)");
+    assert.equal(describeOrigin(workMem, { ...PRIMARY, node: "r1", role: "replica" }), "90-overrides.conf (primary.settings or replicas[r1].settings in pgfort.yaml)");
     assert.equal(describeOrigin(parallel, PRIMARY), "15-parallelism.conf (tuned to the 1.5 CPU limit)");
     assert.equal(describeOrigin(setting("max_connections", "100", null, "default"), PRIMARY), "PostgreSQL's built-in default");
   });
