@@ -15,7 +15,7 @@ import { ContainerError } from "../errors";
 import { confirm } from "./confirm";
 import { action } from "./context";
 import { formatBytes } from "./output";
-import { formatSettings, formatUsageTable } from "./status-usage";
+import { formatSettings, formatTable, formatUsageTable } from "./status-usage";
 import { findLeftovers } from "../lifecycle/reaper";
 
 export function registerCluster(program: Command): void {
@@ -144,9 +144,7 @@ export function formatStatusTable(nodes: NodeStatus[]): string[] {
     node.replication ? `${node.replication.state ?? "disconnected"} ${formatLag(node.replication)}` : "-",
     node.replication?.walRetainedBytes == null ? "-" : formatBytes(node.replication.walRetainedBytes),
   ]);
-  const header = ["CONTAINER", "ROLE", "STATE", "HEALTH", "UPTIME", "MEMORY", "CPUS", "PIDS", "CONNS", "PORT", "REPLICATION", "SLOT WAL"];
-  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => (row[column] ?? "").length)));
-  return [header, ...rows].map((row) => row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join("  ").trimEnd());
+  return formatTable(["CONTAINER", "ROLE", "STATE", "HEALTH", "UPTIME", "MEMORY", "CPUS", "PIDS", "CONNS", "PORT", "REPLICATION", "SLOT WAL"], rows);
 }
 
 function formatLatestBackups(backups: LatestBackups): string[] {
