@@ -13,6 +13,7 @@ import { readServer, type Credentials, type ServerAddress } from "./server-readi
 
 export type { ServerAddress } from "./server-reading";
 export type { VerifiedSource } from "./last-verified";
+export { clusterNetworkServers } from "./servers";
 
 export const DEFAULT_SCRAPE_TIMEOUT_MS = 5_000;
 

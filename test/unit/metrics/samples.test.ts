@@ -3,6 +3,7 @@ import { lsnDistanceBytes, parseLsn } from "../../../src/metrics/lsn";
 import type { ServerReading } from "../../../src/metrics/queries";
 import { mergeStandbys, serverSamples, type Sample } from "../../../src/metrics/samples";
 import { checkpointsQuery } from "../../../src/metrics/queries";
+import { clusterNetworkServers } from "../../../src/metrics/servers";
 
 function reading(overrides: Partial<ServerReading> = {}): ServerReading {
   return {
@@ -128,5 +129,15 @@ describe("metrics: checkpoint counters across majors", function () {
   it("reads pg_stat_bgwriter before 17 and pg_stat_checkpointer from 17 on", function () {
     assert.match(checkpointsQuery(150010), /FROM pg_stat_bgwriter$/);
     assert.match(checkpointsQuery(170002), /FROM pg_stat_checkpointer$/);
+  });
+});
+
+describe("metrics: the agent's servers", function () {
+  it("names each by its node, reached on the cluster network at 5432", function () {
+    assert.deepEqual(clusterNetworkServers("app", ["app-primary", "app-r1", "other"]), [
+      { node: "primary", host: "app-primary", port: 5432 },
+      { node: "r1", host: "app-r1", port: 5432 },
+      { node: "other", host: "other", port: 5432 },
+    ]);
   });
 });
