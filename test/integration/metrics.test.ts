@@ -91,8 +91,9 @@ describe("database metrics (the agent's collector, from the host)", function () 
     assert.equal(get(series, "pg_stat_activity_count", idle), before + 3);
     assert.equal(get(series, "pg_stat_activity_count", idle), await idleByPsql());
     for (const client of clients.splice(0)) await client.end();
-    await sleep(200); // the backends exit just after the clients' Terminate
-    series = await scrape();
+    // The backends exit just after the clients' Terminate message: give them a moment.
+    const settled = Date.now() + 5_000;
+    while (get((series = await scrape()), "pg_stat_activity_count", idle) !== before && Date.now() < settled) await sleep(100);
     assert.equal(get(series, "pg_stat_activity_count", idle), before);
 
     // A replica's lag after an insert: present, >= 0, small; bytes too.
