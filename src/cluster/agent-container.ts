@@ -47,6 +47,16 @@ export const AGENT_HEALTHCHECK = {
   StartPeriod: 30_000_000_000,
 };
 
+/**
+ * `always`, not the nodes' `unless-stopped`: Docker counts `docker kill` (and `docker stop`) as a
+ * manual stop, after which no policy restarts a container at once (measured on this engine,
+ * 20.10); `unless-stopped` then also keeps it down across an engine restart or a reboot, and the
+ * backups stop silently for good. With `always` the next engine start brings the agent back. A
+ * crash (the process dies, the OOM killer) restarts it at once under either. `pgfort down` is how
+ * an agent is meant to go away.
+ */
+export const AGENT_RESTART_POLICY = { Name: "always", MaximumRetryCount: 0 } as const;
+
 export function planAgentContainer(config: Config, inputs: AgentContainerInputs): AgentContainerPlan {
   const { cluster, agent } = config;
   const name = agentContainerName(cluster);
@@ -66,6 +76,7 @@ export function planAgentContainer(config: Config, inputs: AgentContainerInputs)
     HostConfig: {
       ...planResourceLimits(config.agent.resources ?? config.backups.resources),
       ...HARDENING,
+      RestartPolicy: AGENT_RESTART_POLICY,
       PortBindings: { [CONTAINER_PORT]: [{ HostIp: agent.bind, HostPort: String(agent.port) }] },
       Mounts: [
         secretsMount(cluster),

@@ -30,12 +30,12 @@ describe("planAgentContainer", function () {
     assert.ok(!(THROWAWAY_ROLES as readonly string[]).includes("agent"));
   });
 
-  it("is hardened like every node and restarted by Docker unless stopped", function () {
+  it("is hardened like every node, and always restarted by Docker (a docker kill is back at the next engine start)", function () {
     const host = plan("cluster: app").create.HostConfig ?? {};
     assert.deepEqual(host.CapDrop, ["ALL"]);
     assert.deepEqual(host.SecurityOpt, ["no-new-privileges:true"]);
     assert.equal(host.ReadonlyRootfs, true);
-    assert.deepEqual(host.RestartPolicy, { Name: "unless-stopped", MaximumRetryCount: 0 });
+    assert.deepEqual(host.RestartPolicy, { Name: "always", MaximumRetryCount: 0 });
     assert.deepEqual(host.LogConfig, HARDENING.LogConfig);
     assert.match(host.Tmpfs?.["/tmp"] ?? "", /^rw,/);
   });
