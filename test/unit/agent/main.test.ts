@@ -45,7 +45,7 @@ describe("the agent's main loop", function () {
     loop = await startAgent({ context: context(yaml), target, runJob: async () => ({ bytes: 0, verify: null }), registries: [database], host: "127.0.0.1", port: 0, log: quiet });
     const metrics = (await get(loop.port, "/metrics")).body;
     assert.match(metrics, /^pg_up 1$/m);
-    assert.match(metrics, /^pgfort_backup_runs_total\{job="nightly",outcome="success"\} 0$/m);
+    assert.match(metrics, /^pgfort_backup_runs_total\{backup_job="nightly",outcome="success"\} 0$/m);
   });
 
   it("hands each run the config file as it is now (servers after a promotion), and counts its outcome", async function () {
@@ -60,7 +60,7 @@ describe("the agent's main loop", function () {
     assert.equal(job?.name, "nightly");
     await loop.scheduler.runNow(parseConfig(yaml).backups.jobs[0] ?? assert.fail("no job"));
     assert.deepEqual(seen, [{ servers: ["r1", "primary"], job: "nightly", target }]);
-    assert.match((await get(loop.port, "/metrics")).body, /^pgfort_backup_last_bytes\{job="nightly"\} 42$/m);
+    assert.match((await get(loop.port, "/metrics")).body, /^pgfort_backup_last_bytes\{backup_job="nightly"\} 42$/m);
   });
 
   it("fails the run, not the agent, when the config file cannot be read: /healthz 503 naming the cause", async function () {
