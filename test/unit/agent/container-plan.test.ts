@@ -3,6 +3,8 @@ import { agentConfigDigest, planAgentContainer, type AgentContainerInputs } from
 import { HARDENING } from "../../../src/cluster/plan";
 import { parseConfig } from "../../../src/config/load";
 import { THROWAWAY_ROLES } from "../../../src/docker/labels";
+import type { ContainerInspect } from "../../../src/docker/client";
+import { mapAgentInspect } from "../../../src/cluster/status";
 
 const MB = 1024 ** 2;
 const inputs: AgentContainerInputs = { imageId: "sha256:agent", targetDirectory: "/srv/app/backups", configDigest: "0123456789abcdef", env: [] };
@@ -95,5 +97,17 @@ describe("agentConfigDigest", function () {
     assert.notEqual(agentConfigDigest({ configText: "cluster: b", target: "file:///var/lib/pgfort/target", credentials: undefined }), base);
     assert.notEqual(agentConfigDigest({ configText: "{}", target: "s3://b/p", credentials: undefined }), base);
     assert.notEqual(agentConfigDigest({ configText: "{}", target: "file:///var/lib/pgfort/target", credentials: "[default]" }), base);
+  });
+});
+
+describe("the agent in pgfort status", function () {
+  it("maps docker inspect to state, health, restarts and the published port", function () {
+    const info = {
+      Name: "/app-agent",
+      State: { Status: "running", Health: { Status: "healthy" } },
+      RestartCount: 2,
+      NetworkSettings: { Ports: { "9187/tcp": [{ HostIp: "127.0.0.1", HostPort: "19187" }] } },
+    } as unknown as ContainerInspect; // only the fields the mapper reads
+    assert.deepEqual(mapAgentInspect(info), { container: "app-agent", state: "running", health: "healthy", restarts: 2, port: "127.0.0.1:19187" });
   });
 });
