@@ -18,17 +18,23 @@ export function agentTargetUrl(url: string): string {
 }
 
 /**
- * The agent's config file. `nodes` are the cluster's server nodes (their aliases on the cluster
- * network); the current primary goes first. The agent reads this file again before every run, so
- * `replica add|promote|remove` only rewrite it, without a restart.
+ * The agent's config file. `nodes` are the cluster's server nodes, named on the cluster network by
+ * `hostName` (their container names, `<cluster>-<node>`); the current primary goes first. The agent
+ * reads this file again before every run, so `replica add|promote|remove` only rewrite it.
  */
-export function planAgentConfig(loaded: LoadedConfig, configText: string | undefined, primaryNode: string, nodes: readonly string[]): AgentConfig {
+export function planAgentConfig(
+  loaded: LoadedConfig,
+  configText: string | undefined,
+  primaryNode: string,
+  nodes: readonly string[],
+  hostName: (node: string) => string,
+): AgentConfig {
   const others = [...new Set(nodes)].filter((node) => node !== primaryNode).sort();
   return {
     formatVersion: 1,
     configText: configText ?? "{}",
     target: agentTargetUrl(loaded.config.backups.target),
-    servers: [primaryNode, ...others],
+    servers: [primaryNode, ...others].map(hostName),
     primaryNode,
   };
 }

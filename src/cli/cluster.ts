@@ -15,6 +15,7 @@ import { ContainerError } from "../errors";
 import { confirm } from "./confirm";
 import { action } from "./context";
 import { formatBytes } from "./output";
+import { formatSettings, formatTable, formatUsageTable } from "./status-usage";
 import { findLeftovers } from "../lifecycle/reaper";
 
 export function registerCluster(program: Command): void {
@@ -44,7 +45,7 @@ export function registerCluster(program: Command): void {
 
   program
     .command("status")
-    .description("containers, health, limits, connections")
+    .description("containers, health, limits, connections, live usage, tuned settings in force")
     .action(
       action(async ({ output, loadConfig, docker }) => {
         const loaded = await loadConfig();
@@ -58,6 +59,7 @@ export function registerCluster(program: Command): void {
         output.result({ cluster: config.cluster, nodes, agent, backups, leftovers }, [
           ...(nodes.length ? formatStatusTable(nodes) : [`cluster ${config.cluster} has no containers (pgfort up)`]),
           formatAgentLine(agent),
+          ...(nodes.length ? ["", ...formatUsageTable(nodes), "", ...formatSettings(nodes)] : []),
           "",
           ...formatLatestBackups(backups),
           ...(leftovers.length ? ["", `leftovers of interrupted runs (${leftovers.length}):`, ...leftovers.map((leftover) => `  ${leftover.kind} ${leftover.name}: ${leftover.reason}${leftover.removable ? "; the next backup run removes it" : ""}`)] : []),
@@ -150,9 +152,7 @@ export function formatStatusTable(nodes: NodeStatus[]): string[] {
     node.replication ? `${node.replication.state ?? "disconnected"} ${formatLag(node.replication)}` : "-",
     node.replication?.walRetainedBytes == null ? "-" : formatBytes(node.replication.walRetainedBytes),
   ]);
-  const header = ["CONTAINER", "ROLE", "STATE", "HEALTH", "UPTIME", "MEMORY", "CPUS", "PIDS", "CONNS", "PORT", "REPLICATION", "SLOT WAL"];
-  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => (row[column] ?? "").length)));
-  return [header, ...rows].map((row) => row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join("  ").trimEnd());
+  return formatTable(["CONTAINER", "ROLE", "STATE", "HEALTH", "UPTIME", "MEMORY", "CPUS", "PIDS", "CONNS", "PORT", "REPLICATION", "SLOT WAL"], rows);
 }
 
 function formatLatestBackups(backups: LatestBackups): string[] {

@@ -94,12 +94,14 @@ export function planAgentContainer(config: Config, inputs: AgentContainerInputs)
 
 /**
  * What a running agent cannot pick up by itself: the config text and target (its schedules are
- * read at start) and the credentials (the S3 client reads them once). Servers and the primary are
- * left out: the agent reads them from its config file before every run.
+ * read at start), the credentials (the S3 client reads them once), and the set of servers (the
+ * database metrics scrape the servers it started with). Jobs read the servers and the primary
+ * from the config file before every run, so `replica add|promote|remove` need no restart for
+ * backups; the next `pgfort up` re-creates the agent so its metrics follow too.
  */
-export function agentConfigDigest(parts: { configText: string; target: string; credentials: string | undefined }): string {
+export function agentConfigDigest(parts: { configText: string; target: string; credentials: string | undefined; servers: readonly string[] }): string {
   return createHash("sha256")
-    .update(`${parts.configText}\0${parts.target}\0${parts.credentials ?? ""}`)
+    .update(`${parts.configText}\0${parts.target}\0${parts.credentials ?? ""}\0${[...parts.servers].sort().join(",")}`)
     .digest("hex")
     .slice(0, 16);
 }

@@ -6,7 +6,7 @@ import path from "node:path";
 import type { LoadedConfig } from "../config/load";
 import type { DockerClient } from "../docker/client";
 import { clusterFilter, clusterLabels, LABEL_NODE, LABEL_ROLE, LABEL_SPEC_HASH } from "../docker/labels";
-import { secretsVolumeName } from "../docker/names";
+import { containerName, secretsVolumeName } from "../docker/names";
 import { AGENT_CONFIG_FILE, AWS_CREDENTIALS_FILE, agentImageTag } from "../agent/contract";
 import { fileTargetDirectory, planAgentConfig, planAgentEnv, planAwsCredentials } from "../agent/plan";
 import { writeJsonFileAtomic } from "../state/json-file";
@@ -47,7 +47,7 @@ export async function syncAgentConfig(docker: AgentConfigEngine, loaded: LoadedC
     return role === "replica" || (role === "primary" && node === primary) ? [node] : [];
   });
   const configText = loaded.file ? await readFile(loaded.file, "utf8") : undefined;
-  const agentConfig = planAgentConfig(loaded, configText, primary, nodes);
+  const agentConfig = planAgentConfig(loaded, configText, primary, nodes, (node) => containerName(config.cluster, node));
   const directory = secretsDir(stateDir);
   await mkdir(directory, { recursive: true, mode: 0o700 });
   await writeJsonFileAtomic(path.join(directory, AGENT_CONFIG_FILE), agentConfig, { mode: 0o600 });
@@ -62,7 +62,7 @@ export async function syncAgentConfig(docker: AgentConfigEngine, loaded: LoadedC
     if (!credentials) warnings.push(`the agent has no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY and run pgfort up again, or its backups to ${agentConfig.target} fail`);
   }
   await syncSecretsVolume(docker, config.cluster, config.image.tag, stateDir);
-  const digest = agentConfigDigest({ configText: agentConfig.configText, target: agentConfig.target, credentials });
+  const digest = agentConfigDigest({ configText: agentConfig.configText, target: agentConfig.target, credentials, servers: agentConfig.servers });
   return { digest, hasCredentials: credentials !== undefined, warnings };
 }
 

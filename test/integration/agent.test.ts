@@ -159,9 +159,11 @@ describe("the agent container", function () {
     await workspace.ok("replica", "add", "r1");
     const config = await (await docker()).exec(name, ["cat", "/run/secrets/agent.json"]);
     assert.equal(config.exitCode, 0, config.stderr);
-    assert.deepEqual(JSON.parse(config.stdout).servers, ["primary", "r1"]);
-    // Servers are read per run: no restart for a replica.
+    assert.deepEqual(JSON.parse(config.stdout).servers, [`${workspace.cluster}-primary`, `${workspace.cluster}-r1`]);
+    // Jobs read the servers per run: no restart for a replica; the next up re-creates the agent for its metrics.
     assert.equal((await engineApi.getContainer(name).inspect()).Id, after.Id);
+    const followed = JSON.parse((await workspace.ok("--json", "up")).stdout) as { agent: { outcome: string } };
+    assert.equal(followed.agent.outcome, "recreated");
   });
 
   // Needs the job engine in the agent image (src/jobs/in-agent.ts): fails until it is merged.

@@ -96,7 +96,7 @@ describe("syncAgentConfig", function () {
       formatVersion: 1,
       configText: yaml,
       target: "file:///var/lib/pgfort/target",
-      servers: ["r1", "r2"],
+      servers: ["app-r1", "app-r2"],
       primaryNode: "r1",
     });
     assert.equal(JSON.parse(await readFile(host, "utf8")).primaryNode, "r1");
@@ -104,15 +104,19 @@ describe("syncAgentConfig", function () {
     assert.deepEqual(synced.warnings, []);
   });
 
-  it("keeps the digest when only the servers change, so the agent is not re-created", async function () {
+  it("keeps the digest across a promotion (same servers), and changes it for a new server or config", async function () {
     const loaded = await workspace("cluster: app\n");
-    const before = await syncAgentConfig(new FakeEngine([{ role: "primary", node: "primary" }]), loaded, {});
-    const engine = new FakeEngine([{ role: "primary", node: "primary" }, { role: "replica", node: "r1" }]);
-    const after = await syncAgentConfig(engine, loaded, {});
-    assert.equal(after.digest, before.digest);
-    assert.deepEqual(JSON.parse((await engine.lastCopy()).get("agent.json") ?? "").servers, ["primary", "r1"]);
+    const servers = [{ role: "primary", node: "primary" }, { role: "replica", node: "r1" }];
+    const before = await syncAgentConfig(new FakeEngine(servers), loaded, {});
+    await writeTopology(loaded.stateDir, { primary: "r1" });
+    // The old primary is fenced, so the servers are r1 alone: a different set.
+    const promoted = new FakeEngine([{ role: "primary", node: "primary" }, { role: "replica", node: "r1" }, { role: "replica", node: "r2" }]);
+    const after = await syncAgentConfig(promoted, loaded, {});
+    assert.deepEqual(JSON.parse((await promoted.lastCopy()).get("agent.json") ?? "").servers, ["app-r1", "app-r2"]);
+    assert.notEqual(after.digest, before.digest);
+    assert.equal((await syncAgentConfig(promoted, loaded, {})).digest, after.digest);
     await writeFile(path.join(directory, "pgfort.yaml"), "cluster: app\nbackups: { compression: lz4 }\n");
-    assert.notEqual((await syncAgentConfig(engine, loaded, {})).digest, before.digest);
+    assert.notEqual((await syncAgentConfig(promoted, loaded, {})).digest, after.digest);
   });
 
   it("for s3://, writes aws-credentials from the env into the volume, and keeps it when a later shell has none", async function () {

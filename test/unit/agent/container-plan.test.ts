@@ -90,13 +90,16 @@ describe("planAgentContainer", function () {
 });
 
 describe("agentConfigDigest", function () {
-  it("changes with the config text, the target and the credentials", function () {
-    const base = agentConfigDigest({ configText: "{}", target: "file:///var/lib/pgfort/target", credentials: undefined });
+  it("changes with the config text, the target, the credentials and the set of servers (not their order)", function () {
+    const parts = { configText: "{}", target: "file:///var/lib/pgfort/target", credentials: undefined, servers: ["app-primary", "app-r1"] };
+    const base = agentConfigDigest(parts);
     assert.match(base, /^[0-9a-f]{16}$/);
-    assert.equal(agentConfigDigest({ configText: "{}", target: "file:///var/lib/pgfort/target", credentials: undefined }), base);
-    assert.notEqual(agentConfigDigest({ configText: "cluster: b", target: "file:///var/lib/pgfort/target", credentials: undefined }), base);
-    assert.notEqual(agentConfigDigest({ configText: "{}", target: "s3://b/p", credentials: undefined }), base);
-    assert.notEqual(agentConfigDigest({ configText: "{}", target: "file:///var/lib/pgfort/target", credentials: "[default]" }), base);
+    assert.equal(agentConfigDigest({ ...parts }), base);
+    assert.equal(agentConfigDigest({ ...parts, servers: ["app-r1", "app-primary"] }), base);
+    assert.notEqual(agentConfigDigest({ ...parts, configText: "cluster: b" }), base);
+    assert.notEqual(agentConfigDigest({ ...parts, target: "s3://b/p" }), base);
+    assert.notEqual(agentConfigDigest({ ...parts, credentials: "[default]" }), base);
+    assert.notEqual(agentConfigDigest({ ...parts, servers: ["app-primary"] }), base);
   });
 });
 

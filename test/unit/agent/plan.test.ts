@@ -10,22 +10,22 @@ function loaded(yaml: string): LoadedConfig {
 describe("the agent's config file", function () {
   it("holds the user's config text, the target as the agent sees it, and the servers with the primary first", function () {
     const text = "cluster: app\nbackups: { target: file://./backups }\n";
-    const written = planAgentConfig(loaded(text), text, "primary", ["r2", "primary", "r1"]);
+    const written = planAgentConfig(loaded(text), text, "primary", ["r2", "primary", "r1"], (node) => `app-${node}`);
     assert.deepEqual(written, {
       formatVersion: 1,
       configText: text,
       target: "file:///var/lib/pgfort/target",
-      servers: ["primary", "r1", "r2"],
+      servers: ["app-primary", "app-r1", "app-r2"],
       primaryNode: "primary",
     });
     assert.ok(AgentConfigSchema.safeParse(written).success);
   });
 
   it('is "{}" for built-in defaults, follows a promotion, and keeps an s3:// target as it is', function () {
-    const written = planAgentConfig(loaded("backups: { target: s3://bucket/prefix }"), undefined, "r1", ["primary", "r1"]);
+    const written = planAgentConfig(loaded("backups: { target: s3://bucket/prefix }"), undefined, "r1", ["primary", "r1"], (node) => `app-${node}`);
     assert.equal(written.configText, "{}");
     assert.equal(written.target, "s3://bucket/prefix");
-    assert.deepEqual(written.servers, ["r1", "primary"]);
+    assert.deepEqual(written.servers, ["app-r1", "app-primary"]);
     assert.equal(written.primaryNode, "r1");
   });
 

@@ -45,7 +45,8 @@ function databaseCase(alert: string, metric: string, label: string, healthy: str
     groups: [
       {
         interval: "1m",
-        series: { [`${metric}{${label}="bad"}`]: `${healthy}x10 ${unhealthy}x30`, [`${metric}{${label}="good"}`]: `${healthy}x40` },
+        // Labelled as the agent's collector labels them (src/metrics/definitions.ts): the rules aggregate `node` away.
+        series: { [`${metric}{node="primary",${label}="bad"}`]: `${healthy}x10 ${unhealthy}x30`, [`${metric}{node="primary",${label}="good"}`]: `${healthy}x40` },
         checks: [
           { at: "5m", firing: [] },
           { at: "13m", firing: [] }, // pending: not yet 5m over the threshold
