@@ -99,6 +99,11 @@ describe("the agent container", function () {
     assert.equal(first.status, 200, first.body);
     assert.deepEqual(JSON.parse(first.body).jobs.map((job: { name: string }) => job.name), ["nightly"]);
 
+    // The database metrics, read by the agent over the cluster network with the password file of its secrets.
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    assert.match(metrics, /^pg_up\{node="primary"\} 1$/m, metrics);
+    assert.match(metrics, /^pgfort_backup_runs_total\{backup_job="nightly",outcome="success"\} 0$/m);
+
     const secrets = await secretsOf(workspace);
     const exposed = JSON.stringify([info.Config.Env, info.Config.Cmd, info.Config.Entrypoint, info.Args, info.Path]);
     const log = await logsOf(name);
