@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import { applyConfig, checkConfig, type ConfigReport } from "../cluster/config-apply";
 import { down } from "../cluster/down";
 import { planNode, primarySpec } from "../cluster/plan";
-import { runningNodes } from "../cluster/status";
+import { agentStatus, runningNodes, type AgentStatus } from "../cluster/status";
 import { connectionInfo, readHostFacts } from "../cluster/up";
 import { clusterStatus, type NodeStatus } from "../orchestrate/status";
 import { upCluster } from "../orchestrate/up";
@@ -26,14 +26,15 @@ export function registerCluster(program: Command): void {
       action(async ({ output, loadConfig, docker }) => {
         const loaded = await loadConfig();
         const engine = await docker();
-        const results = await upCluster(engine, loaded, {
+        const { nodes: results, agent } = await upCluster(engine, loaded, {
           onInfo: (message) => output.info(message),
           onStep: (step) => output.progress(`building image [${step.step}/${step.total}] ${step.instruction.slice(0, 80)}`),
         });
-        for (const warning of results.flatMap((result) => result.warnings)) output.warn(warning);
+        for (const warning of [...results.flatMap((result) => result.warnings), ...agent.warnings]) output.warn(warning);
         const connection = connectionInfo(loaded);
-        output.result({ cluster: loaded.config.cluster, nodes: results, connection }, [
+        output.result({ cluster: loaded.config.cluster, nodes: results, agent, connection }, [
           ...results.map((result) => `${result.container}: ${result.outcome}${describePending(result.config)}`),
+          `${agent.container}: ${agent.outcome} (${agent.url}/metrics and /healthz)`,
           "",
           `connect: host ${connection.host}, port ${connection.port}, user ${connection.user}`,
           `password file: ${connection.passwordFile}`,
@@ -54,8 +55,10 @@ export function registerCluster(program: Command): void {
         const backups = await latestBackups(target, config.cluster);
         // What interrupted or killed runs left: the next backup, verify, restore or prune removes it.
         const leftovers = await findLeftovers(await docker(), { cluster: config.cluster, stateDir, target });
-        output.result({ cluster: config.cluster, nodes, backups, leftovers }, [
+        const agent = await agentStatus(await docker(), config.cluster);
+        output.result({ cluster: config.cluster, nodes, agent, backups, leftovers }, [
           ...(nodes.length ? formatStatusTable(nodes) : [`cluster ${config.cluster} has no containers (pgfort up)`]),
+          formatAgentLine(agent),
           ...(nodes.length ? ["", ...formatUsageTable(nodes), "", ...formatSettings(nodes)] : []),
           "",
           ...formatLatestBackups(backups),
@@ -107,6 +110,11 @@ export function registerCluster(program: Command): void {
         }),
       );
   }
+}
+
+function formatAgentLine(agent: AgentStatus | null): string {
+  if (!agent) return "agent: none (pgfort up creates it)";
+  return `agent ${agent.container}: ${agent.state}, health ${agent.health}, ${agent.restarts} restart(s)${agent.port ? `, http://${agent.port}/healthz` : ""}`;
 }
 
 function describePending(report: ConfigReport | undefined): string {

@@ -11,6 +11,14 @@ import { clusterLabels, LABEL_SECRETS_DIGEST } from "../docker/labels";
 import { objectName, secretsVolumeName } from "../docker/names";
 import { POSTGRES_UID, SECRETS, SECRETS_DIR, secretsDir } from "./secrets";
 import { ensureSecrets } from "./state";
+import { AGENT_CONFIG_FILE, AWS_CREDENTIALS_FILE } from "../agent/contract";
+
+/**
+ * Files beside the generated secrets that go into the volume when present: the agent's config and
+ * S3 credentials (src/cluster/agent.ts writes them). Read by every sync, so a sync from `replica add`
+ * keeps what `up` wrote for the agent, and the digest covers them.
+ */
+export const OPTIONAL_SECRET_FILES: readonly string[] = [AGENT_CONFIG_FILE, AWS_CREDENTIALS_FILE];
 
 export interface SecretFile {
   name: string;
@@ -53,9 +61,16 @@ export interface SecretsEngine {
  */
 export async function syncSecretsVolume(docker: SecretsEngine, cluster: string, image: string, stateDir: string): Promise<boolean> {
   await ensureSecrets(stateDir);
-  const files = await Promise.all(
+  const files: SecretFile[] = await Promise.all(
     Object.values(SECRETS).map(async ({ name }) => ({ name, content: await readFile(path.join(secretsDir(stateDir), name), "utf8") })),
   );
+  for (const name of OPTIONAL_SECRET_FILES) {
+    const content = await readFile(path.join(secretsDir(stateDir), name), "utf8").catch((error: NodeJS.ErrnoException) => {
+      if (error.code === "ENOENT") return undefined;
+      throw error;
+    });
+    if (content !== undefined) files.push({ name, content });
+  }
   const { archive, digest } = await planSecretsArchive(files);
   const volume = secretsVolumeName(cluster);
   const carrier = objectName(cluster, "secrets");

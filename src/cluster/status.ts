@@ -2,6 +2,7 @@
 import { z } from "zod";
 import type { ContainerInspect, DockerClient } from "../docker/client";
 import { clusterFilter, LABEL_NODE, LABEL_ROLE } from "../docker/labels";
+import { agentContainerName } from "../docker/names";
 import { settingsInForce, type SettingInForce } from "./settings-in-force";
 import { queryRows } from "./sql";
 import { readUsage, type ContainerUsage } from "./usage";
@@ -87,4 +88,31 @@ export async function serverStatuses(docker: DockerClient, cluster: string, prim
   };
   const nodes = (await Promise.all(containers.map((summary) => read(summary.Id)))).filter((node): node is ServerStatus => node !== undefined);
   return nodes.sort((a, b) => (a.role === b.role ? a.node.localeCompare(b.node) : a.role === "primary" ? -1 : 1));
+}
+
+/** The agent container as the engine sees it (issue 10); `health` is "the process answers", not the backups' health. */
+export interface AgentStatus {
+  container: string;
+  state: string;
+  health: string;
+  /** Restarts by Docker's restart policy since it was created. */
+  restarts: number;
+  /** Where /metrics and /healthz are published. */
+  port: string | null;
+}
+
+export function mapAgentInspect(info: ContainerInspect): AgentStatus {
+  const binding = Object.values(info.NetworkSettings.Ports ?? {})[0]?.[0];
+  return {
+    container: info.Name.replace(/^\//, ""),
+    state: info.State.Status,
+    health: info.State.Health?.Status ?? "none",
+    restarts: info.RestartCount,
+    port: binding ? `${binding.HostIp}:${binding.HostPort}` : null,
+  };
+}
+
+export async function agentStatus(docker: DockerClient, cluster: string): Promise<AgentStatus | null> {
+  const info = await docker.inspectContainerIfExists(agentContainerName(cluster));
+  return info ? mapAgentInspect(info) : null;
 }
