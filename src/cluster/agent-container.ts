@@ -77,6 +77,9 @@ export function planAgentContainer(config: Config, inputs: AgentContainerInputs)
       ...planResourceLimits(config.agent.resources ?? config.backups.resources),
       ...HARDENING,
       RestartPolicy: AGENT_RESTART_POLICY,
+      // Docker's init as PID 1: a drill's scratch postmaster is detached by pg_ctl and reparented to
+      // PID 1 when it ends; Node would never reap it (a zombie per drill, for the agent's lifetime).
+      Init: true,
       PortBindings: { [CONTAINER_PORT]: [{ HostIp: agent.bind, HostPort: String(agent.port) }] },
       Mounts: [
         secretsMount(cluster),

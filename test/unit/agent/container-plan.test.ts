@@ -38,6 +38,7 @@ describe("planAgentContainer", function () {
     assert.deepEqual(host.SecurityOpt, ["no-new-privileges:true"]);
     assert.equal(host.ReadonlyRootfs, true);
     assert.deepEqual(host.RestartPolicy, { Name: "always", MaximumRetryCount: 0 });
+    assert.equal(host.Init, true, "an init reaps the drills' detached postmasters");
     assert.deepEqual(host.LogConfig, HARDENING.LogConfig);
     assert.match(host.Tmpfs?.["/tmp"] ?? "", /^rw,/);
   });
