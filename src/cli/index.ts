@@ -12,6 +12,7 @@ import { registerReplica } from "./replica";
 import { registerBackup, registerRestore } from "./backup";
 import { registerSchedule } from "./schedule";
 import { registerMonitoring } from "./monitoring";
+import { registerJob } from "./job";
 
 export function createProgram(): Command {
   const program = new Command("pgfort")
@@ -29,6 +30,7 @@ export function createProgram(): Command {
   registerRestore(program);
   registerSchedule(program);
   registerMonitoring(program);
+  registerJob(program);
   const configure = (command: Command, path: string): void => {
     command.exitOverride().configureOutput({
       outputError: (text, write) => write(`${text.trimEnd()}\nhint: see pgfort ${path} --help\n`),

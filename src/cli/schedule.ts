@@ -5,6 +5,7 @@ import { openTarget } from "../backup/targets/resolve";
 import { Notifier } from "../notify/notifier";
 import { redactUrl } from "../notify/plan";
 import { runScheduledJob } from "../schedule/backup-job";
+import { hostSteps } from "../handoff/steps";
 import { ScheduleMetrics } from "../schedule/metrics";
 import { Scheduler } from "../schedule/scheduler";
 import { startStatusServer } from "../schedule/server";
@@ -41,7 +42,7 @@ export function registerSchedule(program: Command): void {
         if (targets.length > 0) output.info(`notifying ${targets.join(" and ")} (timeout ${loaded.config.notify.timeout} ms)`, { notify: targets });
         // Aborted only when the stop timeout passes with a job still running: that job then cleans up.
         const abandon = new AbortController();
-        const scheduler = new Scheduler(jobs, (job) => runScheduledJob(engine, loaded, target, job, abandon.signal), metrics, {
+        const scheduler = new Scheduler(jobs, (job) => runScheduledJob(hostSteps(engine, loaded, target), job, abandon.signal), metrics, {
           onEvent: (event, fields) => output.info(`${event} ${Object.entries(fields).map(([key, value]) => `${key}=${String(value)}`).join(" ")}`, { scheduler: event, ...fields }),
         }, loaded.config.backups.timezone, notifier.isConfigured ? notifier : undefined);
         const server = await startStatusServer(metrics, () => scheduler.health(), "127.0.0.1", port);

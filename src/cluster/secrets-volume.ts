@@ -49,13 +49,15 @@ export interface SecretsEngine {
  * Makes `<cluster>-secrets` hold the state directory's secrets (creating missing ones first). The
  * volume is filled through a created-never-started carrier container labelled with the files'
  * digest, so an unchanged set costs one inspect, and a changed file is copied again. Idempotent;
- * true when it copied.
+ * true when it copied. `extra` files (agent.json, aws-credentials) are copied with the same owner and mode.
  */
-export async function syncSecretsVolume(docker: SecretsEngine, cluster: string, image: string, stateDir: string): Promise<boolean> {
+export async function syncSecretsVolume(docker: SecretsEngine, cluster: string, image: string, stateDir: string, extra: readonly SecretFile[] = []): Promise<boolean> {
   await ensureSecrets(stateDir);
-  const files = await Promise.all(
+  const files: SecretFile[] = await Promise.all(
     Object.values(SECRETS).map(async ({ name }) => ({ name, content: await readFile(path.join(secretsDir(stateDir), name), "utf8") })),
   );
+  // Files beside the passwords (the agent's config, S3 credentials: issue 10), in the same copy.
+  files.push(...extra);
   const { archive, digest } = await planSecretsArchive(files);
   const volume = secretsVolumeName(cluster);
   const carrier = objectName(cluster, "secrets");

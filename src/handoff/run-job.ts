@@ -1,0 +1,122 @@
+// The host hands a job to the running agent (`docker exec <cluster>-agent pgfort job …`), or to a
+// one-off container of the agent image when no agent runs, and follows its NDJSON events. The
+// same job code runs either way; backup bytes never cross Docker's attach stream, only events do.
+// Ctrl-C half-closes the job's stdin (--stdin-lifeline): the job aborts, removes what it wrote,
+// reports, and exits; the host waits for that, so nothing is left behind.
+import { randomBytes } from "node:crypto";
+import { PassThrough } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import path from "node:path";
+import type { LoadedConfig } from "../config/load";
+import type { DockerClient } from "../docker/client";
+import { Demultiplexer, TextTail } from "../docker/demultiplex";
+import { runThrowaway } from "../docker/throwaway";
+import { objectName } from "../docker/names";
+import { LABEL_ROLE } from "../docker/labels";
+import { agentImageTag } from "../agent/contract";
+import { readTopology } from "../cluster/topology";
+import { ContainerError, ImageMissingError } from "../errors";
+import type { JobEvent } from "../jobs/events";
+import { syncAgentConfig, targetInJob } from "./agent-config";
+import { JobEventsReader } from "./events-reader";
+import { planOneOffJobContainer, type JobContainerContext } from "./job-container";
+import { prepareTargetDirectory } from "./target-directory";
+
+/** A job that ignores its closed stdin this long after Ctrl-C is killed. */
+const ABORT_GRACE_MS = 60_000;
+
+export interface HandOffRequest {
+  /** The `pgfort job …` arguments, e.g. ["backup", "--kind", "logical"]. */
+  args: string[];
+  /** Backups talk to the primary; prune only to the target. */
+  needsServer: boolean;
+  /** A target other than backups.target (--target): only a one-off container can mount it. */
+  targetUrl?: string | undefined;
+  onEvent(event: JobEvent): void;
+  /** Where the job runs, said once before it starts. */
+  onStart?(where: { mode: "agent" | "one-off"; container: string }): void;
+  signal?: AbortSignal | undefined;
+}
+
+export function agentContainerName(cluster: string): string {
+  return objectName(cluster, "agent");
+}
+
+/** The job's result value; its error event is thrown as a PgfortError with the job's code, hint and exit code. */
+export async function handOffJob(docker: DockerClient, loaded: LoadedConfig, request: HandOffRequest): Promise<unknown> {
+  request.signal?.throwIfAborted();
+  const { cluster } = loaded.config;
+  const agent = agentContainerName(cluster);
+  const inspected = await docker.inspectContainerIfExists(agent);
+  const ownTarget = request.targetUrl === undefined || request.targetUrl === loaded.config.backups.target;
+  if (ownTarget && inspected?.State.Running && inspected.Config.Labels?.[LABEL_ROLE] === "agent") {
+    request.onStart?.({ mode: "agent", container: agent });
+    return execInAgent(docker, agent, request);
+  }
+  return runOneOff(docker, loaded, request);
+}
+
+async function execInAgent(docker: DockerClient, agent: string, request: HandOffRequest): Promise<unknown> {
+  const { signal } = request;
+  const exec = await docker.execStream(agent, ["pgfort", "job", ...request.args, "--stdin-lifeline"]);
+  const stderr = new TextTail(16 * 1024);
+  const reader = new JobEventsReader(request.onEvent);
+  const onAbort = () => exec.stream.end();
+  signal?.addEventListener("abort", onAbort, { once: true });
+  // The job may ignore its stdin: after the grace time, the host stops following it (the engine
+  // then closes the exec's streams).
+  let timer: NodeJS.Timeout | undefined;
+  signal?.addEventListener("abort", () => (timer = setTimeout(() => (exec.stream as unknown as { destroy(): void }).destroy(), ABORT_GRACE_MS)), { once: true });
+  try {
+    await pipeline(exec.stream, new Demultiplexer(stderr.append), reader);
+  } catch (error) {
+    if (!signal?.aborted) throw new ContainerError(`lost the job in ${agent}: ${(error as Error).message}`, "check the agent (docker logs), then run the command again", { cause: error });
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener("abort", onAbort);
+  }
+  signal?.throwIfAborted();
+  return reader.settle(agent, await exec.exitCode(), stderr.toString());
+}
+
+async function runOneOff(docker: DockerClient, loaded: LoadedConfig, request: HandOffRequest): Promise<unknown> {
+  const { config } = loaded;
+  const image = agentImageTag(config.image.tag);
+  if (!(await docker.imageExists(image))) throw new ImageMissingError(`the agent image ${image} is not on this host`, "build it with pgfort build (pgfort up builds it too)");
+  const targetUrl = request.targetUrl ?? config.backups.target;
+  const targetDirectory = targetUrl.startsWith("file://") ? await prepareTargetDirectory(path.resolve(loaded.baseDir, targetUrl.slice("file://".length))) : undefined;
+  let network: JobContainerContext["network"] = targetDirectory ? { mode: "none" } : { mode: "cluster" };
+  if (request.needsServer) {
+    const primary = objectName(config.cluster, (await readTopology(loaded.stateDir)).primary);
+    if (!(await docker.inspectContainerIfExists(primary))?.State.Running) throw new ContainerError(`the primary ${primary} is not running`, "start the cluster with pgfort up");
+    network = { mode: "primary", container: primary };
+  }
+  const [engine] = await Promise.all([docker.engineInfo(), syncAgentConfig(docker, loaded)]);
+  const node = `backup-${randomBytes(3).toString("hex")}`;
+  const args = request.targetUrl === undefined ? request.args : [...request.args, "--target", targetInJob(targetUrl)];
+  const create = planOneOffJobContainer({ config, node, args, network, hostCpus: engine.cpus, ...(targetDirectory ? { targetDirectory } : {}) });
+  request.onStart?.({ mode: "one-off", container: create.name ?? node });
+  const reader = new JobEventsReader(request.onEvent);
+  const lifeline = new PassThrough();
+  const kill = new AbortController();
+  const { signal } = request;
+  let timer: NodeJS.Timeout | undefined;
+  const onAbort = () => {
+    lifeline.end();
+    timer = setTimeout(() => kill.abort(signal?.reason), ABORT_GRACE_MS);
+  };
+  signal?.addEventListener("abort", onAbort, { once: true });
+  // The stdin flow must end too once the job's output has: the container is done.
+  reader.once("finish", () => lifeline.end());
+  try {
+    const job = await runThrowaway(docker, { create, stdout: [reader], stdin: lifeline, signal: kill.signal });
+    signal?.throwIfAborted();
+    return reader.settle(create.name ?? node, job.exitCode, job.stderr.toString());
+  } catch (error) {
+    throw signal?.aborted ? signal.reason : error;
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener("abort", onAbort);
+    lifeline.end();
+  }
+}
