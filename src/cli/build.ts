@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { buildAgentImage } from "../image/agent-build";
 import { buildImage } from "../image/build";
 import { parseBuildFlags, planImageBuild } from "../image/plan";
 import { VERSION } from "../version";
@@ -8,7 +9,7 @@ import { formatBytes } from "./output";
 export function registerBuild(program: Command): void {
   program
     .command("build")
-    .description("build the hardened PostgreSQL image (plpython3u, data checksums, split conf.d, non-root)")
+    .description("build the hardened PostgreSQL image (plpython3u, data checksums, split conf.d, non-root) and the agent image on it")
     .option("--tag <tag>", "image tag (default: image.tag of the config, pgfort/postgres:15)")
     .option("--pg-major <major>", "PostgreSQL major version (default: image.pgMajor, 15)")
     .option("--base <image>", "base image (default: image.base, debian:bookworm-slim)")
@@ -20,14 +21,20 @@ export function registerBuild(program: Command): void {
         const { config } = await loadConfig();
         const plan = planImageBuild(config.image, flags, VERSION);
         output.info(`building ${plan.tag} (PostgreSQL ${plan.pgMajor} on ${plan.base})`, { tag: plan.tag });
-        const image = await buildImage(await docker(), plan, {
-          onStep: (step) =>
-            output.progress(`[${step.step}/${step.total}] ${step.instruction.slice(0, 100)}`, { ...step }),
-        });
-        output.result({ event: "built", ...image }, [
+        const engine = await docker();
+        const onStep = (image: string) => (step: { step: number; total: number; instruction: string }) =>
+          output.progress(`${image} [${step.step}/${step.total}] ${step.instruction.slice(0, 100)}`, { image, ...step });
+        const image = await buildImage(engine, plan, { onStep: onStep(plan.tag) });
+        // The agent image is the server image plus Node and pgfort: built from the one just built.
+        const agentSource = { ...config.image, tag: image.tag, pgMajor: plan.pgMajor };
+        const agent = await buildAgentImage(engine, agentSource, { onStep: onStep("agent") }, plan.noCache);
+        output.result({ event: "built", ...image, agent }, [
           `built ${image.tag}`,
           `id    ${image.id}`,
           `size  ${formatBytes(image.sizeBytes)}`,
+          `built ${agent.tag} (the agent: the server's tools, Node and pgfort)`,
+          `id    ${agent.id}`,
+          `size  ${formatBytes(agent.sizeBytes)}`,
         ]);
       }),
     );

@@ -4,6 +4,7 @@ import path from "node:path";
 import type { LoadedConfig } from "../config/load";
 import type { DockerClient } from "../docker/client";
 import { clusterLabels, LABEL_SPEC_HASH } from "../docker/labels";
+import { ensureAgentImage } from "../image/agent-build";
 import { buildImage, type BuildListener } from "../image/build";
 import { planImageBuild } from "../image/plan";
 import { VERSION } from "../version";
@@ -29,12 +30,14 @@ export interface NodeUpResult {
   config?: ConfigReport;
 }
 
-/** Builds the config's image unless the engine has it already. */
+/** Builds the config's image unless the engine has it already, then the agent image on it unless current. */
 export async function ensureImage(docker: DockerClient, loaded: LoadedConfig, listener: UpListener = {}): Promise<void> {
   const { image } = loaded.config;
-  if (await docker.imageExists(image.tag)) return;
-  listener.onInfo?.(`image ${image.tag} is missing: building it`);
-  await buildImage(docker, planImageBuild(image, { noCache: false }, VERSION), listener);
+  if (!(await docker.imageExists(image.tag))) {
+    listener.onInfo?.(`image ${image.tag} is missing: building it`);
+    await buildImage(docker, planImageBuild(image, { noCache: false }, VERSION), listener);
+  }
+  await ensureAgentImage(docker, image, listener);
 }
 
 /**

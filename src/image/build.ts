@@ -1,4 +1,5 @@
 // Carries out an ImageBuildPlan through the engine's build API; decides nothing the plan could.
+import type { Readable } from "node:stream";
 import type { DockerClient, BuildEvent } from "../docker/client";
 import { dockerMessage } from "../docker/client";
 import { ImageBuildError } from "../errors";
@@ -22,8 +23,9 @@ export async function buildImage(
   docker: DockerClient,
   plan: ImageBuildPlan,
   listener: BuildListener = {},
+  buildContext?: Readable,
 ): Promise<BuiltImage> {
-  const context = await createBuildContext(await listContextFiles());
+  const context = buildContext ?? (await createBuildContext(await listContextFiles()));
   const output = new StepOutput();
   let current: BuildStep | undefined;
   const onEvent = (event: BuildEvent): void => {

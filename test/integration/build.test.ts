@@ -4,7 +4,10 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { runCli } from "./cli";
-import { docker } from "./postgres";
+import { agentImageTag } from "../../src/agent/contract";
+import { VERSION } from "../../src/version";
+import { uniqueClusterName } from "./clusters";
+import { docker, IMAGE } from "./postgres";
 
 describe("pgfort build", function () {
   it("builds the image and reports tag, id and size; --json gives events and a JSON result", async function () {
@@ -23,6 +26,45 @@ describe("pgfort build", function () {
     assert.equal(image.Config.Labels?.["io.pgfort.pg-major"], "15");
     assert.deepEqual(image.Config.Healthcheck?.Test?.[0], "CMD-SHELL");
     assert.equal((image.Config as { StopSignal?: string }).StopSignal, "SIGINT");
+    // The agent image, built on the one just built.
+    const agent = (JSON.parse(result.stdout) as { agent: { tag: string } }).agent;
+    assert.equal(agent.tag, "pgfort/postgres:15-agent");
+    const agentImage = await (await docker()).inspectImage(agent.tag);
+    assert.equal(agentImage.Config.User, "999:999");
+    assert.deepEqual(agentImage.Config.Entrypoint, ["pgfort"]);
+  });
+
+  it("the agent image runs pgfort on its own Node >= 20 beside the server's own tools, as 999 on a read-only root", async function () {
+    const engine = await docker();
+    const cluster = uniqueClusterName();
+    const name = `${cluster}-agent-probe`;
+    const script = [
+      "set -e",
+      "id -u",
+      "node --version",
+      "pgfort --version",
+      "pg_dump --version",
+      "postgres --version",
+      "pgfort monitoring rules >/dev/null && echo rules-ok",
+    ].join("; ");
+    await engine.createAndStart({
+      name,
+      Image: agentImageTag(IMAGE),
+      Entrypoint: ["sh", "-c"],
+      Cmd: [script],
+      Labels: { "pgfort.cluster": cluster },
+      HostConfig: { ReadonlyRootfs: true, CapDrop: ["ALL"], SecurityOpt: ["no-new-privileges"], Tmpfs: { "/tmp": "" } },
+    });
+    assert.equal(await engine.waitContainer(name), 0, await engine.logTail(name));
+    const lines = (await engine.logTail(name)).trim().split("\n");
+    assert.equal(lines[0], "999");
+    assert.ok(Number(/^v(\d+)\./.exec(lines[1] ?? "")?.[1]) >= 20, `node: ${lines[1]}`);
+    assert.equal(lines[2], VERSION);
+    // pg_dump and the server are the same major: the agent's tools are the server's own.
+    const major = (line: string | undefined) => /\) (\d+)\./.exec(line ?? "")?.[1];
+    assert.equal(major(lines[3]), major(lines[4]));
+    assert.equal(major(lines[4]), "15");
+    assert.equal(lines[5], "rules-ok");
   });
 
   it("fails non-zero on a major the base cannot install, says why, and tags nothing", async function () {

@@ -2,6 +2,7 @@
 // file, and cleanup by label after each test, failures included. Cleanup calls dockerode directly,
 // never the code under test.
 import Dockerode from "dockerode";
+import { ensureAgentImage } from "../../src/image/agent-build";
 import { buildImage } from "../../src/image/build";
 import { planImageBuild } from "../../src/image/plan";
 import { DockerClient } from "../../src/docker/client";
@@ -32,6 +33,8 @@ export const mochaHooks: Mocha.RootHookObject = {
     }
     const plan = planImageBuild({ ...parseConfig("{}").image, tag: IMAGE }, { noCache: false }, VERSION);
     await buildImage(client, plan);
+    // And the agent image on it (jobs and the agent run in it), so no test pays for its build.
+    await ensureAgentImage(client, { ...parseConfig("{}").image, tag: IMAGE });
   },
   async afterEach(this: Mocha.Context) {
     this.timeout(120_000);
