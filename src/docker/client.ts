@@ -273,4 +273,10 @@ export class DockerClient {
   async signalContainer(name: string, signal: string): Promise<void> {
     await request(`signal container ${name}`, () => tolerate(this.api.getContainer(name).kill({ signal }), [404, 409], undefined));
   }
+
+  /** The gateway of a network's first subnet: the host's address on that bridge. */
+  async networkGateway(name: string): Promise<string | undefined> {
+    const info = (await request(`inspect network ${name}`, () => this.api.getNetwork(name).inspect())) as { IPAM?: { Config?: Array<{ Gateway?: string }> } };
+    return info.IPAM?.Config?.find((config) => config.Gateway)?.Gateway;
+  }
 }

@@ -12,7 +12,11 @@ export class JobEventsReader extends Writable {
   /** Lines that were not events (a crash's stack, a shell message), their tail. */
   readonly other = new TextTail(16 * 1024);
 
-  constructor(private readonly onEvent: (event: JobEvent) => void) {
+  /** `hostView` rewrites the job's paths (its target mount) into the host's, in messages and hints. */
+  constructor(
+    private readonly onEvent: (event: JobEvent) => void,
+    private readonly hostView: (text: string) => string = (text) => text,
+  ) {
     super();
   }
 
@@ -27,7 +31,8 @@ export class JobEventsReader extends Writable {
   }
 
   private take(line: string): void {
-    const event = parseJobEvent(line);
+    const parsed = parseJobEvent(line);
+    const event = parsed && "message" in parsed ? { ...parsed, message: this.hostView(parsed.message), ...("hint" in parsed ? { hint: this.hostView(parsed.hint) } : {}) } : parsed;
     if (!event) {
       if (line.trim()) this.other.append(Buffer.from(`${line}\n`));
       return;

@@ -11,9 +11,11 @@ import type { LoadedConfig } from "../config/load";
 import type { DockerClient } from "../docker/client";
 import { Demultiplexer, TextTail } from "../docker/demultiplex";
 import { runThrowaway } from "../docker/throwaway";
-import { objectName } from "../docker/names";
+import { networkName, objectName } from "../docker/names";
+import { resolveS3Access } from "../backup/targets/s3";
+import { planS3Access } from "./s3-access";
 import { LABEL_ROLE } from "../docker/labels";
-import { agentImageTag } from "../agent/contract";
+import { agentImageTag, AGENT_TARGET_DIR } from "../agent/contract";
 import { readTopology } from "../cluster/topology";
 import { ContainerError, ImageMissingError } from "../errors";
 import type { JobEvent } from "../jobs/events";
@@ -49,18 +51,24 @@ export async function handOffJob(docker: DockerClient, loaded: LoadedConfig, req
   const agent = agentContainerName(cluster);
   const inspected = await docker.inspectContainerIfExists(agent);
   const ownTarget = request.targetUrl === undefined || request.targetUrl === loaded.config.backups.target;
+  const targetUrl = request.targetUrl ?? loaded.config.backups.target;
+  const targetDirectory = targetUrl.startsWith("file://") ? path.resolve(loaded.baseDir, targetUrl.slice("file://".length)) : undefined;
+  // The job names files by its mount of the target: the user knows them by the host's path.
+  const hostView = (text: string) => (targetDirectory ? text.split(AGENT_TARGET_DIR).join(targetDirectory) : text);
+  // Both ways: the agent's bind mount is the same directory, and backups written by the host before must stay prunable.
+  if (targetDirectory) await prepareTargetDirectory(targetDirectory);
   if (ownTarget && inspected?.State.Running && inspected.Config.Labels?.[LABEL_ROLE] === "agent") {
     request.onStart?.({ mode: "agent", container: agent });
-    return execInAgent(docker, agent, request);
+    return execInAgent(docker, agent, request, hostView);
   }
-  return runOneOff(docker, loaded, request);
+  return runOneOff(docker, loaded, request, targetUrl, targetDirectory, hostView);
 }
 
-async function execInAgent(docker: DockerClient, agent: string, request: HandOffRequest): Promise<unknown> {
+async function execInAgent(docker: DockerClient, agent: string, request: HandOffRequest, hostView: (text: string) => string): Promise<unknown> {
   const { signal } = request;
   const exec = await docker.execStream(agent, ["pgfort", "job", ...request.args, "--stdin-lifeline"]);
   const stderr = new TextTail(16 * 1024);
-  const reader = new JobEventsReader(request.onEvent);
+  const reader = new JobEventsReader(request.onEvent, hostView);
   const onAbort = () => exec.stream.end();
   signal?.addEventListener("abort", onAbort, { once: true });
   // The job may ignore its stdin: after the grace time, the host stops following it (the engine
@@ -79,24 +87,33 @@ async function execInAgent(docker: DockerClient, agent: string, request: HandOff
   return reader.settle(agent, await exec.exitCode(), stderr.toString());
 }
 
-async function runOneOff(docker: DockerClient, loaded: LoadedConfig, request: HandOffRequest): Promise<unknown> {
+async function runOneOff(
+  docker: DockerClient,
+  loaded: LoadedConfig,
+  request: HandOffRequest,
+  targetUrl: string,
+  targetDirectory: string | undefined,
+  hostView: (text: string) => string,
+): Promise<unknown> {
   const { config } = loaded;
   const image = agentImageTag(config.image.tag);
   if (!(await docker.imageExists(image))) throw new ImageMissingError(`the agent image ${image} is not on this host`, "build it with pgfort build (pgfort up builds it too)");
-  const targetUrl = request.targetUrl ?? config.backups.target;
-  const targetDirectory = targetUrl.startsWith("file://") ? await prepareTargetDirectory(path.resolve(loaded.baseDir, targetUrl.slice("file://".length))) : undefined;
   let network: JobContainerContext["network"] = targetDirectory ? { mode: "none" } : { mode: "cluster" };
   if (request.needsServer) {
     const primary = objectName(config.cluster, (await readTopology(loaded.stateDir)).primary);
     if (!(await docker.inspectContainerIfExists(primary))?.State.Running) throw new ContainerError(`the primary ${primary} is not running`, "start the cluster with pgfort up");
     network = { mode: "primary", container: primary };
   }
-  const [engine] = await Promise.all([docker.engineInfo(), syncAgentConfig(docker, loaded)]);
+  const s3 = targetDirectory ? undefined : planS3Access(await resolveS3Access(config.backups.s3), await docker.networkGateway(networkName(config.cluster)));
+  const [engine] = await Promise.all([docker.engineInfo(), syncAgentConfig(docker, loaded, s3 ? [s3.file] : [])]);
   const node = `backup-${randomBytes(3).toString("hex")}`;
   const args = request.targetUrl === undefined ? request.args : [...request.args, "--target", targetInJob(targetUrl)];
-  const create = planOneOffJobContainer({ config, node, args, network, hostCpus: engine.cpus, ...(targetDirectory ? { targetDirectory } : {}) });
+  const create = planOneOffJobContainer({ config, node, args, network, hostCpus: engine.cpus, ...(targetDirectory ? { targetDirectory } : {}), ...(s3 ? { env: s3.env } : {}) });
   request.onStart?.({ mode: "one-off", container: create.name ?? node });
-  const reader = new JobEventsReader(request.onEvent);
+  const endpointInJob = s3?.endpointInJob;
+  const hostEndpoint = config.backups.s3.endpoint ?? process.env["AWS_ENDPOINT_URL_S3"] ?? process.env["AWS_ENDPOINT_URL"];
+  const view = endpointInJob && hostEndpoint && endpointInJob !== hostEndpoint ? (text: string) => hostView(text).split(endpointInJob).join(hostEndpoint) : hostView;
+  const reader = new JobEventsReader(request.onEvent, view);
   const lifeline = new PassThrough();
   const kill = new AbortController();
   const { signal } = request;
