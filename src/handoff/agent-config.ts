@@ -37,7 +37,13 @@ export async function agentConfigFile(loaded: LoadedConfig): Promise<SecretFile>
   return { name: AGENT_CONFIG_FILE, content: `${JSON.stringify(planAgentConfig(loaded, configText, primary), null, 2)}\n` };
 }
 
+/** One copy at a time per process: `pgfort schedule` starts jobs side by side, and the copy recreates one carrier container. */
+let copying: Promise<unknown> = Promise.resolve();
+
 /** Makes the secrets volume hold the passwords and the agent's config (and `extra`, e.g. S3 credentials). Idempotent. */
 export async function syncAgentConfig(docker: SecretsEngine, loaded: LoadedConfig, extra: readonly SecretFile[] = []): Promise<void> {
-  await syncSecretsVolume(docker, loaded.config.cluster, loaded.config.image.tag, loaded.stateDir, [await agentConfigFile(loaded), ...extra]);
+  const files = [await agentConfigFile(loaded), ...extra];
+  const copy = copying.catch(() => undefined).then(() => syncSecretsVolume(docker, loaded.config.cluster, loaded.config.image.tag, loaded.stateDir, files));
+  copying = copy;
+  await copy;
 }
