@@ -11,6 +11,7 @@ import { ConfigError, InterruptedError } from "../errors";
 import { runBackupJob } from "../jobs/backup";
 import { errorEvent, formatJobEvent, type JobEvent } from "../jobs/events";
 import { openJobRuntime } from "../jobs/runtime";
+import { jobStateDir } from "../jobs/state-dir";
 import { interruption } from "./interrupt";
 
 export interface JobCommandContext {
@@ -99,7 +100,8 @@ export function jobAction<Options>(work: (context: JobCommandContext, options: O
       process.stdin.resume();
     }
     try {
-      const context = await loadAgentContext();
+      const loadedContext = await loadAgentContext();
+      const context: AgentContext = { ...loadedContext, loaded: { ...loadedContext.loaded, stateDir: await jobStateDir() } };
       const target = openTarget(options.target ?? context.loaded.config.backups.target, context.loaded, { onWarning: (message) => emit({ event: "warning", message }) });
       const value = await work({ context, target, emit, signal: controller.signal }, options);
       controller.signal.throwIfAborted();

@@ -9,10 +9,15 @@ import path from "node:path";
 import { agentImageTag, AGENT_TARGET_DIR } from "../../src/agent/contract";
 import { appCluster, backupRun, listBackups, type Manifest } from "./backup-helpers";
 import { engineApi, IMAGE, psql } from "./postgres";
-import type { Workspace } from "./workspace";
+import { freePort, Workspace } from "./workspace";
 
-/** The fixture: a logical backup of a database `app` (table items, 1234 rows; role appuser) taken by the previous version's host-streamed path. */
-const V1_FIXTURE = path.resolve(__dirname, "..", "..", "..", "test", "fixtures", "backup-v1", "20261202T000021Z-267aef");
+/**
+ * The fixture: a logical backup of a database `app` (table items, 1234 rows; role appuser) taken
+ * by the previous version's host-streamed path, with the verdict its drill wrote, and that test
+ * cluster's generated passwords (the globals set the superuser's: a restore then needs the same).
+ */
+const FIXTURES = path.resolve(__dirname, "..", "..", "..", "test", "fixtures", "backup-v1");
+const V1_FIXTURE = path.join(FIXTURES, "20261202T003513Z-bf8b84");
 
 async function startStandInAgent(workspace: Workspace): Promise<string> {
   const name = `${workspace.cluster}-agent`;
@@ -71,7 +76,11 @@ describe("pgfort backup: the hand-off to a job container", function () {
   });
 
   it("a backup taken by the previous version (formatVersion 1, streamed by the host) still lists and restores", async function () {
-    const workspace = await appCluster();
+    const port = await freePort();
+    const workspace = await Workspace.create((cluster) => `cluster: ${cluster}\nprimary:\n  port: ${port}\n  resources: { memory: 512m, cpus: 1 }\n`);
+    await cp(path.join(FIXTURES, "secrets"), workspace.path(".pgfort", workspace.cluster, "secrets"), { recursive: true });
+    await workspace.ok("up");
+    await psql(`${workspace.cluster}-primary`, "CREATE DATABASE app");
     const id = path.basename(V1_FIXTURE);
     const directory = workspace.path("backups", workspace.cluster, "logical", id);
     await cp(V1_FIXTURE, directory, { recursive: true });
@@ -80,7 +89,7 @@ describe("pgfort backup: the hand-off to a job container", function () {
     assert.equal(manifest["formatVersion"], 1);
     await writeFile(path.join(directory, "manifest.json"), `${JSON.stringify({ ...manifest, cluster: workspace.cluster }, null, 2)}\n`);
     const listed = await listBackups(workspace);
-    assert.deepEqual(listed.map((backup) => [backup.id, backup.kind, backup.status]), [[id, "logical", "complete"]]);
+    assert.deepEqual(listed.map((backup) => [backup.id, backup.kind, backup.status, backup.verified]), [[id, "logical", "complete", "passed"]]);
     await workspace.ok("restore", id, "--as", "old");
     const restored = `${workspace.cluster}-old`;
     assert.equal(await psql(restored, "SELECT count(*) FROM items", { db: "app" }), "1234");
