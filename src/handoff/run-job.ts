@@ -12,8 +12,8 @@ import type { DockerClient } from "../docker/client";
 import { Demultiplexer, TextTail } from "../docker/demultiplex";
 import { runThrowaway } from "../docker/throwaway";
 import { networkName, objectName } from "../docker/names";
-import { resolveS3Access } from "../backup/targets/s3";
 import { planS3Access } from "./s3-access";
+import { loadS3Module } from "../backup/targets/resolve";
 import { LABEL_ROLE } from "../docker/labels";
 import { agentImageTag, AGENT_TARGET_DIR } from "../agent/contract";
 import { readTopology } from "../cluster/topology";
@@ -104,7 +104,10 @@ async function runOneOff(
     if (!(await docker.inspectContainerIfExists(primary))?.State.Running) throw new ContainerError(`the primary ${primary} is not running`, "start the cluster with pgfort up");
     network = { mode: "primary", container: primary };
   }
-  const s3 = targetDirectory ? undefined : planS3Access(await resolveS3Access(config.backups.s3), await docker.networkGateway(networkName(config.cluster)));
+  // Loaded only for S3 targets: the AWS SDK is a fixed cost of ~0.3 s (src/backup/targets/resolve.ts).
+  const s3 = targetDirectory
+    ? undefined
+    : planS3Access(await loadS3Module().resolveS3Access(config.backups.s3), await docker.networkGateway(networkName(config.cluster)));
   const [engine] = await Promise.all([docker.engineInfo(), syncAgentConfig(docker, loaded, s3 ? [s3.file] : [])]);
   const node = `backup-${randomBytes(3).toString("hex")}`;
   const args = request.targetUrl === undefined ? request.args : [...request.args, "--target", targetInJob(targetUrl)];
