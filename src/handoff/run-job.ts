@@ -17,7 +17,8 @@ import { loadS3Module } from "../backup/targets/resolve";
 import { LABEL_ROLE } from "../docker/labels";
 import { agentImageTag, AGENT_TARGET_DIR } from "../agent/contract";
 import { readTopology } from "../cluster/topology";
-import { ContainerError, ImageMissingError } from "../errors";
+import { ContainerError } from "../errors";
+import { ensureAgentImage } from "../image/agent-build";
 import type { JobEvent } from "../jobs/events";
 import { syncAgentConfig, targetInJob } from "./agent-config";
 import { JobEventsReader } from "./events-reader";
@@ -35,6 +36,7 @@ export interface HandOffRequest {
   /** A target other than backups.target (--target): only a one-off container can mount it. */
   targetUrl?: string | undefined;
   onEvent(event: JobEvent): void;
+  onInfo?(message: string): void;
   /** Where the job runs, said once before it starts. */
   onStart?(where: { mode: "agent" | "one-off"; container: string }): void;
   signal?: AbortSignal | undefined;
@@ -97,7 +99,9 @@ async function runOneOff(
 ): Promise<unknown> {
   const { config } = loaded;
   const image = agentImageTag(config.image.tag);
-  if (!(await docker.imageExists(image))) throw new ImageMissingError(`the agent image ${image} is not on this host`, "build it with pgfort build (pgfort up builds it too)");
+  // Built when missing, as `up` does; kept current by `up` and `pgfort build` (checking its digest
+  // here would cost every job ~0.4 s).
+  if (!(await docker.imageExists(image))) await ensureAgentImage(docker, config.image, { onInfo: request.onInfo });
   let network: JobContainerContext["network"] = targetDirectory ? { mode: "none" } : { mode: "cluster" };
   if (request.needsServer) {
     const primary = objectName(config.cluster, (await readTopology(loaded.stateDir)).primary);
