@@ -71,12 +71,13 @@ async function execInAgent(docker: DockerClient, agent: string, request: HandOff
   const exec = await docker.execStream(agent, ["pgfort", "job", ...request.args, "--stdin-lifeline"]);
   const stderr = new TextTail(16 * 1024);
   const reader = new JobEventsReader(request.onEvent, hostView);
-  const onAbort = () => exec.stream.end();
-  signal?.addEventListener("abort", onAbort, { once: true });
-  // The job may ignore its stdin: after the grace time, the host stops following it (the engine
-  // then closes the exec's streams).
   let timer: NodeJS.Timeout | undefined;
-  signal?.addEventListener("abort", () => (timer = setTimeout(() => (exec.stream as unknown as { destroy(): void }).destroy(), ABORT_GRACE_MS)), { once: true });
+  const onAbort = () => {
+    exec.stream.end();
+    // A job that ignores its closed stdin: after the grace time the host stops following it.
+    timer = setTimeout(() => (exec.stream as unknown as { destroy(): void }).destroy(), ABORT_GRACE_MS);
+  };
+  signal?.addEventListener("abort", onAbort, { once: true });
   try {
     await pipeline(exec.stream, new Demultiplexer(stderr.append), reader);
   } catch (error) {
