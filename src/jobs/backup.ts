@@ -127,11 +127,15 @@ async function sequentially<T, R>(items: readonly T[], work: (item: T) => Promis
   return results;
 }
 
-/** Like Promise.all, but waits for every branch before rejecting, so no program is left running. */
+/**
+ * Like Promise.all, but waits for every branch before rejecting, so no program is left running.
+ * When both fail (the server died under both), the databases' failure is the one reported: it
+ * names the dump the user asked for, the globals' is its side effect.
+ */
 async function settleAll<R>(one: Promise<R>, others: Promise<R[]>): Promise<R[]> {
   const [single, many] = await Promise.allSettled([one, others]);
-  if (single.status === "rejected") throw single.reason;
   if (many.status === "rejected") throw many.reason;
+  if (single.status === "rejected") throw single.reason;
   return [single.value, ...many.value];
 }
 

@@ -114,6 +114,12 @@ describe("the job engine (src/jobs/backup.ts)", function () {
     assert.deepEqual(await filesUnder(directory), []);
   });
 
+  it("the server dying under the globals and the first dump at once: the dump's failure is the one reported", async function () {
+    const runtime = fakeRuntime(() => ({ exitCode: 1, stderr: "server closed the connection unexpectedly\n" }));
+    await assert.rejects(runBackupJob(runtime, config, target, { kind: "logical", databases: ["app"] }), /^BackupError: pg_dump for app\.pgcustom\.zst failed/);
+    assert.deepEqual(await filesUnder(directory), []);
+  });
+
   it("a program that exits 0 without a result line fails the backup", async function () {
     await assert.rejects(runBackupJob(fakeRuntime(() => ({ result: { rawBytes: "many" } })), config, target, { kind: "physical" }), /without a valid result line/);
     assert.deepEqual(await filesUnder(directory), []);
