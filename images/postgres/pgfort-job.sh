@@ -14,6 +14,12 @@
 #   restore-*, extract-base       PGFORT_DECOMPRESSION (zstd|lz4|none), stdin: the stored file
 #   restore-database              PGFORT_DATABASE
 #   extract-base, verify-base     PGFORT_DATA_DIR
+#   restore-* into a drill's scratch server: PGFORT_PGHOST = its socket directory and no
+#                                 PGFORT_SECRET_FILE (trust over a socket in a 0700 directory)
+#   scratch-init                  PGFORT_DATA_DIR, PGFORT_LOCALE (the image's LANG)
+#   scratch-start                 PGFORT_DATA_DIR, PGFORT_SCRATCH_DIR (config, log, socket),
+#                                 PGFORT_SCRATCH_CONF (settings lines), PGFORT_START_TIMEOUT (s)
+#   scratch-stop                  PGFORT_DATA_DIR, PGFORT_STOP_MODE (fast|immediate)
 # PGFORT_TMP (default /tmp, a tmpfs in the container) holds the pgpass file and dd's report.
 
 readonly PGFORT_RESULT_PREFIX="PGFORT-RESULT"
@@ -42,6 +48,17 @@ write_pgpass() {
   unset password
   export PGPASSFILE="$pgpass" PGHOST="${PGFORT_PGHOST:-127.0.0.1}" PGPORT="${PGFORT_PGPORT:-5432}"
   export PGUSER="$PGFORT_PGUSER" PGCONNECT_TIMEOUT=10
+}
+
+# A drill's scratch server listens only on a Unix socket in its own 0700 directory and trusts it:
+# no password exists to give. Only an absolute socket directory without a secret file gets here.
+socket_env_or_pgpass() {
+  if [ -z "${PGFORT_SECRET_FILE:-}" ] && [[ ${PGFORT_PGHOST:-} == /* ]]; then
+    : "${PGFORT_PGUSER:?PGFORT_PGUSER must name the role}"
+    export PGHOST="$PGFORT_PGHOST" PGPORT="${PGFORT_PGPORT:-5432}" PGUSER="$PGFORT_PGUSER" PGCONNECT_TIMEOUT=10
+  else
+    write_pgpass
+  fi
 }
 
 # The compressor for PGFORT_COMPRESSION as words on stdout (one per line); nothing for none.
@@ -197,14 +214,93 @@ verify_base() {
   emit_result '"verified":true'
 }
 
+# The scratch server of a restore drill, a child of the job (no container of its own): its paths
+# become config text, so they must be plain (no quote, space or newline can reach the config).
+scratch_paths() {
+  : "${PGFORT_DATA_DIR:?PGFORT_DATA_DIR must name the data directory}"
+  local dir
+  for dir in "$PGFORT_DATA_DIR" "$@"; do
+    if ! [[ $dir =~ ^/[A-Za-z0-9/._-]+$ ]]; then
+      echo "pgfort: scratch path ${dir} must be absolute and plain (letters, digits, / . _ -)" >&2
+      return 2
+    fi
+  done
+}
+
+# A new cluster for a logical drill: data checksums on, as every pgfort server, and the image's
+# locale, so the dump's CREATE DATABASE finds what it names. Trust is for the socket only; the
+# server is started with the drill's own hba file anyway (scratch-start).
+scratch_init() {
+  scratch_paths
+  local -a locale=()
+  [ -z "${PGFORT_LOCALE:-}" ] || locale=("--locale=$PGFORT_LOCALE")
+  initdb -D "$PGFORT_DATA_DIR" -U postgres --data-checksums --auth-local=trust --auth-host=reject \
+    --no-sync --no-instructions "${locale[@]}" >&2
+  emit_result '"initialized":true'
+}
+
+# Starts the scratch server on the data directory (a fresh cluster, or an extracted base backup:
+# pg_ctl -w waits through recovery to consistency, with the backup's own WAL from the tar, until
+# the server accepts connections). The settings come from pgfort (sized to the job's limits); the
+# lines that keep it private are appended last, so they win: no TCP at all, a socket in the
+# scratch directory, trust for that socket only. The backup's postgresql.auto.conf (ALTER SYSTEM
+# of the source, e.g. a shared_buffers sized for the primary) is set aside: the drill checks data,
+# not the source's settings.
+scratch_start() {
+  : "${PGFORT_SCRATCH_DIR:?PGFORT_SCRATCH_DIR must name the scratch directory}"
+  scratch_paths "$PGFORT_SCRATCH_DIR"
+  local dir="$PGFORT_SCRATCH_DIR" data="$PGFORT_DATA_DIR"
+  {
+    printf '%s\n' "${PGFORT_SCRATCH_CONF:-}"
+    printf "%s = '%s'\n" listen_addresses '' unix_socket_directories "$dir" \
+      hba_file "$dir/pg_hba.conf" ident_file "$dir/pg_ident.conf"
+  } >"$dir/postgresql.conf"
+  printf '%s\n' 'local all all trust' >"$dir/pg_hba.conf"
+  : >"$dir/pg_ident.conf"
+  if [ -f "$data/postgresql.auto.conf" ] && ! [ -f "$data/postgresql.auto.conf.pgfort-drill" ]; then
+    mv "$data/postgresql.auto.conf" "$data/postgresql.auto.conf.pgfort-drill"
+    : >"$data/postgresql.auto.conf"
+  fi
+  if ! pg_ctl start -D "$data" -w -t "${PGFORT_START_TIMEOUT:-3600}" -l "$dir/server.log" \
+    -o "-c config_file=$dir/postgresql.conf" >&2; then
+    echo "pgfort: the scratch server did not start; its log ends:" >&2
+    tail -n 20 "$dir/server.log" >&2 || true
+    return 1
+  fi
+  emit_result '"started":true'
+}
+
+# Stops the scratch server: fast (a clean stop) or immediate (an abort), then SIGKILL if pg_ctl
+# could not. Nothing to do when no postmaster.pid exists (never started, or already stopped).
+scratch_stop() {
+  scratch_paths
+  local pid mode="${PGFORT_STOP_MODE:-fast}"
+  case "$mode" in
+    fast | immediate) ;;
+    *)
+      echo "pgfort: PGFORT_STOP_MODE must be fast or immediate, not ${mode}" >&2
+      return 2
+      ;;
+  esac
+  if ! [ -f "$PGFORT_DATA_DIR/postmaster.pid" ]; then
+    emit_result '"stopped":false'
+    return 0
+  fi
+  if ! pg_ctl stop -D "$PGFORT_DATA_DIR" -m "$mode" -w -t 60 >&2; then
+    IFS= read -r pid <"$PGFORT_DATA_DIR/postmaster.pid" || true
+    if [[ ${pid:-} =~ ^[0-9]+$ ]]; then kill -KILL "$pid" 2>/dev/null || true; fi
+  fi
+  emit_result '"stopped":true'
+}
+
 pgfort_job() {
   local verb="${1:-}"
   case "$verb" in
     dump-globals | dump-database | basebackup) write_pgpass ;;
-    restore-globals | restore-database) write_pgpass ;;
-    extract-base | verify-base) ;;
+    restore-globals | restore-database) socket_env_or_pgpass ;;
+    extract-base | verify-base | scratch-init | scratch-start | scratch-stop) ;;
     *)
-      echo "usage: pgfort-job dump-globals|dump-database|basebackup|restore-globals|restore-database|extract-base|verify-base" >&2
+      echo "usage: pgfort-job dump-globals|dump-database|basebackup|restore-globals|restore-database|extract-base|verify-base|scratch-init|scratch-start|scratch-stop" >&2
       return 2
       ;;
   esac

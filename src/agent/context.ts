@@ -5,13 +5,16 @@ import { parseConfig, type LoadedConfig } from "../config/load";
 import { ConfigError } from "../errors";
 import { SECRETS_DIR } from "../cluster/secrets";
 import { readJsonFile } from "../state/json-file";
-import { AGENT_CONFIG_FILE, AgentConfigSchema, type AgentConfig } from "./contract";
+import { AGENT_CONFIG_FILE, AGENT_SCRATCH_DIR, AgentConfigSchema, type AgentConfig } from "./contract";
 
 export interface AgentContext {
   agent: AgentConfig;
-  /** The user's config with the agent's view of the target; stateDir is not used inside the agent image. */
+  /** The user's config with the agent's view of the target; stateDir is on the scratch volume (the root is read-only). */
   loaded: LoadedConfig;
 }
+
+/** State the agent keeps (the S3 orphan journal): on its scratch volume, which outlives the container. */
+export const AGENT_STATE_DIR = path.join(AGENT_SCRATCH_DIR, "state");
 
 export const DEFAULT_AGENT_CONFIG_PATH = path.join(SECRETS_DIR, AGENT_CONFIG_FILE);
 
@@ -24,5 +27,5 @@ export async function loadAgentContext(file = DEFAULT_AGENT_CONFIG_PATH): Promis
   const agent = read.value;
   const config = parseConfig(agent.configText, "the agent's copy of pgfort.yaml");
   config.backups.target = agent.target;
-  return { agent, loaded: { config, file: undefined, baseDir: "/", stateDir: "/nonexistent/pgfort-state" } };
+  return { agent, loaded: { config, file: undefined, baseDir: "/", stateDir: AGENT_STATE_DIR } };
 }

@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import { applyConfig, checkConfig, type ConfigReport } from "../cluster/config-apply";
 import { down } from "../cluster/down";
 import { planNode, primarySpec } from "../cluster/plan";
-import { runningNodes } from "../cluster/status";
+import { agentStatus, runningNodes, type AgentStatus } from "../cluster/status";
 import { connectionInfo, readHostFacts } from "../cluster/up";
 import { clusterStatus, type NodeStatus } from "../orchestrate/status";
 import { upCluster } from "../orchestrate/up";
@@ -15,6 +15,7 @@ import { ContainerError } from "../errors";
 import { confirm } from "./confirm";
 import { action } from "./context";
 import { formatBytes } from "./output";
+import { formatSettings, formatTable, formatUsageTable } from "./status-usage";
 import { findLeftovers } from "../lifecycle/reaper";
 
 export function registerCluster(program: Command): void {
@@ -25,14 +26,15 @@ export function registerCluster(program: Command): void {
       action(async ({ output, loadConfig, docker }) => {
         const loaded = await loadConfig();
         const engine = await docker();
-        const results = await upCluster(engine, loaded, {
+        const { nodes: results, agent } = await upCluster(engine, loaded, {
           onInfo: (message) => output.info(message),
           onStep: (step) => output.progress(`building image [${step.step}/${step.total}] ${step.instruction.slice(0, 80)}`),
         });
-        for (const warning of results.flatMap((result) => result.warnings)) output.warn(warning);
+        for (const warning of [...results.flatMap((result) => result.warnings), ...agent.warnings]) output.warn(warning);
         const connection = connectionInfo(loaded);
-        output.result({ cluster: loaded.config.cluster, nodes: results, connection }, [
+        output.result({ cluster: loaded.config.cluster, nodes: results, agent, connection }, [
           ...results.map((result) => `${result.container}: ${result.outcome}${describePending(result.config)}`),
+          `${agent.container}: ${agent.outcome} (${agent.url}/metrics and /healthz)`,
           "",
           `connect: host ${connection.host}, port ${connection.port}, user ${connection.user}`,
           `password file: ${connection.passwordFile}`,
@@ -43,7 +45,7 @@ export function registerCluster(program: Command): void {
 
   program
     .command("status")
-    .description("containers, health, limits, connections")
+    .description("containers, health, limits, connections, live usage, tuned settings in force")
     .action(
       action(async ({ output, loadConfig, docker }) => {
         const loaded = await loadConfig();
@@ -53,8 +55,11 @@ export function registerCluster(program: Command): void {
         const backups = await latestBackups(target, config.cluster);
         // What interrupted or killed runs left: the next backup, verify, restore or prune removes it.
         const leftovers = await findLeftovers(await docker(), { cluster: config.cluster, stateDir, target });
-        output.result({ cluster: config.cluster, nodes, backups, leftovers }, [
+        const agent = await agentStatus(await docker(), config.cluster);
+        output.result({ cluster: config.cluster, nodes, agent, backups, leftovers }, [
           ...(nodes.length ? formatStatusTable(nodes) : [`cluster ${config.cluster} has no containers (pgfort up)`]),
+          formatAgentLine(agent),
+          ...(nodes.length ? ["", ...formatUsageTable(nodes), "", ...formatSettings(nodes)] : []),
           "",
           ...formatLatestBackups(backups),
           ...(leftovers.length ? ["", `leftovers of interrupted runs (${leftovers.length}):`, ...leftovers.map((leftover) => `  ${leftover.kind} ${leftover.name}: ${leftover.reason}${leftover.removable ? "; the next backup run removes it" : ""}`)] : []),
@@ -107,6 +112,11 @@ export function registerCluster(program: Command): void {
   }
 }
 
+function formatAgentLine(agent: AgentStatus | null): string {
+  if (!agent) return "agent: none (pgfort up creates it)";
+  return `agent ${agent.container}: ${agent.state}, health ${agent.health}, ${agent.restarts} restart(s)${agent.port ? `, http://${agent.port}/healthz` : ""}`;
+}
+
 function describePending(report: ConfigReport | undefined): string {
   if (!report?.applied) return "";
   const pending = report.pendingRestart.length ? `; needs a restart for ${report.pendingRestart.join(", ")}` : "";
@@ -142,9 +152,7 @@ export function formatStatusTable(nodes: NodeStatus[]): string[] {
     node.replication ? `${node.replication.state ?? "disconnected"} ${formatLag(node.replication)}` : "-",
     node.replication?.walRetainedBytes == null ? "-" : formatBytes(node.replication.walRetainedBytes),
   ]);
-  const header = ["CONTAINER", "ROLE", "STATE", "HEALTH", "UPTIME", "MEMORY", "CPUS", "PIDS", "CONNS", "PORT", "REPLICATION", "SLOT WAL"];
-  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => (row[column] ?? "").length)));
-  return [header, ...rows].map((row) => row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join("  ").trimEnd());
+  return formatTable(["CONTAINER", "ROLE", "STATE", "HEALTH", "UPTIME", "MEMORY", "CPUS", "PIDS", "CONNS", "PORT", "REPLICATION", "SLOT WAL"], rows);
 }
 
 function formatLatestBackups(backups: LatestBackups): string[] {

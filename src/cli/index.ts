@@ -13,6 +13,7 @@ import { registerBackup, registerRestore } from "./backup";
 import { registerSchedule } from "./schedule";
 import { registerMonitoring } from "./monitoring";
 import { registerJob } from "./job";
+import { registerAgent } from "./agent";
 
 export function createProgram(): Command {
   const program = new Command("pgfort")
@@ -31,6 +32,7 @@ export function createProgram(): Command {
   registerSchedule(program);
   registerMonitoring(program);
   registerJob(program);
+  registerAgent(program);
   const configure = (command: Command, path: string): void => {
     command.exitOverride().configureOutput({
       outputError: (text, write) => write(`${text.trimEnd()}\nhint: see pgfort ${path} --help\n`),

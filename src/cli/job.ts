@@ -13,6 +13,7 @@ import { errorEvent, formatJobEvent, type JobEvent } from "../jobs/events";
 import { openJobRuntime } from "../jobs/runtime";
 import { jobStateDir } from "../jobs/state-dir";
 import { interruption } from "./interrupt";
+import { registerJobVerify } from "./job-verify";
 
 export interface JobCommandContext {
   context: AgentContext;
@@ -30,6 +31,7 @@ export function registerJob(program: Command): Command {
   const job = program.command("job").description("internal: jobs inside a container of the agent image (the host's backup commands run these)");
   registerJobBackup(job);
   registerJobPrune(job);
+  registerJobVerify(job);
   return job;
 }
 

@@ -1,5 +1,6 @@
 // `pgfort replica add | promote | remove NAME`.
 import type { Command } from "commander";
+import { refreshAgentConfig } from "../cluster/agent";
 import { prepareHostFacts } from "../cluster/up";
 import { addReplica } from "../replica/add";
 import { promoteReplica } from "../replica/promote";
@@ -21,6 +22,7 @@ export function registerReplica(program: Command): void {
         const result = await addReplica(engine, loaded, await prepareHostFacts(engine, loaded, { onInfo: (message) => output.info(message) }), name, {
           existingIsError: true,
         });
+        await refreshAgentConfig(engine, loaded);
         output.result(result, `${result.container}: streaming from the primary`);
       }),
     );
@@ -31,7 +33,10 @@ export function registerReplica(program: Command): void {
     .option("--yes", "do not ask before fencing a running primary")
     .action(
       action<{ yes?: boolean }>(async ({ output, loadConfig, docker }, options, name = "") => {
-        const result = await promoteReplica(await docker(), await loadConfig(), name, (question) => confirm(question, options.yes));
+        const loaded = await loadConfig();
+        const result = await promoteReplica(await docker(), loaded, name, (question) => confirm(question, options.yes));
+        // The agent reads its config file before every run: its next job follows the new primary.
+        await refreshAgentConfig(await docker(), loaded);
         output.result(result, [
           `${result.primary} is the primary now`,
           ...(result.fenced ? [`${result.former} was stopped (fenced); do not start it again as a primary`] : []),
@@ -50,6 +55,7 @@ export function registerReplica(program: Command): void {
         const loaded = await loadConfig();
         await confirm(`remove replica ${name}${options.volumes ? " and its volumes" : ""}?`, options.yes);
         const result = await removeReplica(await docker(), loaded, name, { volumes: Boolean(options.volumes) });
+        await refreshAgentConfig(await docker(), loaded);
         output.result(result, `${result.container} removed; slot ${result.slotDropped ? "dropped" : "was already gone"}${result.volumes.length ? "; volumes removed" : ""}`);
       }),
     );

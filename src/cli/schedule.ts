@@ -1,14 +1,10 @@
 // `pgfort schedule`: long-running; cron jobs, /metrics and /healthz, graceful stop on SIGTERM/SIGINT.
 import type { Command } from "commander";
-import { ConfigError, InterruptedError } from "../errors";
+import { ConfigError } from "../errors";
 import { openTarget } from "../backup/targets/resolve";
-import { Notifier } from "../notify/notifier";
-import { redactUrl } from "../notify/plan";
 import { runScheduledJob } from "../schedule/backup-job";
 import { hostSteps } from "../handoff/steps";
-import { ScheduleMetrics } from "../schedule/metrics";
-import { Scheduler } from "../schedule/scheduler";
-import { startStatusServer } from "../schedule/server";
+import { nextStopSignal, startScheduleLoop } from "../schedule/loop";
 import { action } from "./context";
 import { reapFirst } from "./reap";
 
@@ -30,32 +26,19 @@ export function registerSchedule(program: Command): void {
         const engine = await docker();
         const target = openTarget(loaded.config.backups.target, loaded, { onWarning: (message) => output.warn(message) });
         await reapFirst(output, engine, loaded, target);
-        const metrics = new ScheduleMetrics(jobs.map((job) => job.name));
-        const notifier = new Notifier(loaded.config.notify, loaded.config.cluster, ({ target, message }) => {
-          metrics.notifyFailures.inc({ target });
-          output.warn(message, { notifyFailure: target });
+        const loop = await startScheduleLoop({
+          jobs,
+          cluster: loaded.config.cluster,
+          notify: loaded.config.notify,
+          timezone: loaded.config.backups.timezone,
+          runJob: (job, abandon) => runScheduledJob(hostSteps(engine, loaded, target), job, abandon),
+          host: "127.0.0.1",
+          port,
+          log: output,
         });
-        const targets = (["ping", "webhook"] as const).flatMap((key) => {
-          const url = loaded.config.notify[key];
-          return url ? [`${key} ${redactUrl(url)}`] : [];
-        });
-        if (targets.length > 0) output.info(`notifying ${targets.join(" and ")} (timeout ${loaded.config.notify.timeout} ms)`, { notify: targets });
-        // Aborted only when the stop timeout passes with a job still running: that job then cleans up.
-        const abandon = new AbortController();
-        const scheduler = new Scheduler(jobs, (job) => runScheduledJob(hostSteps(engine, loaded, target), job, abandon.signal), metrics, {
-          onEvent: (event, fields) => output.info(`${event} ${Object.entries(fields).map(([key, value]) => `${key}=${String(value)}`).join(" ")}`, { scheduler: event, ...fields }),
-        }, loaded.config.backups.timezone, notifier.isConfigured ? notifier : undefined);
-        const server = await startStatusServer(metrics, () => scheduler.health(), "127.0.0.1", port);
-        output.info(`serving http://127.0.0.1:${server.port}/metrics and /healthz`, { port: server.port });
-        scheduler.start();
-        const signal = await new Promise<NodeJS.Signals>((resolve) => {
-          process.once("SIGTERM", () => resolve("SIGTERM"));
-          process.once("SIGINT", () => resolve("SIGINT"));
-        });
+        const signal = await nextStopSignal();
         output.info(`${signal}: no new runs; waiting up to ${stopTimeoutMs / 1000} s for running jobs`);
-        const finished = await scheduler.stop(stopTimeoutMs);
-        if (!finished) abandon.abort(new InterruptedError(signal === "SIGINT" ? "SIGINT" : "SIGTERM"));
-        await new Promise((resolve) => server.close(resolve));
+        const finished = await loop.stop(stopTimeoutMs, signal);
         output.result({ stopped: true, jobsFinished: finished }, finished ? "stopped" : "stopped with a job still running (it was abandoned)");
         if (!finished) process.exitCode = 1;
       }, { ownSignals: true }),

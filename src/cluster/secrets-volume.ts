@@ -11,6 +11,14 @@ import { clusterLabels, LABEL_SECRETS_DIGEST } from "../docker/labels";
 import { objectName, secretsVolumeName } from "../docker/names";
 import { POSTGRES_UID, SECRETS, SECRETS_DIR, secretsDir } from "./secrets";
 import { ensureSecrets } from "./state";
+import { AGENT_CONFIG_FILE, AWS_CREDENTIALS_FILE } from "../agent/contract";
+
+/**
+ * Files beside the generated secrets that go into the volume when present: the agent's config and
+ * S3 credentials (src/cluster/agent.ts writes them). Read by every sync, so a sync from `replica add`
+ * keeps what `up` wrote for the agent, and the digest covers them.
+ */
+export const OPTIONAL_SECRET_FILES: readonly string[] = [AGENT_CONFIG_FILE, AWS_CREDENTIALS_FILE];
 
 export interface SecretFile {
   name: string;
@@ -49,15 +57,20 @@ export interface SecretsEngine {
  * Makes `<cluster>-secrets` hold the state directory's secrets (creating missing ones first). The
  * volume is filled through a created-never-started carrier container labelled with the files'
  * digest, so an unchanged set costs one inspect, and a changed file is copied again. Idempotent;
- * true when it copied. `extra` files (agent.json, aws-credentials) are copied with the same owner and mode.
+ * true when it copied.
  */
-export async function syncSecretsVolume(docker: SecretsEngine, cluster: string, image: string, stateDir: string, extra: readonly SecretFile[] = []): Promise<boolean> {
+export async function syncSecretsVolume(docker: SecretsEngine, cluster: string, image: string, stateDir: string): Promise<boolean> {
   await ensureSecrets(stateDir);
   const files: SecretFile[] = await Promise.all(
     Object.values(SECRETS).map(async ({ name }) => ({ name, content: await readFile(path.join(secretsDir(stateDir), name), "utf8") })),
   );
-  // Files beside the passwords (the agent's config, S3 credentials: issue 10), in the same copy.
-  files.push(...extra);
+  for (const name of OPTIONAL_SECRET_FILES) {
+    const content = await readFile(path.join(secretsDir(stateDir), name), "utf8").catch((error: NodeJS.ErrnoException) => {
+      if (error.code === "ENOENT") return undefined;
+      throw error;
+    });
+    if (content !== undefined) files.push({ name, content });
+  }
   const { archive, digest } = await planSecretsArchive(files);
   const volume = secretsVolumeName(cluster);
   const carrier = objectName(cluster, "secrets");

@@ -2,7 +2,10 @@
 import { z } from "zod";
 import type { ContainerInspect, DockerClient } from "../docker/client";
 import { clusterFilter, LABEL_NODE, LABEL_ROLE } from "../docker/labels";
+import { agentContainerName } from "../docker/names";
+import { settingsInForce, type SettingInForce } from "./settings-in-force";
 import { queryRows } from "./sql";
+import { readUsage, type ContainerUsage } from "./usage";
 
 /** A server node as the engine and the server itself see it; replication is added above (src/orchestrate/status.ts). */
 export interface ServerStatus {
@@ -16,10 +19,14 @@ export interface ServerStatus {
   connections: number | null;
   inRecovery: boolean | null;
   port: string | null;
+  /** Live usage from the engine and the container's cgroup. */
+  usage: ContainerUsage;
+  /** The tuned settings in force and which file set each; null when the server does not answer. */
+  settings: SettingInForce[] | null;
 }
 
 /** Maps `docker inspect` to the engine-side part of a NodeStatus. Pure. */
-export function mapInspect(info: ContainerInspect, now: Date): Omit<ServerStatus, "connections" | "inRecovery"> {
+export function mapInspect(info: ContainerInspect, now: Date): Omit<ServerStatus, "connections" | "inRecovery" | "usage" | "settings"> {
   const host = info.HostConfig;
   const started = info.State.Running ? Date.parse(info.State.StartedAt) : NaN;
   const binding = info.NetworkSettings.Ports?.["5432/tcp"]?.[0];
@@ -55,25 +62,57 @@ export async function runningNodes(docker: DockerClient, cluster: string, primar
 /** Every server node of the cluster; `primaryNode` is the current primary (after a promotion, not the label). */
 export async function serverStatuses(docker: DockerClient, cluster: string, primaryNode: string, now = new Date()): Promise<ServerStatus[]> {
   const { containers } = await docker.listLabelled(clusterFilter(cluster));
-  const nodes: ServerStatus[] = [];
-  for (const summary of containers) {
-    const info = await docker.inspectContainerIfExists(summary.Id);
-    if (!info) continue;
+  // In parallel: the engine's stats take about a second per container (two samples for CPU).
+  const read = async (id: string): Promise<ServerStatus | undefined> => {
+    const info = await docker.inspectContainerIfExists(id);
+    if (!info) return undefined;
     const base = mapInspect(info, now);
-    if (base.role !== "primary" && base.role !== "replica") continue; // throwaway backup/verify containers, the secrets carrier
+    if (base.role !== "primary" && base.role !== "replica") return undefined; // throwaway backup/verify containers, the secrets carrier
     const role = base.node === primaryNode ? "primary" : base.role === "primary" ? "former primary (fenced)" : "replica";
-    let server: z.infer<typeof ServerRow> | undefined;
-    if (info.State.Running) {
-      server = await queryRows(
-        docker,
-        base.container,
-        "SELECT (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid())::int AS connections, pg_is_in_recovery() AS in_recovery",
-        ServerRow,
-      )
-        .then((rows) => rows[0])
-        .catch(() => undefined);
-    }
-    nodes.push({ ...base, role, connections: server?.connections ?? null, inRecovery: server?.in_recovery ?? null });
-  }
+    const running = info.State.Running;
+    const [usage, server, settings] = await Promise.all([
+      readUsage(docker, info),
+      running
+        ? queryRows(
+            docker,
+            base.container,
+            "SELECT (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid())::int AS connections, pg_is_in_recovery() AS in_recovery",
+            ServerRow,
+          )
+            .then((rows) => rows[0])
+            .catch(() => undefined)
+        : undefined,
+      running ? settingsInForce(docker, base.container).catch(() => null) : null,
+    ]);
+    return { ...base, role, connections: server?.connections ?? null, inRecovery: server?.in_recovery ?? null, usage, settings };
+  };
+  const nodes = (await Promise.all(containers.map((summary) => read(summary.Id)))).filter((node): node is ServerStatus => node !== undefined);
   return nodes.sort((a, b) => (a.role === b.role ? a.node.localeCompare(b.node) : a.role === "primary" ? -1 : 1));
+}
+
+/** The agent container as the engine sees it (issue 10); `health` is "the process answers", not the backups' health. */
+export interface AgentStatus {
+  container: string;
+  state: string;
+  health: string;
+  /** Restarts by Docker's restart policy since it was created. */
+  restarts: number;
+  /** Where /metrics and /healthz are published. */
+  port: string | null;
+}
+
+export function mapAgentInspect(info: ContainerInspect): AgentStatus {
+  const binding = Object.values(info.NetworkSettings.Ports ?? {})[0]?.[0];
+  return {
+    container: info.Name.replace(/^\//, ""),
+    state: info.State.Status,
+    health: info.State.Health?.Status ?? "none",
+    restarts: info.RestartCount,
+    port: binding ? `${binding.HostIp}:${binding.HostPort}` : null,
+  };
+}
+
+export async function agentStatus(docker: DockerClient, cluster: string): Promise<AgentStatus | null> {
+  const info = await docker.inspectContainerIfExists(agentContainerName(cluster));
+  return info ? mapAgentInspect(info) : null;
 }

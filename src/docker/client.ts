@@ -181,6 +181,17 @@ export class DockerClient {
     return waitUntilHealthy(this, name, timeoutMs);
   }
 
+  /**
+   * One reading of the container's usage (stats with stream=false: the engine samples twice about a
+   * second apart, so CPU has a delta); undefined when there is no such container. A stopped
+   * container answers with empty memory and CPU figures.
+   */
+  async containerStats(name: string): Promise<Dockerode.ContainerStats | undefined> {
+    return request(`read the usage of container ${name}`, () =>
+      tolerate<Dockerode.ContainerStats | undefined>(this.api.getContainer(name).stats({ stream: false }), [404], undefined),
+    );
+  }
+
   /** Creates the network unless it exists; true when created now. */
   async ensureNetwork(name: string, labels: Record<string, string>): Promise<boolean> {
     const networks = await request(`list networks`, () => this.api.listNetworks({ filters: { name: [name] } }));

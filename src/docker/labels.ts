@@ -12,7 +12,11 @@ export const LABEL_SECRETS_DIGEST = "pgfort.secrets-digest";
 /** On a replica's volumes: the node its data was base-backed-up from (src/replica/upstream.ts). */
 export const LABEL_UPSTREAM = "pgfort.upstream";
 
-export type Role = "primary" | "replica" | "backup" | "restore" | "verify" | "secrets";
+/** On the agent: digest of its config file's content (src/cluster/agent-container.ts), so a changed config re-creates it. */
+export const LABEL_AGENT_CONFIG_DIGEST = "pgfort.agent-config-digest";
+
+/** `agent`: the long-running <cluster>-agent container (issue 10); never a throwaway. */
+export type Role = "primary" | "replica" | "backup" | "restore" | "verify" | "secrets" | "agent";
 
 export function clusterLabels(cluster: string, role: Role, node: string): Record<string, string> {
   return { [LABEL_CLUSTER]: cluster, [LABEL_ROLE]: role, [LABEL_NODE]: node };

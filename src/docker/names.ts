@@ -26,5 +26,15 @@ export function secretsVolumeName(cluster: string): string {
   return objectName(cluster, "secrets");
 }
 
+/** The agent container, `<cluster>-agent` (issue 10). */
+export function agentContainerName(cluster: string): string {
+  return objectName(cluster, "agent");
+}
+
+/** The agent's scratch space (drills' scratch servers): its root filesystem is read-only. */
+export function agentScratchVolumeName(cluster: string): string {
+  return objectName(cluster, "agent-scratch");
+}
+
 /** Node names that are object-name suffixes of their own, so no replica may take them. */
 export const RESERVED_NODE_NAMES: readonly string[] = ["primary", "net", "secrets", "agent"];

@@ -47,7 +47,7 @@ export async function handOffBackup(docker: DockerClient, loaded: LoadedConfig, 
   if (request.databases && request.databases.length > 0) args.push("--database", ...request.databases);
   if (request.job) args.push("--job", request.job);
   if (request.logicalMode) args.push("--logical-mode", request.logicalMode);
-  const value = await handOffJob(docker, loaded, { args, needsServer: true, targetUrl: request.targetUrl, onEvent: eventsTo(request), onInfo: request.onInfo, onStart: request.onStart, signal: request.signal });
+  const value = await handOffJob(docker, loaded, { args, needsServer: true, targetUrl: request.targetUrl, onEvent: eventsTo(request), onInfo: request.onInfo, onWarning: request.onWarning, onStart: request.onStart, signal: request.signal });
   return parsed(ManifestSchema, value, "manifest");
 }
 
@@ -65,6 +65,7 @@ export async function handOffPrune(docker: DockerClient, loaded: LoadedConfig, r
     targetUrl: request.targetUrl,
     onEvent: eventsTo(request),
     onInfo: request.onInfo,
+    onWarning: request.onWarning,
     onStart: request.onStart,
     signal: request.signal,
   });

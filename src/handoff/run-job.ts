@@ -13,17 +13,16 @@ import { Demultiplexer, TextTail } from "../docker/demultiplex";
 import { runThrowaway } from "../docker/throwaway";
 import { networkName, objectName } from "../docker/names";
 import { planS3Access } from "./s3-access";
-import { loadS3Module } from "../backup/targets/resolve";
 import { LABEL_ROLE } from "../docker/labels";
 import { agentImageTag, AGENT_TARGET_DIR } from "../agent/contract";
 import { readTopology } from "../cluster/topology";
 import { ContainerError } from "../errors";
 import { ensureAgentImage } from "../image/agent-build";
 import type { JobEvent } from "../jobs/events";
-import { syncAgentConfig, targetInJob } from "./agent-config";
+import { targetInJob } from "./agent-config";
+import { prepareTargetDirectory, syncAgentConfig } from "../cluster/agent";
 import { JobEventsReader } from "./events-reader";
 import { planOneOffJobContainer, type JobContainerContext } from "./job-container";
-import { prepareTargetDirectory } from "./target-directory";
 
 /** A job that ignores its closed stdin this long after Ctrl-C is killed. */
 const ABORT_GRACE_MS = 60_000;
@@ -37,6 +36,7 @@ export interface HandOffRequest {
   targetUrl?: string | undefined;
   onEvent(event: JobEvent): void;
   onInfo?(message: string): void;
+  onWarning?(message: string): void;
   /** Where the job runs, said once before it starts. */
   onStart?(where: { mode: "agent" | "one-off"; container: string }): void;
   signal?: AbortSignal | undefined;
@@ -58,7 +58,7 @@ export async function handOffJob(docker: DockerClient, loaded: LoadedConfig, req
   // The job names files by its mount of the target: the user knows them by the host's path.
   const hostView = (text: string) => (targetDirectory ? text.split(AGENT_TARGET_DIR).join(targetDirectory) : text);
   // Both ways: the agent's bind mount is the same directory, and backups written by the host before must stay prunable.
-  if (targetDirectory) await prepareTargetDirectory(targetDirectory);
+  if (targetDirectory) for (const warning of await prepareTargetDirectory(targetDirectory, cluster)) request.onWarning?.(warning);
   if (ownTarget && inspected?.State.Running && inspected.Config.Labels?.[LABEL_ROLE] === "agent") {
     request.onStart?.({ mode: "agent", container: agent });
     return execInAgent(docker, agent, request, hostView);
@@ -109,17 +109,16 @@ async function runOneOff(
     if (!(await docker.inspectContainerIfExists(primary))?.State.Running) throw new ContainerError(`the primary ${primary} is not running`, "start the cluster with pgfort up");
     network = { mode: "primary", container: primary };
   }
-  // Loaded only for S3 targets: the AWS SDK is a fixed cost of ~0.3 s (src/backup/targets/resolve.ts).
-  const s3 = targetDirectory
-    ? undefined
-    : planS3Access(await loadS3Module().resolveS3Access(config.backups.s3), await docker.networkGateway(networkName(config.cluster)));
-  const [engine] = await Promise.all([docker.engineInfo(), syncAgentConfig(docker, loaded, s3 ? [s3.file] : [])]);
+  const s3 = targetDirectory ? undefined : planS3Access(config.backups.s3, await docker.networkGateway(networkName(config.cluster)));
+  // The agent's config (and, for S3, the credentials of this shell): the volume may have none yet.
+  const [engine, synced] = await Promise.all([docker.engineInfo(), syncAgentConfig(docker, loaded)]);
+  for (const warning of synced.warnings) request.onWarning?.(warning);
   const node = `backup-${randomBytes(3).toString("hex")}`;
   const args = request.targetUrl === undefined ? request.args : [...request.args, "--target", targetInJob(targetUrl)];
   const create = planOneOffJobContainer({ config, node, args, network, hostCpus: engine.cpus, ...(targetDirectory ? { targetDirectory } : {}), ...(s3 ? { env: s3.env } : {}) });
   request.onStart?.({ mode: "one-off", container: create.name ?? node });
   const endpointInJob = s3?.endpointInJob;
-  const hostEndpoint = config.backups.s3.endpoint ?? process.env["AWS_ENDPOINT_URL_S3"] ?? process.env["AWS_ENDPOINT_URL"];
+  const hostEndpoint = s3?.endpoint;
   const view = endpointInJob && hostEndpoint && endpointInJob !== hostEndpoint ? (text: string) => hostView(text).split(endpointInJob).join(hostEndpoint) : hostView;
   const reader = new JobEventsReader(request.onEvent, view);
   const lifeline = new PassThrough();

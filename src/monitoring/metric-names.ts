@@ -2,7 +2,8 @@
 // that serves the metrics cannot drift apart. postgres_exporter's names where it has one (users
 // already have dashboards for them), `pgfort_` where it has none.
 
-/** Served today by `pgfort schedule` (src/schedule/metrics.ts), label `job` = backups.jobs[].name. */
+/** Served today by `pgfort schedule` (src/schedule/metrics.ts), label `backup_job` = backups.jobs[].name
+ * (not `job`: that is Prometheus's label of the scrape job, and would be renamed to exported_job). */
 export const BACKUP_METRICS = {
   lastSuccessTimestamp: "pgfort_backup_last_success_timestamp_seconds",
   runs: "pgfort_backup_runs_total",
@@ -10,7 +11,7 @@ export const BACKUP_METRICS = {
   verifyFailures: "pgfort_backup_verify_failures_total",
   verifyErrors: "pgfort_backup_verify_errors_total",
 } as const;
-export const JOB_LABEL = "job";
+export const JOB_LABEL = "backup_job";
 
 /** To be served by the agent (issue 10): Unix time of the newest restore drill that passed, no labels. */
 export const LAST_VERIFIED_TIMESTAMP = "pgfort_backup_last_verified_timestamp_seconds";

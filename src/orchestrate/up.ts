@@ -8,8 +8,16 @@ import { primarySpec } from "../cluster/plan";
 import { readTopology } from "../cluster/topology";
 import { prepareHostFacts, upNode, type NodeUpResult, type UpListener } from "../cluster/up";
 import { addReplica } from "../replica/add";
+import { upAgent, type AgentUpResult } from "../cluster/agent";
+import { agentContainerName } from "../docker/names";
 
-export async function upCluster(docker: DockerClient, loaded: LoadedConfig, listener: UpListener = {}): Promise<NodeUpResult[]> {
+export interface ClusterUpResult {
+  nodes: NodeUpResult[];
+  agent: AgentUpResult;
+}
+
+/** The servers, then the agent (its config file lists the servers that now exist). */
+export async function upCluster(docker: DockerClient, loaded: LoadedConfig, listener: UpListener = {}): Promise<ClusterUpResult> {
   const { config, stateDir } = loaded;
   const facts = await prepareHostFacts(docker, loaded, listener);
   const topology = await readTopology(stateDir);
@@ -39,5 +47,7 @@ export async function upCluster(docker: DockerClient, loaded: LoadedConfig, list
       await addReplica(docker, loaded, facts, replica.name, { existingIsError: false, onInfo: (message) => listener.onInfo?.(message) }),
     );
   }
-  return results;
+  listener.onInfo?.(`starting ${agentContainerName(config.cluster)}`);
+  const agent = await upAgent(docker, loaded);
+  return { nodes: results, agent };
 }

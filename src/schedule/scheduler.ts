@@ -51,7 +51,7 @@ export class Scheduler {
     for (const job of this.jobs) {
       const task = cron.schedule(job.schedule, () => this.track(job), { name: job.name, timezone: this.timezone, noOverlap: true });
       task.on("execution:overlap", () => {
-        this.metrics.skipped.inc({ job: job.name });
+        this.metrics.skipped.inc({ backup_job: job.name });
         this.events.onEvent("skipped", { job: job.name, reason: "the previous run is still going" });
       });
       const [next, after] = task.getNextRuns(2);
@@ -107,19 +107,19 @@ export class Scheduler {
   private async runAndRecord(job: BackupJob, started: number): Promise<RunEvent> {
     const state = this.states.get(job.name);
     if (state) state.running = true;
-    this.metrics.running.set({ job: job.name }, 1);
+    this.metrics.running.set({ backup_job: job.name }, 1);
     this.events.onEvent("started", { job: job.name });
     try {
       const outcome = await this.runJob(job);
-      if (outcome.verify?.status === "failed") this.metrics.verifyFailures.inc({ job: job.name });
-      if (outcome.verify?.status === "error") this.metrics.verifyErrors.inc({ job: job.name });
+      if (outcome.verify?.status === "failed") this.metrics.verifyFailures.inc({ backup_job: job.name });
+      if (outcome.verify?.status === "error") this.metrics.verifyErrors.inc({ backup_job: job.name });
       if (outcome.verify && outcome.verify.status !== "passed") {
         return this.recordFailure(job, state, outcome.verify.detail, started, outcome);
       }
       const now = new Date();
-      this.metrics.runs.inc({ job: job.name, outcome: "success" });
-      this.metrics.lastSuccess.set({ job: job.name }, now.getTime() / 1000);
-      this.metrics.lastBytes.set({ job: job.name }, outcome.bytes);
+      this.metrics.runs.inc({ backup_job: job.name, outcome: "success" });
+      this.metrics.lastSuccess.set({ backup_job: job.name }, now.getTime() / 1000);
+      this.metrics.lastBytes.set({ backup_job: job.name }, outcome.bytes);
       if (state) state.lastSuccessAt = now;
       const durationMs = Date.now() - started;
       this.events.onEvent("succeeded", { job: job.name, bytes: outcome.bytes, verify: outcome.verify?.status ?? null, durationMs });
@@ -128,14 +128,14 @@ export class Scheduler {
       return this.recordFailure(job, state, error instanceof Error ? error.message : String(error), started, null);
     } finally {
       if (state) state.running = false;
-      this.metrics.running.set({ job: job.name }, 0);
-      this.metrics.lastDuration.set({ job: job.name }, (Date.now() - started) / 1000);
+      this.metrics.running.set({ backup_job: job.name }, 0);
+      this.metrics.lastDuration.set({ backup_job: job.name }, (Date.now() - started) / 1000);
     }
   }
 
   private recordFailure(job: BackupJob, state: JobState | undefined, message: string, started: number, outcome: RunOutcome | null): RunEvent {
-    this.metrics.runs.inc({ job: job.name, outcome: "failure" });
-    this.metrics.failures.inc({ job: job.name });
+    this.metrics.runs.inc({ backup_job: job.name, outcome: "failure" });
+    this.metrics.failures.inc({ backup_job: job.name });
     if (state) {
       state.lastFailureAt = new Date();
       state.lastError = message;

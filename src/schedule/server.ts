@@ -2,14 +2,19 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Health } from "./health";
-import type { ScheduleMetrics } from "./metrics";
 
-export async function startStatusServer(metrics: ScheduleMetrics, health: () => Health, host: string, port: number): Promise<Server & { port: number }> {
+/** What /metrics serves: a prom-client Registry (the scheduler's, or several merged). */
+export interface MetricsSource {
+  readonly contentType: string;
+  metrics(): Promise<string>;
+}
+
+export async function startStatusServer(metrics: MetricsSource, health: () => Health, host: string, port: number): Promise<Server & { port: number }> {
   const server = createServer((request, response) => {
     void (async () => {
       if (request.url === "/metrics") {
-        response.writeHead(200, { "Content-Type": metrics.registry.contentType });
-        response.end(await metrics.registry.metrics());
+        response.writeHead(200, { "Content-Type": metrics.contentType });
+        response.end(await metrics.metrics());
       } else if (request.url === "/healthz") {
         const result = health();
         response.writeHead(result.ok ? 200 : 503, { "Content-Type": "application/json" });

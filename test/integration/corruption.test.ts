@@ -5,7 +5,8 @@ import { cp, readdir, readFile, stat, truncate, utimes, writeFile } from "node:f
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { appCluster, backupRun, listBackups, readVerdicts } from "./backup-helpers";
-import { docker, IMAGE, psql } from "./postgres";
+import { createVictim, flipBlock, stopAndCorrupt } from "./corrupt-data";
+import { psql } from "./postgres";
 import type { Workspace } from "./workspace";
 
 interface Listed {
@@ -23,50 +24,6 @@ function entry(listed: Listed[], id: string): Listed {
   const found = listed.find((candidate) => candidate.id === id);
   assert.ok(found, `backup ${id} is not listed: ${JSON.stringify(listed)}`);
   return found;
-}
-
-/** A shell command in a one-off container of the image over the primary's data volume, as `user`. */
-async function onDataVolume(cluster: string, user: string, script: string): Promise<string> {
-  const engine = await docker();
-  const name = `${cluster}-tool-${Math.random().toString(16).slice(2, 8)}`;
-  await engine.createAndStart({
-    name,
-    Image: IMAGE,
-    User: user,
-    Entrypoint: ["bash", "-c"],
-    Cmd: [script],
-    Labels: { "pgfort.cluster": cluster },
-    HostConfig: { Binds: [`${cluster}-primary-data:/var/lib/postgresql/data`, `${cluster}-primary-wal:/var/lib/postgresql/wal`] },
-  });
-  const exitCode = await engine.waitContainer(name);
-  const output = await engine.logTail(name, 100_000);
-  await engine.removeContainer(name);
-  assert.equal(exitCode, 0, output);
-  return output;
-}
-
-/** Overwrites 64 bytes in the middle of block 1 of a relation file (block 0 of an index is its metapage). */
-function flipBlock(file: string): string {
-  return `printf '%.0s\\xa5' $(seq 64) | dd of=/var/lib/postgresql/data/${file} bs=1 seek=$((8192 + 4000)) conv=notrunc status=none`;
-}
-
-async function stopAndCorrupt(workspace: Workspace, files: string[], options: { disableChecksums?: boolean } = {}): Promise<void> {
-  const engine = await docker();
-  const primary = `${workspace.cluster}-primary`;
-  await psql(primary, "CHECKPOINT");
-  await engine.stopContainer(primary);
-  if (options.disableChecksums) await onDataVolume(workspace.cluster, "999:999", "pg_checksums --disable -D /var/lib/postgresql/data");
-  await onDataVolume(workspace.cluster, "0:0", files.map(flipBlock).join(" && "));
-  await engine.startContainer(primary);
-  await engine.waitUntilHealthy(primary, 120_000);
-}
-
-async function createVictim(workspace: Workspace): Promise<{ table: string; index: string }> {
-  const primary = `${workspace.cluster}-primary`;
-  await psql(primary, "CREATE TABLE victim (id int PRIMARY KEY, payload text); INSERT INTO victim SELECT g, repeat('x', 100) || g FROM generate_series(1, 20000) g", { db: "app" });
-  const table = await psql(primary, "SELECT pg_relation_filepath('victim')", { db: "app" });
-  const index = await psql(primary, "SELECT pg_relation_filepath('victim_pkey')", { db: "app" });
-  return { table, index };
 }
 
 describe("corrupt state and corrupt data", function () {
@@ -146,7 +103,7 @@ describe("corrupt state and corrupt data", function () {
   it("pages corrupted on disk: the physical and the logical backup fail naming the file and the table", async function () {
     const workspace = await appCluster();
     const { table, index } = await createVictim(workspace);
-    await stopAndCorrupt(workspace, [table, index]);
+    await stopAndCorrupt(workspace, [flipBlock(table), flipBlock(index)]);
     const physical = await workspace.run("backup", "run", "--kind", "physical");
     assert.notEqual(physical.code, 0);
     // Named as the operator knows them, with the file pg_basebackup reported.
@@ -163,7 +120,7 @@ describe("corrupt state and corrupt data", function () {
   it("pg_amcheck in the drill: a corrupt index page without data checksums gives a complete backup whose verify fails naming the index", async function () {
     const workspace = await appCluster();
     const { index } = await createVictim(workspace);
-    await stopAndCorrupt(workspace, [index], { disableChecksums: true });
+    await stopAndCorrupt(workspace, [flipBlock(index)], { disableChecksums: true });
     assert.equal(await psql(`${workspace.cluster}-primary`, "SHOW data_checksums"), "off");
     const physical = await backupRun(workspace, "--kind", "physical");
     const verify = await workspace.run("backup", "verify", physical.id);

@@ -117,10 +117,11 @@ describe("interrupting jobs", function () {
     cluster = uniqueClusterName();
     clustersInThisTest.delete(cluster);
     const port = await freePort();
+    const agentPort = await freePort();
     writeConfig = (backups = "") =>
       writeFile(
         path.join(directory, "pgfort.yaml"),
-        `cluster: ${cluster}\nimage: { tag: "${IMAGE}" }\nprimary:\n  port: ${port}\n  resources: { memory: 1g, cpus: 1 }\n  settings: { max_wal_size: 2GB }\n${backups}`,
+        `cluster: ${cluster}\nimage: { tag: "${IMAGE}" }\nagent: { port: ${agentPort} }\nprimary:\n  port: ${port}\n  resources: { memory: 1g, cpus: 1 }\n  settings: { max_wal_size: 2GB }\n${backups}`,
       );
     await writeConfig();
     await ok("up");

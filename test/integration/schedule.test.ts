@@ -35,19 +35,19 @@ describe("pgfort schedule", function () {
       // Each run takes seconds (backup, then its restore drill), so a job due every second overlaps itself.
       let metrics = "";
       const enough = () =>
-        metric(metrics, "pgfort_backup_runs_total", 'job="every-second",outcome="success"') >= 2 &&
-        metric(metrics, "pgfort_backup_skipped_total", 'job="every-second"') >= 1 &&
-        metric(metrics, "pgfort_backup_failures_total", 'job="broken"') >= 2;
+        metric(metrics, "pgfort_backup_runs_total", 'backup_job="every-second",outcome="success"') >= 2 &&
+        metric(metrics, "pgfort_backup_skipped_total", 'backup_job="every-second"') >= 1 &&
+        metric(metrics, "pgfort_backup_failures_total", 'backup_job="broken"') >= 2;
       for (let attempt = 0; attempt < 240 && !enough(); attempt += 1) {
         await sleep(500);
         metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
       }
-      assert.ok(metric(metrics, "pgfort_backup_runs_total", 'job="every-second",outcome="success"') >= 2, metrics);
-      assert.ok(metric(metrics, "pgfort_backup_skipped_total", 'job="every-second"') >= 1, "a run that overlaps must be skipped");
-      assert.ok(metric(metrics, "pgfort_backup_runs_total", 'job="broken",outcome="failure"') >= 2, metrics);
-      assert.ok(metric(metrics, "pgfort_backup_failures_total", 'job="broken"') >= 2);
-      assert.ok(metric(metrics, "pgfort_backup_last_success_timestamp_seconds", 'job="every-second"') > Date.now() / 1000 - 60);
-      assert.ok(metric(metrics, "pgfort_backup_last_bytes", 'job="every-second"') > 0);
+      assert.ok(metric(metrics, "pgfort_backup_runs_total", 'backup_job="every-second",outcome="success"') >= 2, metrics);
+      assert.ok(metric(metrics, "pgfort_backup_skipped_total", 'backup_job="every-second"') >= 1, "a run that overlaps must be skipped");
+      assert.ok(metric(metrics, "pgfort_backup_runs_total", 'backup_job="broken",outcome="failure"') >= 2, metrics);
+      assert.ok(metric(metrics, "pgfort_backup_failures_total", 'backup_job="broken"') >= 2);
+      assert.ok(metric(metrics, "pgfort_backup_last_success_timestamp_seconds", 'backup_job="every-second"') > Date.now() / 1000 - 60);
+      assert.ok(metric(metrics, "pgfort_backup_last_bytes", 'backup_job="every-second"') > 0);
       const health = await fetch(`http://127.0.0.1:${port}/healthz`);
       assert.equal(health.status, 503, "a failing job makes the scheduler unhealthy");
       const body = (await health.json()) as { jobs: Array<{ name: string; ok: boolean; reason: string }> };

@@ -20,11 +20,20 @@ export class Workspace {
     return workspace;
   }
 
-  /** Writes pgfort.yaml; a config that names no image gets the image under test. */
+  /**
+   * Writes pgfort.yaml; a config that names no image gets the image under test, and one that
+   * names no agent port a free one (every cluster's agent publishes its port: 9187 for all would
+   * collide between tests and checkouts).
+   */
   async writeConfig(yaml: string): Promise<void> {
-    const withImage = /^image:/m.test(yaml) ? yaml : `${yaml.endsWith("\n") || yaml === "" ? yaml : `${yaml}\n`}image: { tag: "${IMAGE}" }\n`;
-    await writeFile(path.join(this.directory, "pgfort.yaml"), withImage);
+    let text = yaml.endsWith("\n") || yaml === "" ? yaml : `${yaml}\n`;
+    if (!/^image:/m.test(text)) text += `image: { tag: "${IMAGE}" }\n`;
+    if (!/^agent:/m.test(text)) text += `agent: { port: ${this.agentPort ??= await freePort()} }\n`;
+    await writeFile(path.join(this.directory, "pgfort.yaml"), text);
   }
+
+  /** The agent port writeConfig chose, kept across rewrites of the config. */
+  agentPort: number | undefined;
 
   run(...args: string[]): Promise<CliResult> {
     return runCli(args, { cwd: this.directory });

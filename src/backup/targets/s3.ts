@@ -264,18 +264,3 @@ export class S3Target implements BackupTarget {
     return "check the bucket, the prefix and the credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_PROFILE)";
   }
 }
-
-/** The credentials and region the host's standard chain resolves, for a job container that has none of its own. */
-export async function resolveS3Access(options: S3Options): Promise<{ accessKeyId: string; secretAccessKey: string; sessionToken?: string | undefined; region: string; endpoint: string | undefined }> {
-  const endpoint = options.endpoint ?? process.env["AWS_ENDPOINT_URL_S3"] ?? process.env["AWS_ENDPOINT_URL"];
-  const region = options.region ?? process.env["AWS_REGION"] ?? process.env["AWS_DEFAULT_REGION"] ?? "us-east-1";
-  const client = new S3Client({ region, endpoint });
-  try {
-    const credentials = await client.config.credentials();
-    return { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey, sessionToken: credentials.sessionToken, region, endpoint };
-  } catch (cause) {
-    throw new BackupTargetError(`no S3 credentials on this host: ${(cause as Error).message}`, "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE", { cause });
-  } finally {
-    client.destroy();
-  }
-}

@@ -3,17 +3,15 @@
 import assert from "node:assert/strict";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { AgentConfigSchema } from "../../../src/agent/contract";
-import { parseConfig, type LoadedConfig } from "../../../src/config/load";
+import { parseConfig } from "../../../src/config/load";
 import { BackupError, ContainerError } from "../../../src/errors";
 import { errorEvent, formatJobEvent, JobFailedError, parseJobEvent, type JobEvent } from "../../../src/jobs/events";
-import { planAgentConfig } from "../../../src/handoff/agent-config";
+import { targetInJob } from "../../../src/handoff/agent-config";
 import { JobEventsReader } from "../../../src/handoff/events-reader";
 import { planOneOffJobContainer } from "../../../src/handoff/job-container";
 import { planS3Access } from "../../../src/handoff/s3-access";
 
 const config = parseConfig("cluster: app\nreplicas: [{ name: r1 }]\nbackups: { resources: { cpus: 4, memory: 512m } }\n", "test");
-const loaded: LoadedConfig = { config, file: "/srv/pgfort.yaml", baseDir: "/srv", stateDir: "/srv/.pgfort/app" };
 
 describe("the hand-off to a job container", function () {
   it("plans a one-off container of the agent image: hardened, limited, no log driver, no socket, the target and secrets mounted", function () {
@@ -44,23 +42,18 @@ describe("the hand-off to a job container", function () {
     assert.equal(planOneOffJobContainer({ config, node: "n", args: ["prune"], network: { mode: "cluster" }, hostCpus: 2 }).HostConfig?.NetworkMode, "app-net");
   });
 
-  it("writes an agent config of the contract's schema: the job's view of the target, every server, the primary first", function () {
-    const agent = planAgentConfig(loaded, "cluster: app\n", "r1");
-    assert.deepEqual(AgentConfigSchema.parse(agent), agent);
-    assert.equal(agent.target, "file:///var/lib/pgfort/target");
-    assert.deepEqual(agent.servers, ["app-r1", "app-primary"]);
-    const s3 = planAgentConfig({ ...loaded, config: { ...config, backups: { ...config.backups, target: "s3://bucket/prefix" } } }, "{}", "primary");
-    assert.equal(s3.target, "s3://bucket/prefix");
+  it("the target as the job sees it: a file:// directory at the mount, s3:// unchanged", function () {
+    assert.equal(targetInJob("file://./backups"), "file:///var/lib/pgfort/target");
+    assert.equal(targetInJob("s3://bucket/prefix"), "s3://bucket/prefix");
   });
 
-  it("S3: credentials in a file, not in Env; a loopback endpoint through the gateway, others unchanged", function () {
-    const access = planS3Access({ accessKeyId: "AKID", secretAccessKey: "SECRET", sessionToken: "TOKEN", region: "eu-west-1", endpoint: "http://127.0.0.1:9000" }, "172.24.0.1");
-    assert.equal(access.file.name, "aws-credentials");
-    assert.match(access.file.content, /^\[default\]\naws_access_key_id = AKID\naws_secret_access_key = SECRET\naws_session_token = TOKEN\n$/);
+  it("S3: the credentials file named, not its content; a loopback endpoint through the gateway, others unchanged", function () {
+    const access = planS3Access({ region: "eu-west-1" }, "172.24.0.1", { AWS_ENDPOINT_URL_S3: "http://127.0.0.1:9000", AWS_SECRET_ACCESS_KEY: "SECRET" });
     assert.deepEqual(access.env, { AWS_SHARED_CREDENTIALS_FILE: "/run/secrets/aws-credentials", AWS_REGION: "eu-west-1", PGFORT_S3_ENDPOINT: "http://172.24.0.1:9000" });
+    assert.equal(access.endpoint, "http://127.0.0.1:9000");
     assert.ok(!JSON.stringify(access.env).includes("SECRET"));
-    assert.equal(planS3Access({ accessKeyId: "a", secretAccessKey: "b", region: "r", endpoint: "https://s3.example.com" }, "172.24.0.1").endpointInJob, "https://s3.example.com");
-    assert.deepEqual(planS3Access({ accessKeyId: "a", secretAccessKey: "b", region: "r", endpoint: undefined }, "172.24.0.1").env, { AWS_SHARED_CREDENTIALS_FILE: "/run/secrets/aws-credentials", AWS_REGION: "r" });
+    assert.equal(planS3Access({ endpoint: "https://s3.example.com" }, "172.24.0.1", {}).endpointInJob, "https://s3.example.com");
+    assert.deepEqual(planS3Access({}, "172.24.0.1", {}).env, { AWS_SHARED_CREDENTIALS_FILE: "/run/secrets/aws-credentials", AWS_REGION: "us-east-1" });
   });
 
   it("reads a job's events: progress as it comes, the result; an error event is the job's PgfortError with its code, hint and exit code", async function () {

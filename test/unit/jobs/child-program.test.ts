@@ -32,7 +32,7 @@ describe("runChildProgram", function () {
         '  echo) printf "%s" "$PGFORT_TEXT"; echo "tool says hi" >&2; echo \'PGFORT-RESULT {"rawBytes":5}\' >&2 ;;',
         "  upper) tr a-z A-Z ;;",
         '  fail) echo "pg_dump: error: connection refused" >&2; exit 3 ;;',
-        '  hang) sleep 300 | cat; echo "never" ;;',
+        '  hang) sleep "$PGFORT_SLEEP" | cat; echo "never" ;;',
         "esac",
       ].join("\n"),
     );
@@ -65,15 +65,17 @@ describe("runChildProgram", function () {
 
   it("on abort kills the whole pipeline and rejects with the reason", async function () {
     const controller = new AbortController();
-    const running = runChildProgram({ verb: "hang", env: {} }, { command, stdout: [new PassThrough().resume()], signal: controller.signal });
+    // A duration no other process on the machine uses: pgrep finds this test's sleep only.
+    const marker = `300.${process.pid}${Math.floor(Math.random() * 1000)}`;
+    const running = runChildProgram({ verb: "hang", env: { PGFORT_SLEEP: marker } }, { command, stdout: [new PassThrough().resume()], signal: controller.signal });
     await new Promise((resolve) => setTimeout(resolve, 300));
-    const before = execFileSync("pgrep", ["-f", "sleep 300"], { encoding: "utf8" }).trim();
+    const before = execFileSync("pgrep", ["-f", `sleep ${marker}`], { encoding: "utf8" }).trim();
     assert.notEqual(before, "", "the program's sleep should be running");
     controller.abort(new Error("stopped by the test"));
     await assert.rejects(running, /stopped by the test/);
     const after = (() => {
       try {
-        return execFileSync("pgrep", ["-f", "sleep 300"], { encoding: "utf8" }).trim();
+        return execFileSync("pgrep", ["-f", `sleep ${marker}`], { encoding: "utf8" }).trim();
       } catch {
         return "";
       }

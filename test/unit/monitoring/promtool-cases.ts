@@ -33,8 +33,8 @@ monitoring: { drillMaxAgeDays: 2, replicaLagSeconds: 60, slotRetainedBytes: 1g, 
 
 const critical = { severity: "critical", cluster: "app" };
 const warning = { severity: "warning", cluster: "app" };
-const nightly = { ...critical, job: "nightly" };
-const weekly = { ...critical, job: "weekly" };
+const nightly = { ...critical, backup_job: "nightly" };
+const weekly = { ...critical, backup_job: "weekly" };
 const SUCCESS = "pgfort_backup_last_success_timestamp_seconds";
 
 /** A database rule's case: `name{label="bad"}` crosses the threshold at 11m and must stay there 5m. */
@@ -45,7 +45,8 @@ function databaseCase(alert: string, metric: string, label: string, healthy: str
     groups: [
       {
         interval: "1m",
-        series: { [`${metric}{${label}="bad"}`]: `${healthy}x10 ${unhealthy}x30`, [`${metric}{${label}="good"}`]: `${healthy}x40` },
+        // Labelled as the agent's collector labels them (src/metrics/definitions.ts): the rules aggregate `node` away.
+        series: { [`${metric}{node="primary",${label}="bad"}`]: `${healthy}x10 ${unhealthy}x30`, [`${metric}{node="primary",${label}="good"}`]: `${healthy}x40` },
         checks: [
           { at: "5m", firing: [] },
           { at: "13m", firing: [] }, // pending: not yet 5m over the threshold
@@ -67,7 +68,7 @@ export const CASES: PromtoolCase[] = [
       {
         // Both succeeded at 0: nightly may wait 2 days, weekly 14.
         interval: "1h",
-        series: { [`${SUCCESS}{job="nightly"}`]: "0x400", [`${SUCCESS}{job="weekly"}`]: "0x400" },
+        series: { [`${SUCCESS}{backup_job="nightly"}`]: "0x400", [`${SUCCESS}{backup_job="weekly"}`]: "0x400" },
         checks: [
           { at: "47h", firing: [] },
           { at: "49h", firing: [nightly] },
@@ -77,7 +78,7 @@ export const CASES: PromtoolCase[] = [
       {
         // weekly never succeeded; nightly's agent is gone after 100h: its series go stale.
         interval: "1h",
-        series: { [`${SUCCESS}{job="nightly"}`]: "100x100" },
+        series: { [`${SUCCESS}{backup_job="nightly"}`]: "100x100" },
         checks: [
           { at: "1h", firing: [weekly] },
           { at: "120h", firing: [weekly] },
@@ -94,10 +95,10 @@ export const CASES: PromtoolCase[] = [
         // nightly fails at 11h and succeeds at 15h; weekly never fails.
         interval: "1h",
         series: {
-          'pgfort_backup_failures_total{job="nightly"}': "0x10 1x100",
-          'pgfort_backup_runs_total{job="nightly",outcome="success"}': "0x14 1x100",
-          'pgfort_backup_failures_total{job="weekly"}': "0x120",
-          'pgfort_backup_runs_total{job="weekly",outcome="success"}': "0x120",
+          'pgfort_backup_failures_total{backup_job="nightly"}': "0x10 1x100",
+          'pgfort_backup_runs_total{backup_job="nightly",outcome="success"}': "0x14 1x100",
+          'pgfort_backup_failures_total{backup_job="weekly"}': "0x120",
+          'pgfort_backup_runs_total{backup_job="weekly",outcome="success"}': "0x120",
         },
         checks: [
           { at: "5h", firing: [] },

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { stringify } from "yaml";
 import { parseConfig } from "../../../src/config/load";
+import { JOB_LABEL } from "../../../src/monitoring/metric-names";
 import { planAlertRules, renderRulesYaml, type AlertRule } from "../../../src/monitoring/rules";
 import { CASES, CASES_CONFIG, type PromtoolCase } from "./promtool-cases";
 
@@ -29,7 +30,7 @@ function expand(template: string, labels: Record<string, string>): string {
 /** A promtool test file for one case against the rules in `rulesPath`. */
 function promtoolTestFile(rulesPath: string, testCase: PromtoolCase, rules: AlertRule[]): string {
   const annotationsFor = (labels: Record<string, string>): Record<string, string> => {
-    const rule = rules.find((candidate) => candidate.alert === testCase.alert && (candidate.labels["job"] ?? "") === (labels["job"] ?? ""));
+    const rule = rules.find((candidate) => candidate.alert === testCase.alert && (candidate.labels[JOB_LABEL] ?? "") === (labels[JOB_LABEL] ?? ""));
     assert.ok(rule, `no ${testCase.alert} rule for ${JSON.stringify(labels)}`);
     return { summary: expand(rule.annotations.summary, labels), description: expand(rule.annotations.description, labels) };
   };

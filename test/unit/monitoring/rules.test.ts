@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { parse } from "yaml";
 import { parseConfig } from "../../../src/config/load";
 import { ConfigError } from "../../../src/errors";
+import { JOB_LABEL } from "../../../src/monitoring/metric-names";
 import { planAlertRules, renderRulesYaml, type AlertRule } from "../../../src/monitoring/rules";
 
 const CONFIG = `
@@ -17,7 +18,7 @@ function rulesOf(yaml: string): AlertRule[] {
   return planAlertRules(parseConfig(yaml)).groups.flatMap((group) => group.rules);
 }
 function find(rules: AlertRule[], alert: string, job?: string): AlertRule {
-  const rule = rules.find((candidate) => candidate.alert === alert && (job === undefined || candidate.labels["job"] === job));
+  const rule = rules.find((candidate) => candidate.alert === alert && (job === undefined || candidate.labels[JOB_LABEL] === job));
   assert.ok(rule, `no ${alert} rule${job ? ` for ${job}` : ""}`);
   return rule;
 }
@@ -27,10 +28,10 @@ describe("planAlertRules", function () {
     const rules = rulesOf(CONFIG);
     assert.equal(rules.filter((rule) => rule.alert === "PgfortBackupMissing").length, 2);
     // Daily: two periods are 2 days; weekdays: the weekend gap is 3 days, so 6.
-    assert.match(find(rules, "PgfortBackupMissing", "nightly").expr, /\{job="nightly"\}\) > 172800\n.*\[2d\]/);
-    assert.match(find(rules, "PgfortBackupMissing", "weekdays").expr, /\{job="weekdays"\}\) > 518400\n.*\[6d\]/);
-    assert.match(find(rules, "PgfortBackupFailed", "weekdays").expr, /pgfort_backup_failures_total\{job="weekdays"\}\[3d\]/);
-    assert.deepEqual(find(rules, "PgfortBackupFailed", "nightly").labels, { severity: "critical", cluster: "app", job: "nightly" });
+    assert.match(find(rules, "PgfortBackupMissing", "nightly").expr, /\{backup_job="nightly"\}\) > 172800\n.*\[2d\]/);
+    assert.match(find(rules, "PgfortBackupMissing", "weekdays").expr, /\{backup_job="weekdays"\}\) > 518400\n.*\[6d\]/);
+    assert.match(find(rules, "PgfortBackupFailed", "weekdays").expr, /pgfort_backup_failures_total\{backup_job="weekdays"\}\[3d\]/);
+    assert.deepEqual(find(rules, "PgfortBackupFailed", "nightly").labels, { severity: "critical", cluster: "app", backup_job: "nightly" });
   });
 
   it("allows one more hour for a schedule in a zone with daylight saving time", function () {
@@ -59,7 +60,7 @@ describe("planAlertRules", function () {
     const file = planAlertRules(parseConfig(CONFIG));
     const yaml = renderRulesYaml(file, "app");
     assert.match(yaml, /^# .*cluster app/);
-    assert.match(yaml, /honor_labels: true/);
+    assert.match(yaml, /no honor_labels needed/);
     assert.deepEqual(parse(yaml), file);
   });
 });

@@ -6,7 +6,7 @@ import { Scheduler, type DrillSummary } from "../../../src/schedule/scheduler";
 
 async function counter(metrics: ScheduleMetrics, name: string, job: string): Promise<number> {
   const found = (await metrics.registry.getMetricsAsJSON()).find((metric) => metric.name === name);
-  return Number(found?.values.find((value) => value.labels["job"] === job)?.value ?? Number.NaN);
+  return Number(found?.values.find((value) => value.labels["backup_job"] === job)?.value ?? Number.NaN);
 }
 
 describe("scheduler: drill outcomes", function () {

@@ -1,0 +1,51 @@
+// `pgfort agent`: what the <cluster>-agent container runs (CMD ["agent"]). Reads its config from the
+// secrets volume, runs the schedule with the in-image job engine, serves /metrics and /healthz, and
+// on SIGTERM (`docker stop`) lets a running job finish within the stop timeout.
+import path from "node:path";
+import type { Command } from "commander";
+import { loadAgentContext } from "../agent/context";
+import { AGENT_DEFAULT_PORT } from "../agent/contract";
+import { startAgent } from "../agent/main";
+import { openTarget } from "../backup/targets/resolve";
+import { AGENT_JOB_STOP_TIMEOUT_SECONDS } from "../cluster/agent-container";
+import { ConfigError } from "../errors";
+import { runJobInAgent } from "../jobs/in-agent";
+import { createDatabaseMetrics, clusterNetworkServers } from "../metrics/database-metrics";
+import { SECRETS, SECRETS_DIR } from "../cluster/secrets";
+import { nextStopSignal } from "../schedule/loop";
+import { action } from "./context";
+
+export function registerAgent(program: Command): void {
+  program
+    .command("agent")
+    .description("the agent's loop, run by the <cluster>-agent container: schedules, /metrics and /healthz (pgfort up starts it)")
+    .option("--config-file <file>", "the agent's config file", undefined)
+    .option("--host <address>", "address of /metrics and /healthz", "0.0.0.0")
+    .option("--port <port>", "port of /metrics and /healthz", String(AGENT_DEFAULT_PORT))
+    .option("--stop-timeout <seconds>", "on SIGTERM, wait this long for a running job", String(AGENT_JOB_STOP_TIMEOUT_SECONDS))
+    .action(
+      action<{ configFile?: string; host: string; port: string; stopTimeout: string }>(async ({ output }, options) => {
+        const port = Number(options.port);
+        const stopTimeoutMs = Number(options.stopTimeout) * 1000;
+        if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`--port ${options.port} is not a port`, "use 0-65535");
+        if (!Number.isFinite(stopTimeoutMs) || stopTimeoutMs < 0) throw new ConfigError(`--stop-timeout ${options.stopTimeout} is not a number of seconds`, "e.g. --stop-timeout 45");
+        const reloadContext = () => loadAgentContext(...(options.configFile ? [options.configFile] : []));
+        const context = await reloadContext();
+        const target = openTarget(context.loaded.config.backups.target, context.loaded, { onWarning: (message) => output.warn(message) });
+        const { cluster } = context.loaded.config;
+        // The servers as the agent started with them: a replica added later is scraped after the agent's next start.
+        const database = createDatabaseMetrics({
+          servers: clusterNetworkServers(cluster, context.agent.servers),
+          passwordFile: path.join(SECRETS_DIR, SECRETS.superuser.name),
+          backups: { target, cluster },
+        });
+        const loop = await startAgent({ context, target, runJob: runJobInAgent, reloadContext, registries: [database.registry], host: options.host, port, log: output });
+        const signal = await nextStopSignal();
+        output.info(`${signal}: no new runs; waiting up to ${stopTimeoutMs / 1000} s for running jobs`);
+        const finished = await loop.stop(stopTimeoutMs, signal);
+        await database.close();
+        output.result({ stopped: true, jobsFinished: finished }, finished ? "stopped" : "stopped with a job still running (it was abandoned)");
+        if (!finished) process.exitCode = 1;
+      }, { ownSignals: true }),
+    );
+}

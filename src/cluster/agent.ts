@@ -1,0 +1,156 @@
+// `pgfort up` for the agent: its config file and credentials into the secrets volume, the target
+// directory made writable for it, then its container, created or re-created only when its spec
+// changed (src/cluster/agent-container.ts). `replica add|promote|remove` only rewrite its config file.
+import { chown, mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import path from "node:path";
+import type { LoadedConfig } from "../config/load";
+import type { DockerClient } from "../docker/client";
+import { clusterFilter, clusterLabels, LABEL_NODE, LABEL_ROLE, LABEL_SPEC_HASH } from "../docker/labels";
+import { containerName, secretsVolumeName } from "../docker/names";
+import { AGENT_CONFIG_FILE, AWS_CREDENTIALS_FILE, agentImageTag } from "../agent/contract";
+import { fileTargetDirectory, planAgentConfig, planAgentEnv, planAwsCredentials } from "../agent/plan";
+import { writeJsonFileAtomic } from "../state/json-file";
+import { agentConfigDigest, AGENT_NODE, AGENT_STOP_TIMEOUT_SECONDS, planAgentContainer } from "./agent-container";
+import { explainLimitWarnings } from "./limits";
+import { POSTGRES_UID, secretsDir } from "./secrets";
+import { syncSecretsVolume, type SecretsEngine } from "./secrets-volume";
+import { readTopology } from "./topology";
+
+/** What writing the agent's config needs from the engine: a plain fake in unit tests. */
+export interface AgentConfigEngine extends SecretsEngine {
+  listLabelled(filters: { label: string[] }): Promise<{ containers: ReadonlyArray<{ Labels: Record<string, string> }> }>;
+}
+
+export type AgentOutcome = "created" | "recreated" | "started" | "unchanged";
+
+export interface AgentUpResult {
+  container: string;
+  outcome: AgentOutcome;
+  /** Where /metrics and /healthz are published. */
+  url: string;
+  warnings: string[];
+}
+
+/**
+ * Writes the agent's config file (and, for s3://, its credentials) beside the generated secrets
+ * and copies them into the secrets volume. The servers are the cluster's server containers as the
+ * engine lists them (a replica added by `replica add` need not be in the config). Idempotent.
+ */
+export async function syncAgentConfig(docker: AgentConfigEngine, loaded: LoadedConfig, env: NodeJS.ProcessEnv = process.env): Promise<{ digest: string; hasCredentials: boolean; warnings: string[] }> {
+  const { config, stateDir } = loaded;
+  const { primary } = await readTopology(stateDir);
+  const { containers } = await docker.listLabelled(clusterFilter(config.cluster));
+  const nodes = containers.flatMap((container) => {
+    const role = container.Labels[LABEL_ROLE];
+    const node = container.Labels[LABEL_NODE] ?? "";
+    // A former primary stays fenced after a promotion: not a server the agent should ask.
+    return role === "replica" || (role === "primary" && node === primary) ? [node] : [];
+  });
+  const configText = loaded.file ? await readFile(loaded.file, "utf8") : undefined;
+  const agentConfig = planAgentConfig(loaded, configText, primary, nodes, (node) => containerName(config.cluster, node));
+  const directory = secretsDir(stateDir);
+  await mkdir(directory, { recursive: true, mode: 0o700 });
+  await writeJsonFileAtomic(path.join(directory, AGENT_CONFIG_FILE), agentConfig, { mode: 0o600 });
+  const warnings: string[] = [];
+  let credentials: string | undefined;
+  if (agentConfig.target.startsWith("s3://")) {
+    const file = path.join(directory, AWS_CREDENTIALS_FILE);
+    credentials = planAwsCredentials(env);
+    // Without credentials in this shell, the file an earlier `up` wrote stays in force.
+    if (credentials) await writeFile(file, credentials, { mode: 0o600 });
+    else credentials = await readFile(file, "utf8").catch(() => undefined);
+    if (!credentials) warnings.push(`the agent has no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY and run pgfort up again, or its backups to ${agentConfig.target} fail`);
+  }
+  await syncSecretsVolume(docker, config.cluster, config.image.tag, stateDir);
+  const digest = agentConfigDigest({ configText: agentConfig.configText, target: agentConfig.target, credentials, servers: agentConfig.servers });
+  return { digest, hasCredentials: credentials !== undefined, warnings };
+}
+
+/** Brings the agent to its plan; call after the servers are up (it lists them). */
+export async function upAgent(docker: DockerClient, loaded: LoadedConfig, env: NodeJS.ProcessEnv = process.env): Promise<AgentUpResult> {
+  const { config } = loaded;
+  const synced = await syncAgentConfig(docker, loaded, env);
+  const targetDirectory = fileTargetDirectory(loaded);
+  const warnings = [...synced.warnings];
+  if (targetDirectory) warnings.push(...(await prepareTargetDirectory(targetDirectory, config.cluster)));
+  const image = agentImageTag(config.image.tag);
+  const imageId = (await docker.imageExists(image)) ? (await docker.inspectImage(image)).Id : undefined;
+  const plan = planAgentContainer(config, {
+    imageId,
+    targetDirectory,
+    configDigest: synced.digest,
+    env: planAgentEnv(config.backups.target, synced.hasCredentials, env),
+  });
+  const url = `http://${config.agent.bind === "0.0.0.0" ? "127.0.0.1" : config.agent.bind}:${config.agent.port}`;
+  const existing = await docker.inspectContainerIfExists(plan.name);
+  if (existing && existing.Config.Labels?.[LABEL_SPEC_HASH] === plan.specHash) {
+    if (existing.State.Running) return { container: plan.name, outcome: "unchanged", url, warnings };
+    await docker.startContainer(plan.name);
+    await docker.waitUntilHealthy(plan.name, 60_000);
+    return { container: plan.name, outcome: "started", url, warnings };
+  }
+  // The agent holds no data: a changed spec stops it (a running job gets its stop timeout) and
+  // replaces it. Its scratch volume is kept.
+  if (existing) {
+    await docker.stopContainer(plan.name, AGENT_STOP_TIMEOUT_SECONDS);
+    await docker.removeContainer(plan.name);
+  }
+  const scratchCreated = await docker.ensureVolume(plan.scratchVolume, clusterLabels(config.cluster, "agent", AGENT_NODE));
+  try {
+    const created = await docker.createAndStart(plan.create);
+    warnings.push(...explainLimitWarnings(created, config.agent.resources ? "agent.resources" : "backups.resources"));
+    await docker.waitUntilHealthy(plan.name, 60_000);
+  } catch (error) {
+    // An agent that never became healthy is not left restarting; a first `up` takes its volume back.
+    await docker.removeContainer(plan.name).catch(() => undefined);
+    if (scratchCreated) await docker.removeVolume(plan.scratchVolume).catch(() => undefined);
+    throw error;
+  }
+  return { container: plan.name, outcome: existing ? "recreated" : "created", url, warnings };
+}
+
+/** After `replica add|promote|remove`: the agent's config file names the servers again (no restart). */
+export async function refreshAgentConfig(docker: DockerClient, loaded: LoadedConfig): Promise<void> {
+  if (!(await docker.volumeExists(secretsVolumeName(loaded.config.cluster)))) return;
+  await syncAgentConfig(docker, loaded);
+}
+
+/**
+ * The agent runs as uid 999 and writes `<dir>/<cluster>/…` (and a probe file in `<dir>`). As root,
+ * `up` gives it those directories (chown: root keeps every right); as another user it cannot, and
+ * says what to run instead of failing `up`: the agent's runs then fail, visibly, in /healthz.
+ */
+export async function prepareTargetDirectory(directory: string, cluster: string): Promise<string[]> {
+  const clusterDirectory = path.join(directory, cluster);
+  await mkdir(clusterDirectory, { recursive: true });
+  if (process.getuid?.() === 0) {
+    await chown(directory, POSTGRES_UID, POSTGRES_UID);
+    await chownTree(clusterDirectory);
+    return [];
+  }
+  const blocked: string[] = [];
+  for (const candidate of [directory, clusterDirectory]) {
+    if (!writableByAgent(await stat(candidate))) blocked.push(candidate);
+  }
+  if (blocked.length === 0) return [];
+  return [
+    `the agent (uid ${POSTGRES_UID}) cannot write ${blocked.join(" and ")}: its scheduled backups will fail until you run ` +
+      `sudo chown ${POSTGRES_UID}:${POSTGRES_UID} ${directory} && sudo chown -R ${POSTGRES_UID}:${POSTGRES_UID} ${clusterDirectory} (or run pgfort up as root once)`,
+  ];
+}
+
+/** Can uid 999 (not in the owner's group) create and remove entries in a directory of this owner and mode? */
+export function writableByAgent(info: { uid: number; gid: number; mode: number }): boolean {
+  if (info.uid === POSTGRES_UID) return (info.mode & 0o300) === 0o300;
+  if (info.gid === POSTGRES_UID) return (info.mode & 0o030) === 0o030;
+  return (info.mode & 0o003) === 0o003;
+}
+
+async function chownTree(directory: string): Promise<void> {
+  await chown(directory, POSTGRES_UID, POSTGRES_UID);
+  for (const entry of await readdir(directory, { withFileTypes: true })) {
+    const full = path.join(directory, entry.name);
+    if (entry.isDirectory()) await chownTree(full);
+    else if (entry.isFile()) await chown(full, POSTGRES_UID, POSTGRES_UID);
+  }
+}

@@ -1,0 +1,143 @@
+// The restore drill inside a job container of the agent image, with no Docker: the sha256 of every
+// file read from the target, then a scratch PostgreSQL server as a child process in a scratch
+// directory. Physical: the base tar streamed from the target into its data directory,
+// pg_verifybackup, recovery to consistency (the backup's WAL is in the tar). Logical: a new cluster,
+// globals and every database restored from the target. Then pg_amcheck over every database, row
+// counts against the manifest (logical), and the server stopped and its directory removed, always.
+// The verdict is the one of `pgfort backup verify` (src/backup/drill-outcome.ts).
+import { readFile } from "node:fs/promises";
+import os from "node:os";
+import type { LoadedConfig } from "../config/load";
+import { BackupError } from "../errors";
+import { amcheckCommand, amcheckVerdict } from "../backup/amcheck";
+import { CheckFailedError, checkFiles, type Check } from "../backup/checksums";
+import { checksOfFailure, drillError, writeVerdict, type VerifyResult } from "../backup/drill-outcome";
+import type { BackupManifest } from "../backup/manifest";
+import { planRestoreProgram, ROW_COUNT_QUERY } from "../backup/plan";
+import { compareRowCounts } from "../backup/row-counts";
+import type { BackupTarget } from "../backup/targets/target";
+import { parseCpuLimit, parseMemoryLimit, renderSettings, scratchSettings } from "./scratch-settings";
+import { ScratchServer, type ScratchServerOptions } from "./scratch-server";
+
+export interface VerifyInJobOptions {
+  loaded: LoadedConfig;
+  target: BackupTarget;
+  /** The backup's directory in the target, with a trailing slash (backupDirectory()). */
+  directory: string;
+  manifest: BackupManifest;
+  /** Where the scratch server lives (AGENT_SCRATCH_DIR): a volume, never the read-only root. */
+  scratchDir: string;
+  onInfo?(message: string): void;
+  /** Aborting stops the drill: the scratch server is killed, its directory removed, no verdict written. */
+  signal?: AbortSignal;
+  /** `pgfort-job` on PATH in the image; a path in tests. */
+  jobCommand?: string;
+}
+
+export async function verifyInJob(options: VerifyInJobOptions): Promise<VerifyResult> {
+  const { manifest, signal } = options;
+  const serverOptions = { scratchDir: options.scratchDir, signal, ...(options.jobCommand ? { command: options.jobCommand } : {}) };
+  let checks: Check[];
+  let server: ScratchServer | undefined;
+  try {
+    server = await prepareScratch(options, serverOptions);
+    checks = await runDrill(options, server);
+  } catch (error) {
+    // An interrupted drill is no verdict: nothing is written.
+    if (signal?.aborted) throw signal.reason;
+    if (!(error instanceof CheckFailedError)) throw drillError(manifest.id, error);
+    checks = checksOfFailure(error);
+  } finally {
+    try {
+      await server?.remove(signal?.aborted ? "immediate" : "fast");
+    } catch (error) {
+      // Nothing of it may stay behind; a server that would not stop is gone with the container.
+      if (!signal?.aborted) throw drillError(manifest.id, error);
+    }
+  }
+  signal?.throwIfAborted();
+  return writeVerdict(options.target, options.directory, manifest.id, checks);
+}
+
+/** The leftovers of killed drills removed, then a new directory for this one. */
+async function prepareScratch(options: VerifyInJobOptions, serverOptions: ScratchServerOptions): Promise<ScratchServer> {
+  try {
+    const swept = await ScratchServer.sweepStale(serverOptions);
+    if (swept.length > 0) options.onInfo?.(`removed ${swept.length} scratch director${swept.length === 1 ? "y" : "ies"} of drills that were killed: ${swept.join(", ")}`);
+    return await ScratchServer.create(serverOptions);
+  } catch (error) {
+    throw new BackupError(`the scratch directory ${options.scratchDir} cannot be used: ${(error as Error).message}`, "the job container needs a writable volume there (the agent's scratch volume)", { cause: error });
+  }
+}
+
+async function runDrill(options: VerifyInJobOptions, server: ScratchServer): Promise<Check[]> {
+  const { target, directory, manifest, signal } = options;
+  const checks = await checkFiles(target, directory, manifest, signal);
+  const bad = checks.filter((check) => !check.ok);
+  if (bad.length > 0) {
+    throw new CheckFailedError(`backup ${manifest.id} is damaged: ${bad.map((check) => `${check.name}: ${check.detail}`).join("; ")}`, "verify another backup (pgfort backup list)", checks);
+  }
+  signal?.throwIfAborted();
+  const limits = await readLimits();
+  const settings = renderSettings(scratchSettings({ ...limits, fallbackBytes: os.totalmem() }));
+  options.onInfo?.(`checksums of ${manifest.files.length} file(s) match; restoring into a scratch server in ${server.dir} (shared_buffers ${/shared_buffers = '([^']+)'/.exec(settings)?.[1]}, fsync off)`);
+  try {
+    if (manifest.kind === "physical") {
+      const base = manifest.files.find((file) => file.content === "base");
+      if (!base) {
+        const detail = `backup ${manifest.id} has no base file`;
+        throw new CheckFailedError(detail, "its manifest is not one pgfort wrote", [{ name: "base file", ok: false, detail }]);
+      }
+      await server.makeDataDir();
+      await server.feed(planRestoreProgram(base), await target.read(`${directory}${base.name}`), "extracting the base backup", { check: "extracting the base backup" });
+      await server.feed({ verb: "verify-base", env: { PGFORT_DATA_DIR: server.dataDir } }, undefined, "pg_verifybackup", { check: "pg_verifybackup" });
+      checks.push({ name: "pg_verifybackup", ok: true, detail: "the extracted files and WAL match the backup's own manifest" });
+      options.onInfo?.("starting the scratch server: recovery to consistency with the backup's own WAL");
+      await server.start(settings, { check: "server starts" });
+      checks.push({ name: "server starts", ok: true, detail: "recovered to consistency and accepted connections on its Unix socket" });
+    } else {
+      await server.init(process.env.LANG);
+      await server.start(settings, {}); // a new cluster that does not start says nothing of the backup
+      checks.push({ name: "server starts", ok: true, detail: "a new cluster (data checksums on) accepted connections on its Unix socket" });
+      for (const file of manifest.files) {
+        options.onInfo?.(`restoring ${file.name}`);
+        await server.feed(planRestoreProgram(file), await target.read(`${directory}${file.name}`), `restoring ${file.name}`, { check: `restoring ${file.name}` });
+      }
+    }
+    signal?.throwIfAborted();
+    options.onInfo?.("running pg_amcheck over every database of the scratch server");
+    const amcheck = await server.tool(amcheckCommand(limits.jobs));
+    checks.push(amcheckVerdict(amcheck.exitCode, amcheck.stdout, amcheck.stderr));
+    if (manifest.kind === "logical") checks.push(...compareRowCounts(manifest, await countRows(server, manifest.databases)));
+    return checks;
+  } catch (error) {
+    // A failed step's verdict keeps the checks that passed before it (the checksums).
+    if (error instanceof CheckFailedError) throw new CheckFailedError(error.message, error.hint, [...checks, ...error.checks]);
+    throw error;
+  }
+}
+
+/** Rows per table of each database, with the query the backup's manifest counted them with. */
+async function countRows(server: ScratchServer, databases: readonly string[]): Promise<Record<string, Record<string, number>>> {
+  const counts: Record<string, Record<string, number>> = {};
+  for (const database of databases) {
+    const run = await server.tool(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", database, "-c", ROW_COUNT_QUERY]);
+    if (run.exitCode !== 0) throw new BackupError(`counting the rows of ${database} failed (exit ${run.exitCode}): ${run.stderr.trim()}`, "the scratch server may have stopped; run the drill again");
+    counts[database] = parseCounts(run.stdout);
+  }
+  return counts;
+}
+
+function parseCounts(text: string): Record<string, number> {
+  const parsed: unknown = JSON.parse(text.trim());
+  if (typeof parsed !== "object" || parsed === null) throw new BackupError(`the row-count query answered ${text.slice(0, 200)}`, "report it: the query returns one JSON object");
+  return Object.fromEntries(Object.entries(parsed).map(([table, rows]) => [table, Number(rows)]));
+}
+
+/** The job container's own limits from its cgroup (v2, else v1): memory, and CPUs for pg_amcheck's --jobs. */
+async function readLimits(): Promise<{ memoryBytes: number | null; jobs: number }> {
+  const read = (file: string) => readFile(file, "utf8").catch(() => undefined);
+  const memoryBytes = parseMemoryLimit((await read("/sys/fs/cgroup/memory.max")) ?? (await read("/sys/fs/cgroup/memory/memory.limit_in_bytes")));
+  const cpus = parseCpuLimit(await read("/sys/fs/cgroup/cpu.max"));
+  return { memoryBytes, jobs: Math.max(1, Math.min(os.availableParallelism(), cpus ?? os.availableParallelism())) };
+}
