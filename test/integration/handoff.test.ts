@@ -1,14 +1,12 @@
 // The host's hand-off (src/handoff): a backup taken by a one-off container of the agent image (no
 // agent running) and one taken by `docker exec` into a running agent container have the same
 // manifest fields; a backup written by the previous version (host-streamed, formatVersion 1)
-// still lists and restores. Until `up` creates the agent, the test starts a stand-in of it: the
-// agent image with the agent's mounts, running `sleep infinity`, to exec into.
+// still lists and restores.
 import assert from "node:assert/strict";
 import { cp, readdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { agentImageTag, AGENT_TARGET_DIR } from "../../src/agent/contract";
 import { appCluster, backupRun, listBackups, type Manifest } from "./backup-helpers";
-import { engineApi, IMAGE, psql } from "./postgres";
+import { engineApi, psql } from "./postgres";
 import { freePort, Workspace } from "./workspace";
 
 /**
@@ -18,28 +16,6 @@ import { freePort, Workspace } from "./workspace";
  */
 const FIXTURES = path.resolve(__dirname, "..", "..", "..", "test", "fixtures", "backup-v1");
 const V1_FIXTURE = path.join(FIXTURES, "20261202T003513Z-bf8b84");
-
-async function startStandInAgent(workspace: Workspace): Promise<string> {
-  const name = `${workspace.cluster}-agent`;
-  const container = await engineApi.createContainer({
-    name,
-    Image: agentImageTag(IMAGE),
-    User: "999:999",
-    Entrypoint: ["sleep"],
-    Cmd: ["infinity"],
-    Labels: { "pgfort.cluster": workspace.cluster, "pgfort.role": "agent", "pgfort.node": "agent" },
-    HostConfig: {
-      CapDrop: ["ALL"],
-      SecurityOpt: ["no-new-privileges:true"],
-      ReadonlyRootfs: true,
-      Tmpfs: { "/tmp": "rw,nosuid,nodev,size=64m" },
-      Binds: [`${workspace.cluster}-secrets:/run/secrets:ro`, `${workspace.path("backups")}:${AGENT_TARGET_DIR}`],
-      NetworkMode: `${workspace.cluster}-net`,
-    },
-  });
-  await container.start();
-  return name;
-}
 
 function shape(manifest: Manifest): unknown {
   const record = manifest as unknown as Record<string, unknown>;
@@ -55,11 +31,12 @@ function shape(manifest: Manifest): unknown {
 describe("pgfort backup: the hand-off to a job container", function () {
   it("a one-off job container and docker exec into the agent take backups with the same manifest fields", async function () {
     const workspace = await appCluster();
-    const oneOff = { logical: await workspace.ok("--json", "backup", "run", "--kind", "logical"), physical: await workspace.ok("--json", "backup", "run", "--kind", "physical") };
-    for (const run of Object.values(oneOff)) assert.match(run.stderr, /running in a one-off job container/);
-    await startStandInAgent(workspace);
+    // `up` started the agent: the CLI execs into it.
     const inAgent = { logical: await workspace.ok("--json", "backup", "run", "--kind", "logical"), physical: await workspace.ok("--json", "backup", "run", "--kind", "physical") };
     for (const run of Object.values(inAgent)) assert.match(run.stderr, /running in the agent/);
+    await engineApi.getContainer(`${workspace.cluster}-agent`).stop();
+    const oneOff = { logical: await workspace.ok("--json", "backup", "run", "--kind", "logical"), physical: await workspace.ok("--json", "backup", "run", "--kind", "physical") };
+    for (const run of Object.values(oneOff)) assert.match(run.stderr, /running in a one-off job container/);
     for (const kind of ["logical", "physical"] as const) {
       const [viaOneOff, viaAgent] = [JSON.parse(oneOff[kind].stdout) as Manifest, JSON.parse(inAgent[kind].stdout) as Manifest];
       assert.deepEqual(shape(viaAgent), shape(viaOneOff), kind);
