@@ -14,7 +14,10 @@ import { runThrowaway } from "../docker/throwaway";
 import { networkName, objectName } from "../docker/names";
 import { planS3Access } from "./s3-access";
 import { LABEL_ROLE } from "../docker/labels";
-import { agentImageTag, AGENT_TARGET_DIR } from "../agent/contract";
+import { agentImageTag, AGENT_TARGET_DIR, AWS_CREDENTIALS_FILE } from "../agent/contract";
+import { planAwsCredentials } from "../agent/plan";
+import { secretsDir } from "../cluster/secrets";
+import { writeFile } from "node:fs/promises";
 import { readTopology } from "../cluster/topology";
 import { ContainerError } from "../errors";
 import { ensureAgentImage } from "../image/agent-build";
@@ -110,6 +113,9 @@ async function runOneOff(
     network = { mode: "primary", container: primary };
   }
   const s3 = targetDirectory ? undefined : planS3Access(config.backups.s3, await docker.networkGateway(networkName(config.cluster)));
+  // A --target on S3 beside a file:// config: the agent's config step writes no credentials then.
+  const credentials = s3 && !config.backups.target.startsWith("s3://") ? planAwsCredentials(process.env) : undefined;
+  if (credentials) await writeFile(path.join(secretsDir(loaded.stateDir), AWS_CREDENTIALS_FILE), credentials, { mode: 0o600 });
   // The agent's config (and, for S3, the credentials of this shell): the volume may have none yet.
   const [engine, synced] = await Promise.all([docker.engineInfo(), syncAgentConfig(docker, loaded)]);
   for (const warning of synced.warnings) request.onWarning?.(warning);

@@ -57,7 +57,9 @@ describe("interrupting jobs", function () {
         resolve({ code, signal: received });
       }),
     );
-    for (let attempt = 0; attempt < 600 && !ended && (await jobObjects()).length === 0; attempt += 1) await sleep(100);
+    // The job runs in a job container of its own, or (the agent up) by docker exec in the agent.
+    const started = async () => /^running in the agent /m.test(stderr) || (await jobObjects()).length > 0;
+    for (let attempt = 0; attempt < 600 && !ended && !(await started()); attempt += 1) await sleep(100);
     const early = await Promise.race([exited, sleep(afterMs).then(() => undefined)]);
     assert.equal(early, undefined, `pgfort ${args.join(" ")} ended before the signal:\n${stderr}`);
     const sent = Date.now();
