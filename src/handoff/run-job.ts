@@ -12,7 +12,7 @@ import type { DockerClient } from "../docker/client";
 import { Demultiplexer, TextTail } from "../docker/demultiplex";
 import { runThrowaway } from "../docker/throwaway";
 import { networkName, objectName } from "../docker/names";
-import { planS3Access } from "./s3-access";
+import { planS3Access, type S3JobAccess } from "./s3-access";
 import { LABEL_ROLE } from "../docker/labels";
 import { agentImageTag, AGENT_TARGET_DIR, AWS_CREDENTIALS_FILE } from "../agent/contract";
 import { planAwsCredentials } from "../agent/plan";
@@ -64,14 +64,22 @@ export async function handOffJob(docker: DockerClient, loaded: LoadedConfig, req
   if (targetDirectory) for (const warning of await prepareTargetDirectory(targetDirectory, cluster)) request.onWarning?.(warning);
   if (ownTarget && inspected?.State.Running && inspected.Config.Labels?.[LABEL_ROLE] === "agent") {
     request.onStart?.({ mode: "agent", container: agent });
-    return execInAgent(docker, agent, request, hostView);
+    // An S3 endpoint on the host's loopback: the exec'd job is told the way there, as a one-off is.
+    const s3 = targetDirectory ? undefined : planS3Access(loaded.config.backups.s3, await docker.networkGateway(networkName(cluster)));
+    return execInAgent(docker, agent, request, s3 ? withEndpointView(hostView, s3) : hostView, s3 ? Object.entries(s3.env).map(([key, value]) => `${key}=${value}`) : []);
   }
   return runOneOff(docker, loaded, request, targetUrl, targetDirectory, hostView);
 }
 
-async function execInAgent(docker: DockerClient, agent: string, request: HandOffRequest, hostView: (text: string) => string): Promise<unknown> {
+/** Messages name the endpoint as the host knows it. */
+function withEndpointView(hostView: (text: string) => string, s3: S3JobAccess): (text: string) => string {
+  const { endpoint, endpointInJob } = s3;
+  return endpoint && endpointInJob && endpoint !== endpointInJob ? (text) => hostView(text).split(endpointInJob).join(endpoint) : hostView;
+}
+
+async function execInAgent(docker: DockerClient, agent: string, request: HandOffRequest, hostView: (text: string) => string, env: string[]): Promise<unknown> {
   const { signal } = request;
-  const exec = await docker.execStream(agent, ["pgfort", "job", ...request.args, "--stdin-lifeline"]);
+  const exec = await docker.execStream(agent, ["pgfort", "job", ...request.args, "--stdin-lifeline"], { env });
   const stderr = new TextTail(16 * 1024);
   const reader = new JobEventsReader(request.onEvent, hostView);
   let timer: NodeJS.Timeout | undefined;
@@ -123,10 +131,7 @@ async function runOneOff(
   const args = request.targetUrl === undefined ? request.args : [...request.args, "--target", targetInJob(targetUrl)];
   const create = planOneOffJobContainer({ config, node, args, network, hostCpus: engine.cpus, ...(targetDirectory ? { targetDirectory } : {}), ...(s3 ? { env: s3.env } : {}) });
   request.onStart?.({ mode: "one-off", container: create.name ?? node });
-  const endpointInJob = s3?.endpointInJob;
-  const hostEndpoint = s3?.endpoint;
-  const view = endpointInJob && hostEndpoint && endpointInJob !== hostEndpoint ? (text: string) => hostView(text).split(endpointInJob).join(hostEndpoint) : hostView;
-  const reader = new JobEventsReader(request.onEvent, view);
+  const reader = new JobEventsReader(request.onEvent, s3 ? withEndpointView(hostView, s3) : hostView);
   const lifeline = new PassThrough();
   const kill = new AbortController();
   const { signal } = request;
