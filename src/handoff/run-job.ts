@@ -66,6 +66,8 @@ export async function handOffJob(docker: DockerClient, loaded: LoadedConfig, req
     request.onStart?.({ mode: "agent", container: agent });
     // An S3 endpoint on the host's loopback: the exec'd job is told the way there, as a one-off is.
     const s3 = targetDirectory ? undefined : planS3Access(loaded.config.backups.s3, await docker.networkGateway(networkName(cluster)));
+    // The credentials of this shell, when it has them: the agent may have been made without (up run elsewhere).
+    if (s3) for (const warning of (await syncAgentConfig(docker, loaded)).warnings) request.onWarning?.(warning);
     return execInAgent(docker, agent, request, s3 ? withEndpointView(hostView, s3) : hostView, s3 ? Object.entries(s3.env).map(([key, value]) => `${key}=${value}`) : []);
   }
   return runOneOff(docker, loaded, request, targetUrl, targetDirectory, hostView);
