@@ -12,7 +12,7 @@ import { runSql } from "../src/cluster/sql";
 import { SECRETS } from "../src/cluster/plan";
 import { readSecret } from "../src/cluster/state";
 import { DockerClient } from "../src/docker/client";
-import { runBackup, type BackupRequest } from "../src/backup/run";
+import { handOffBackup, type BackupHandOff } from "../src/handoff/backup";
 import { openTarget } from "../src/backup/targets/resolve";
 import { ensureReplicationRole } from "../src/replica/replication";
 import { buildPeerImage } from "./peer-image";
@@ -131,8 +131,8 @@ async function main(): Promise<void> {
     // Plain s3rver has no multipart listing: its one warning per target goes to the bench's log.
     const events = { onWarning: (message: string) => log(`warning: ${message}`) };
     const file = openTarget(loaded.config.backups.target, loaded, events);
-    const pgfortStep = (step: string, request: BackupRequest, target = file) =>
-      measure(step, async () => (await runBackup(docker, loaded, target, request)).files.reduce((sum, item) => sum + item.bytes, 0), true);
+    const pgfortStep = (step: string, request: BackupHandOff, target = file) =>
+      measure(step, async () => (await handOffBackup(docker, loaded, { ...request, ...(target === file ? {} : { targetUrl: target.url }) })).files.reduce((sum, item) => sum + item.bytes, 0), true);
     const scratch = path.join(workspace, "raw");
     const raw = (step: string, script: string) => measure(step, () => dockerExecToFile(primary, script, scratch), false);
 

@@ -3,8 +3,6 @@
 // index) to know what to restore or reindex: the file path is mapped back with
 // pg_filenode_relation in the database the path names.
 import { z } from "zod";
-import type { DockerClient } from "../docker/client";
-import { queryRows } from "../cluster/sql";
 
 export interface ChecksumFailure {
   /** As pg_basebackup printed it, relative to the data directory: base/<database oid>/<filenode>[.<segment>]. */
@@ -25,6 +23,9 @@ export function parseChecksumFailures(stderr: string): ChecksumFailure[] {
   return [...seen.values()];
 }
 
+/** A query in one database of the server that failed (the relation lives in the database the path names). */
+export type QueryIn = <Row>(database: string, sql: string, row: z.ZodType<Row>) => Promise<Row[]>;
+
 const DatabaseRow = z.object({ datname: z.string() });
 const RelationRow = z.object({ relation: z.string().nullable() });
 
@@ -33,20 +34,18 @@ const RelationRow = z.object({ relation: z.string().nullable() });
  * found (dropped since, or the server unreachable) keeps its path alone. Never throws: it only
  * makes an error message more precise.
  */
-export async function nameCorruptRelations(docker: DockerClient, server: string, failures: ChecksumFailure[]): Promise<string[]> {
+export async function nameCorruptRelations(query: QueryIn, failures: ChecksumFailure[]): Promise<string[]> {
   const names: string[] = [];
   for (const failure of failures) {
     const where = `${failure.file}, block ${failure.block}`;
     try {
-      const [database] = await queryRows(docker, server, `SELECT datname FROM pg_database WHERE oid = ${failure.databaseOid}`, DatabaseRow);
+      const [database] = await query("postgres", `SELECT datname FROM pg_database WHERE oid = ${failure.databaseOid}`, DatabaseRow);
       if (!database) throw new Error("no such database");
       // Tablespace 0: the database's default tablespace, which is where base/<oid>/ files live.
-      const [row] = await queryRows(
-        docker,
-        server,
+      const [row] = await query(
+        database.datname,
         `SELECT format('%s.%s', n.nspname, c.relname) AS relation FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = pg_filenode_relation(0, ${failure.filenode})`,
         RelationRow,
-        database.datname,
       );
       names.push(row?.relation ? `${database.datname}.${row.relation} (${where})` : where);
     } catch {

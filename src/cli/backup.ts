@@ -4,14 +4,13 @@ import type { LoadedConfig } from "../config/load";
 import { ConfigError } from "../errors";
 import { findBackup, listBackups } from "../backup/catalog";
 import { verifyBackup } from "../backup/verify";
-import { pruneBackups } from "../backup/prune";
 import { removeRestored, restoreBackup } from "../backup/restore";
 import { backupDirectory } from "../backup/layout";
 import { readTopology } from "../cluster/topology";
 import { validateReplicaName } from "../replica/plan";
 import { objectName } from "../docker/labels";
 import { confirm } from "./confirm";
-import { runBackup } from "../backup/run";
+import { handOffBackup, handOffPrune, type HandOffListener } from "../handoff/backup";
 import { openTarget } from "../backup/targets/resolve";
 import type { BackupKind } from "../backup/layout";
 import { action } from "./context";
@@ -22,12 +21,23 @@ export function targetOf(loaded: LoadedConfig, flag: string | undefined, output:
   return openTarget(flag ?? loaded.config.backups.target, loaded, { onWarning: (message) => output.warn(message) });
 }
 
+/** How a handed-over job's events show: progress lines, and where it runs (as an info line, an event under --json). */
+export function jobListener(output: Output): HandOffListener {
+  return {
+    onProgress: ({ file, bytes, elapsedMs }) =>
+      output.throttledProgress(`${file}: ${formatBytes(bytes)} ${elapsedMs > 0 ? `(${formatBytes((bytes / elapsedMs) * 1000)}/s)` : ""}`, { file, bytes, elapsedMs }),
+    onInfo: (message) => output.info(message),
+    onWarning: (message) => output.warn(message),
+    onStart: ({ mode, container }) => output.info(mode === "agent" ? `running in the agent ${container}` : `running in a one-off job container ${container}`, { jobContainer: container, jobMode: mode }),
+  };
+}
+
 export function registerBackup(program: Command): void {
   const backup = program.command("backup").description("backups: run, list, verify, prune");
 
   backup
     .command("run")
-    .description("take a backup in a throwaway container and stream it to the target")
+    .description("take a backup: handed to the agent (or a one-off container of its image), which streams it to the target")
     .option("--kind <kind>", "logical (pg_dump) or physical (pg_basebackup)")
     .option("--job <name>", "a job of backups.jobs (kind and databases from there)")
     .option("--database <name...>", "databases to dump (logical; default: every non-template database)")
@@ -44,13 +54,13 @@ export function registerBackup(program: Command): void {
         const target = targetOf(loaded, options.target, output);
         output.info(`backing up cluster ${loaded.config.cluster} (${kind}) to ${target.url}`);
         await reapFirst(output, await docker(), loaded, target);
-        const manifest = await runBackup(await docker(), loaded, target, {
+        const manifest = await handOffBackup(await docker(), loaded, {
           signal,
           kind: kind as BackupKind,
           databases: options.database ?? job?.databases,
-          ...(job ? { job: job.name } : {}),
-          onProgress: ({ file, bytes, elapsedMs }) =>
-            output.throttledProgress(`${file}: ${formatBytes(bytes)} ${elapsedMs > 0 ? `(${formatBytes((bytes / elapsedMs) * 1000)}/s)` : ""}`, { file, bytes }),
+          job: job?.name,
+          targetUrl: options.target,
+          ...jobListener(output),
         });
         const total = manifest.files.reduce((sum, file) => sum + file.bytes, 0);
         output.result(manifest, [
@@ -115,11 +125,11 @@ export function registerPrune(backup: Command): void {
     .option("--dry-run", "print the plan, delete nothing")
     .option("--target <url>", "file://PATH or s3://bucket/prefix (default: backups.target)")
     .action(
-      action<{ dryRun?: boolean; target?: string }>(async ({ output, loadConfig, docker }, options) => {
+      action<{ dryRun?: boolean; target?: string }>(async ({ output, loadConfig, docker, signal }, options) => {
         const loaded = await loadConfig();
         const target = targetOf(loaded, options.target, output);
         if (!options.dryRun) await reapFirst(output, await docker(), loaded, target);
-        const result = await pruneBackups(target, loaded.config.cluster, loaded.config.backups.retention, { dryRun: Boolean(options.dryRun) });
+        const result = await handOffPrune(await docker(), loaded, { dryRun: Boolean(options.dryRun), targetUrl: options.target, signal, ...jobListener(output) });
         output.result(result, [
           ...result.decisions.map((decision) => `${decision.keep ? "keep  " : options.dryRun ? "would delete" : "delete"} ${decision.id} ${decision.kind.padEnd(8)} ${decision.reasons.join(", ")}`),
           options.dryRun ? "dry run: nothing deleted" : `deleted ${result.deleted.length} backup(s); aborted ${result.abortedUploads} stale multipart upload(s)`,

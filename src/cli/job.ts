@@ -1,8 +1,132 @@
-// `pgfort job …`: internal commands that run inside the agent image (the host hands jobs to them).
+// `pgfort job …`: internal commands, run INSIDE a container of the agent image (the agent, or a
+// one-off job container) by the host's hand-off (src/handoff). They read the agent's config from
+// the secrets volume and print NDJSON events on stdout (src/jobs/events.ts): progress, then one
+// result or one error; the exit code is the CLI's for the same outcome.
 import type { Command } from "commander";
+import { loadAgentContext, type AgentContext } from "../agent/context";
+import { pruneBackups } from "../backup/prune";
+import { openTarget } from "../backup/targets/resolve";
+import type { BackupTarget } from "../backup/targets/target";
+import { ConfigError, InterruptedError } from "../errors";
+import { runBackupJob } from "../jobs/backup";
+import { errorEvent, formatJobEvent, type JobEvent } from "../jobs/events";
+import { openJobRuntime } from "../jobs/runtime";
+import { jobStateDir } from "../jobs/state-dir";
+import { interruption } from "./interrupt";
 import { registerJobVerify } from "./job-verify";
 
-export function registerJob(program: Command): void {
-  const job = program.command("job").description("internal: jobs that run inside the agent image (the host's backup and verify commands hand them over)");
+export interface JobCommandContext {
+  context: AgentContext;
+  target: BackupTarget;
+  emit(event: JobEvent): void;
+  signal: AbortSignal;
+}
+
+export interface LifelineOption {
+  stdinLifeline?: boolean;
+  target?: string;
+}
+
+export function registerJob(program: Command): Command {
+  const job = program.command("job").description("internal: jobs inside a container of the agent image (the host's backup commands run these)");
+  registerJobBackup(job);
+  registerJobPrune(job);
   registerJobVerify(job);
+  return job;
+}
+
+export function registerJobBackup(job: Command): void {
+  job
+    .command("backup")
+    .description("take a backup of the cluster into the agent's target")
+    .requiredOption("--kind <kind>", "logical or physical")
+    .option("--database <name...>", "databases to dump (logical; default: every non-template database)")
+    .option("--job <name>", "the job of backups.jobs the backup is for (recorded in the manifest)")
+    .option("--logical-mode <mode>", "pipe (pg_dump -Z0 | compressor, default) or builtin (pg_dump's own compression)")
+    .option("--target <url>", "a target other than the agent's (as the job sees it)")
+    .option("--stdin-lifeline", "abort when stdin closes (the host that started the job went away or pressed Ctrl-C)")
+    .action(
+      jobAction<{ kind: string; database?: string[]; job?: string; logicalMode?: string }>(async ({ context, target, emit, signal }, options) => {
+        if (options.kind !== "logical" && options.kind !== "physical") throw new ConfigError(`--kind must be logical or physical, got ${options.kind}`, "pass --kind logical|physical");
+        const logicalMode = options.logicalMode ?? "pipe";
+        if (logicalMode !== "pipe" && logicalMode !== "builtin") throw new ConfigError(`--logical-mode must be pipe or builtin, got ${logicalMode}`, "pass --logical-mode pipe|builtin");
+        const runtime = await openJobRuntime(context.agent);
+        try {
+          return await runBackupJob(runtime, context.loaded.config, target, {
+            kind: options.kind,
+            databases: options.database,
+            job: options.job,
+            logicalMode,
+            signal,
+            onProgress: throttled(({ file, bytes, elapsedMs }) => emit({ event: "progress", file, bytes, elapsedMs })),
+          });
+        } finally {
+          await runtime.close();
+        }
+      }),
+    );
+}
+
+export function registerJobPrune(job: Command): void {
+  job
+    .command("prune")
+    .description("apply retention (backups.retention) to the agent's target")
+    .option("--dry-run", "print the plan, delete nothing")
+    .option("--target <url>", "a target other than the agent's (as the job sees it)")
+    .option("--stdin-lifeline", "abort when stdin closes")
+    .action(
+      jobAction<{ dryRun?: boolean }>(async ({ context, target }, options) =>
+        pruneBackups(target, context.loaded.config.cluster, context.loaded.config.backups.retention, { dryRun: Boolean(options.dryRun) }),
+      ),
+    );
+}
+
+/**
+ * The frame of every job command: the agent's context and target, the abort (SIGTERM/SIGINT, or
+ * stdin's end with --stdin-lifeline), one result or error event, the exit code.
+ */
+export function jobAction<Options>(work: (context: JobCommandContext, options: Options) => Promise<unknown>) {
+  return async (...commanderArgs: unknown[]): Promise<void> => {
+    const command = commanderArgs[commanderArgs.length - 1] as Command;
+    const options = command.opts() as Options & LifelineOption;
+    const emit = (event: JobEvent): void => void process.stdout.write(formatJobEvent(event));
+    const controller = new AbortController();
+    const abort = (reason: unknown) => {
+      if (!controller.signal.aborted) controller.abort(reason);
+    };
+    interruption.addEventListener("abort", () => abort(interruption.reason), { once: true });
+    if (interruption.aborted) abort(interruption.reason);
+    if (options.stdinLifeline) {
+      // The host half-closes stdin on Ctrl-C, and the engine closes it when the host dies.
+      process.stdin.on("end", () => abort(new InterruptedError("SIGINT"))).on("error", () => abort(new InterruptedError("SIGINT")));
+      process.stdin.resume();
+    }
+    try {
+      const loadedContext = await loadAgentContext();
+      const context: AgentContext = { ...loadedContext, loaded: { ...loadedContext.loaded, stateDir: await jobStateDir() } };
+      const target = openTarget(options.target ?? context.loaded.config.backups.target, context.loaded, { onWarning: (message) => emit({ event: "warning", message }) });
+      const value = await work({ context, target, emit, signal: controller.signal }, options);
+      controller.signal.throwIfAborted();
+      emit({ event: "result", value });
+      process.exitCode = 0;
+    } catch (error) {
+      const event = errorEvent(controller.signal.aborted ? controller.signal.reason : error);
+      emit(event);
+      process.exitCode = event.exitCode;
+    }
+    // Nothing may keep the job alive after its answer (stdin, idle sockets).
+    process.stdin.pause();
+    process.stdout.write("", () => process.exit(process.exitCode));
+  };
+}
+
+/** At most one progress event per second, and the first at once. */
+function throttled<T>(emit: (value: T) => void, intervalMs = 1000): (value: T) => void {
+  let last = 0;
+  return (value) => {
+    const now = Date.now();
+    if (now - last < intervalMs) return;
+    last = now;
+    emit(value);
+  };
 }

@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import { ConfigError } from "../errors";
 import { openTarget } from "../backup/targets/resolve";
 import { runScheduledJob } from "../schedule/backup-job";
+import { hostSteps } from "../handoff/steps";
 import { nextStopSignal, startScheduleLoop } from "../schedule/loop";
 import { action } from "./context";
 import { reapFirst } from "./reap";
@@ -30,7 +31,7 @@ export function registerSchedule(program: Command): void {
           cluster: loaded.config.cluster,
           notify: loaded.config.notify,
           timezone: loaded.config.backups.timezone,
-          runJob: (job, abandon) => runScheduledJob(engine, loaded, target, job, abandon),
+          runJob: (job, abandon) => runScheduledJob(hostSteps(engine, loaded, target), job, abandon),
           host: "127.0.0.1",
           port,
           log: output,

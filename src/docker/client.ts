@@ -2,9 +2,9 @@
 import Dockerode from "dockerode";
 import type { Readable } from "node:stream";
 import { createInterface } from "node:readline";
-import { execIn, type ExecOptions, type ExecResult } from "./exec";
+import { execIn, startExecStream, type ExecOptions, type ExecResult, type ExecStream } from "./exec";
 import { logTail, waitUntilHealthy } from "./health";
-export type { ExecOptions, ExecResult } from "./exec";
+export type { ExecOptions, ExecResult, ExecStream } from "./exec";
 import { dockerMessage, dockerStatus, mapEngineError } from "./engine-errors";
 
 export type { Dockerode };
@@ -270,5 +270,24 @@ export class DockerClient {
    */
   exec(container: string, command: string[], options: ExecOptions = {}): Promise<ExecResult> {
     return request(`run ${command[0] ?? "a command"} in container ${container}`, () => execIn(this.api.getContainer(container), command, options));
+  }
+
+  /**
+   * Starts a long command (a job in the agent) with stdin attached: its multiplexed output streams
+   * with backpressure; half-closing the stream's write side ends the command's stdin.
+   */
+  execStream(container: string, command: string[], options: { user?: string; env?: string[] } = {}): Promise<ExecStream> {
+    return request(`run ${command.join(" ")} in container ${container}`, () => startExecStream(this.api.getContainer(container), command, options));
+  }
+
+  /** Sends a signal (SIGTERM: a graceful stop) to a running container; gone or stopped is not an error. */
+  async signalContainer(name: string, signal: string): Promise<void> {
+    await request(`signal container ${name}`, () => tolerate(this.api.getContainer(name).kill({ signal }), [404, 409], undefined));
+  }
+
+  /** The gateway of a network's first subnet: the host's address on that bridge. */
+  async networkGateway(name: string): Promise<string | undefined> {
+    const info = (await request(`inspect network ${name}`, () => this.api.getNetwork(name).inspect())) as { IPAM?: { Config?: Array<{ Gateway?: string }> } };
+    return info.IPAM?.Config?.find((config) => config.Gateway)?.Gateway;
   }
 }

@@ -40,3 +40,15 @@ export async function execIn(container: Dockerode.Container, command: string[], 
     stderr: Buffer.concat(stderr).toString("utf8"),
   };
 }
+
+/** A long command's streams: the multiplexed output (and its stdin, hijacked), and its exit code once it ended. */
+export interface ExecStream {
+  stream: NodeJS.ReadWriteStream;
+  exitCode(): Promise<number>;
+}
+
+export async function startExecStream(container: Dockerode.Container, command: string[], options: { user?: string; env?: string[] }): Promise<ExecStream> {
+  const exec = await container.exec({ Cmd: command, AttachStdout: true, AttachStderr: true, AttachStdin: true, User: options.user ?? "", Env: options.env });
+  const stream = await exec.start({ hijack: true, stdin: true });
+  return { stream, exitCode: async () => (await exec.inspect()).ExitCode ?? -1 };
+}

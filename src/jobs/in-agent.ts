@@ -1,16 +1,36 @@
-// The job engine inside the agent image (issue 10): runs one job of backups.jobs with the tools as
-// child processes, writing the target from inside the container. This build has no engine yet: the
-// agent's loop (src/agent/main.ts) is wired to this name and signature, and every run fails with
-// this error, visibly (/healthz 503, pgfort_backup_failures_total), until the engine replaces it.
+// A scheduled run inside the agent: the job engine in-process (backup, then its drill and
+// retention when the job asks), the same code `pgfort job backup` runs for the host.
 import type { AgentContext } from "../agent/context";
-import type { BackupTarget } from "../backup/targets/target";
 import type { BackupJob } from "../config/schema";
-import { BackupError } from "../errors";
+import { pruneBackups } from "../backup/prune";
+import type { BackupTarget } from "../backup/targets/target";
+import { DrillError } from "../errors";
+import { runScheduledJob, type JobSteps } from "../schedule/backup-job";
 import type { RunOutcome } from "../schedule/scheduler";
+import { runBackupJob } from "./backup";
+import { openJobRuntime } from "./runtime";
 
-export async function runJobInAgent(context: AgentContext, _target: BackupTarget, job: BackupJob, _signal?: AbortSignal): Promise<RunOutcome> {
-  throw new BackupError(
-    `job ${job.name} of cluster ${context.loaded.config.cluster}: the job engine is not in this build`,
-    "install a pgfort build whose agent image has the job engine (src/jobs/in-agent.ts), then pgfort build && pgfort up",
-  );
+/** The steps of a run, in this process. verify: the drill inside the job container (issue 10) is wired here once it lands. */
+export function inAgentSteps(context: AgentContext, target: BackupTarget): JobSteps {
+  const { config } = context.loaded;
+  return {
+    backup: async (job, signal) => {
+      const runtime = await openJobRuntime(context.agent);
+      try {
+        return await runBackupJob(runtime, config, target, { kind: job.kind, databases: job.databases, job: job.name, signal });
+      } finally {
+        await runtime.close();
+      }
+    },
+    verify: async () => {
+      throw new DrillError("the restore drill cannot run inside the agent yet", "run pgfort backup verify --latest on the host, or set verify: false on the job");
+    },
+    prune: async () => {
+      await pruneBackups(target, config.cluster, config.backups.retention, { dryRun: false });
+    },
+  };
+}
+
+export function runJobInAgent(context: AgentContext, target: BackupTarget, job: BackupJob, signal?: AbortSignal): Promise<RunOutcome> {
+  return runScheduledJob(inAgentSteps(context, target), job, signal);
 }

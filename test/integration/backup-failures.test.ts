@@ -55,6 +55,8 @@ describe("pgfort backup failures", function () {
     await run("mkdir", ["-p", disk]);
     await run("mount", ["-t", "tmpfs", "-o", "size=8m", "tmpfs", disk]);
     try {
+      // The agent's bind mount was made before the tmpfs: a restart mounts the small disk.
+      await (await docker()).restartContainer(`${workspace.cluster}-agent`, 10);
       const result = await workspace.run("backup", "run", "--kind", "logical", "--database", "app");
       assert.notEqual(result.code, 0);
       assert.match(result.stderr, /^error: cannot write .*small-disk.*app\.pgcustom.*no space left on device/m);

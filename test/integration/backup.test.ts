@@ -127,14 +127,19 @@ describe("pgfort backup (local directory)", function () {
         await sleep(50);
       }
     })();
+    // In the agent (docker exec), then, the agent stopped, in a one-off job container.
+    const inAgent = await backupRun(workspace, "--kind", "logical", "--database", "app");
+    await engine.stopContainer(`${workspace.cluster}-agent`);
     const manifest = await backupRun(workspace, "--kind", "logical", "--database", "app");
     done = true;
     await watching;
     assert.ok(seen.size > 0, "no backup container was seen");
     for (const [name, log] of seen) assert.deepEqual(log, { type: "none", logPath: "" }, name);
     // The uncompressed dump holds the marker in clear; no file of Docker's holds it.
-    const dump = await readFile(workspace.path("backups", workspace.cluster, "logical", manifest.id, "app.pgcustom"));
-    assert.ok(dump.includes(marker), "the marker should be in the dump itself");
+    for (const id of [inAgent.id, manifest.id]) {
+      const dump = await readFile(workspace.path("backups", workspace.cluster, "logical", id, "app.pgcustom"));
+      assert.ok(dump.includes(marker), "the marker should be in the dump itself");
+    }
     const grep = await runCommand("grep", ["-rl", "--", marker, "/var/lib/docker/containers"]);
     assert.equal(grep.stdout, "", `Docker kept a copy: ${grep.stdout}`);
   });

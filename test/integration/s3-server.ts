@@ -8,7 +8,8 @@ const S3rver = require("s3rver") as new (options: Record<string, unknown>) => { 
 
 async function main(): Promise<void> {
   const [port = "0", directory = "", bucket = "pgfort-test"] = process.argv.slice(2);
-  const server = new S3rver({ port: Number(port), address: "127.0.0.1", directory, silent: true, configureBuckets: [{ name: bucket }] });
+  // Every address: job containers reach it through their network's gateway (src/handoff/s3-access.ts).
+  const server = new S3rver({ port: Number(port), address: "0.0.0.0", directory, silent: true, configureBuckets: [{ name: bucket }] });
   const { port: actual } = await server.run();
   process.stdout.write(`ready ${actual}\n`);
 }

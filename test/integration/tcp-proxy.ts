@@ -10,7 +10,10 @@ export class TcpProxy {
 
   private constructor(private readonly targetPort: number) {}
 
-  /** Listens on 127.0.0.1 (a free port when `port` is 0) and relays to 127.0.0.1:`targetPort`. */
+  /**
+   * Listens on every address (a free port when `port` is 0; job containers reach it through their
+   * network's gateway) and relays to 127.0.0.1:`targetPort`.
+   */
   static async start(targetPort: number, port = 0): Promise<TcpProxy> {
     const proxy = new TcpProxy(targetPort);
     await proxy.listen(port);
@@ -34,7 +37,7 @@ export class TcpProxy {
     });
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
-      server.listen(port, "127.0.0.1", () => resolve());
+      server.listen(port, "0.0.0.0", () => resolve());
     });
     this.server = server;
     const address = server.address();

@@ -3,7 +3,7 @@ import type { LoadedConfig } from "../../config/load";
 import { ConfigError } from "../../errors";
 import { FileTarget } from "./file";
 import { OrphanJournal } from "./orphans";
-import { S3Target } from "./s3";
+import type { S3Target } from "./s3";
 import type { BackupTarget, TargetEvents } from "./target";
 
 /** file://PATH (relative to the config file's directory) or s3://bucket[/prefix]. */
@@ -15,7 +15,16 @@ export function openTarget(url: string, loaded: LoadedConfig, events: TargetEven
   }
   const match = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(url);
   if (match) {
-    return new S3Target(match[1] ?? "", match[2] ?? "", loaded.config.backups.s3, events, new OrphanJournal(path.join(loaded.stateDir, "s3-orphaned-uploads.json")));
+    return new (loadS3Target())(match[1] ?? "", match[2] ?? "", loaded.config.backups.s3, events, new OrphanJournal(path.join(loaded.stateDir, "s3-orphaned-uploads.json")));
   }
   throw new ConfigError(`backup target ${url} is not file://PATH or s3://bucket/prefix`, "fix backups.target or --target");
+}
+
+/**
+ * The AWS SDK takes ~0.3 s to load: a fixed cost of every command and every job container, paid
+ * only where a target is on S3 (measured in the agent image: 0.50 s vs 0.25 s for `pgfort job`'s modules).
+ */
+function loadS3Target(): typeof S3Target {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (require("./s3") as typeof import("./s3")).S3Target;
 }

@@ -51,7 +51,8 @@ export class S3Target implements BackupTarget {
     private readonly orphans?: OrphanJournal,
   ) {
     this.url = `s3://${bucket}/${prefix}`;
-    this.endpoint = options.endpoint ?? process.env["AWS_ENDPOINT_URL_S3"] ?? process.env["AWS_ENDPOINT_URL"];
+    // PGFORT_S3_ENDPOINT first: a job container is told how it reaches the server (src/handoff/s3-access.ts).
+    this.endpoint = process.env["PGFORT_S3_ENDPOINT"] ?? options.endpoint ?? process.env["AWS_ENDPOINT_URL_S3"] ?? process.env["AWS_ENDPOINT_URL"];
     this.region = options.region ?? process.env["AWS_REGION"] ?? process.env["AWS_DEFAULT_REGION"] ?? "us-east-1";
     this.client = new S3Client({
       // Credentials come from the standard chain (environment, profile, instance role).

@@ -1,0 +1,73 @@
+// `pgfort backup run` and `backup prune` on the host: the job handed over (run-job.ts), its
+// events shown, its answer read back by schema.
+import { z } from "zod";
+import type { LoadedConfig } from "../config/load";
+import type { DockerClient } from "../docker/client";
+import { ManifestSchema, type BackupManifest } from "../backup/manifest";
+import type { PruneResult } from "../backup/prune";
+import type { BackupKind } from "../backup/layout";
+import type { LogicalMode } from "../backup/plan";
+import { ContainerError } from "../errors";
+import type { JobEvent } from "../jobs/events";
+import { handOffJob, type HandOffRequest } from "./run-job";
+
+export interface HandOffListener {
+  onProgress?(progress: { file: string; bytes: number; elapsedMs: number }): void;
+  onInfo?(message: string): void;
+  onWarning?(message: string): void;
+  onStart?: HandOffRequest["onStart"];
+}
+
+export interface BackupHandOff extends HandOffListener {
+  kind: BackupKind;
+  databases?: readonly string[] | undefined;
+  job?: string | undefined;
+  /** Logical: pg_dump -Z0 piped through the compressor (default), or pg_dump's own gzip (the bench compares). */
+  logicalMode?: LogicalMode | undefined;
+  targetUrl?: string | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+function eventsTo(listener: HandOffListener): (event: JobEvent) => void {
+  return (event) => {
+    if (event.event === "progress") listener.onProgress?.(event);
+    else if (event.event === "info") listener.onInfo?.(event.message);
+    else if (event.event === "warning") listener.onWarning?.(event.message);
+  };
+}
+
+function parsed<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  throw new ContainerError(`the job's ${what} is not what this pgfort expects: ${result.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; ")}`, "rebuild the agent image with this pgfort (pgfort build), then pgfort up");
+}
+
+export async function handOffBackup(docker: DockerClient, loaded: LoadedConfig, request: BackupHandOff): Promise<BackupManifest> {
+  const args = ["backup", "--kind", request.kind];
+  if (request.databases && request.databases.length > 0) args.push("--database", ...request.databases);
+  if (request.job) args.push("--job", request.job);
+  if (request.logicalMode) args.push("--logical-mode", request.logicalMode);
+  const value = await handOffJob(docker, loaded, { args, needsServer: true, targetUrl: request.targetUrl, onEvent: eventsTo(request), onInfo: request.onInfo, onWarning: request.onWarning, onStart: request.onStart, signal: request.signal });
+  return parsed(ManifestSchema, value, "manifest");
+}
+
+const PruneResultSchema = z.object({
+  decisions: z.array(z.object({ id: z.string(), kind: z.enum(["logical", "physical"]), keep: z.boolean(), reasons: z.array(z.string()) })),
+  deleted: z.array(z.string()),
+  abortedUploads: z.number(),
+  dryRun: z.boolean(),
+});
+
+export async function handOffPrune(docker: DockerClient, loaded: LoadedConfig, request: HandOffListener & { dryRun: boolean; targetUrl?: string | undefined; signal?: AbortSignal | undefined }): Promise<PruneResult> {
+  const value = await handOffJob(docker, loaded, {
+    args: ["prune", ...(request.dryRun ? ["--dry-run"] : [])],
+    needsServer: false,
+    targetUrl: request.targetUrl,
+    onEvent: eventsTo(request),
+    onInfo: request.onInfo,
+    onWarning: request.onWarning,
+    onStart: request.onStart,
+    signal: request.signal,
+  });
+  return parsed(PruneResultSchema, value, "prune result");
+}

@@ -1,0 +1,220 @@
+// The backup engine, inside a container of the agent image: each file's tool runs as a child
+// process (a pgfort-job verb), its stdout piped with backpressure through the sha256/byte counter
+// into the target; manifest.json is written last. Any failure, and an abort, removes what was
+// written, so nothing incomplete ever looks like a backup.
+import { randomBytes } from "node:crypto";
+import { z } from "zod";
+import type { Config } from "../config/schema";
+import { BackupError, PgfortError } from "../errors";
+import { USER_DATABASES_QUERY } from "../cluster/sql";
+import { VERSION } from "../version";
+import { Measure, readJobResult } from "../backup/job";
+import { nameCorruptRelations, parseChecksumFailures } from "../backup/corrupt-pages";
+import { backupDirectory, newBackupId, MANIFEST_FILE, type BackupKind } from "../backup/layout";
+import type { BackupFile, BackupManifest } from "../backup/manifest";
+import {
+  BASEBACKUP_CREDENTIALS,
+  DUMP_CREDENTIALS,
+  compressionThreads,
+  planLogicalArtifacts,
+  planPhysicalArtifact,
+  type Artifact,
+  type CompressionPlan,
+  type LogicalMode,
+} from "../backup/plan";
+import type { BackupTarget } from "../backup/targets/target";
+import { ensureReplicationRole } from "./replication-role";
+import type { JobRuntime } from "./runtime";
+import { explainToolFailure, toolOf } from "./tool-failure";
+
+export interface BackupRequest {
+  kind: BackupKind;
+  databases?: readonly string[] | undefined;
+  job?: string | undefined;
+  logicalMode?: LogicalMode;
+  onProgress?(progress: BackupProgress): void;
+  /** Aborting it (SIGTERM, the host's Ctrl-C) kills the programs, aborts the uploads and keeps nothing of the backup. */
+  signal?: AbortSignal | undefined;
+}
+
+export interface BackupProgress {
+  file: string;
+  bytes: number;
+  elapsedMs: number;
+}
+
+const DatabaseRow = z.object({ datname: z.string() });
+const VersionRow = z.object({ server_version: z.string() });
+
+export async function runBackupJob(runtime: JobRuntime, config: Config, target: BackupTarget, request: BackupRequest): Promise<BackupManifest> {
+  const { signal } = request;
+  signal?.throwIfAborted();
+  const { primary } = runtime;
+  // Independent look-ups, at once: they are a backup's fixed cost, paid on every run.
+  const [, , pgVersion, databases] = await Promise.all([
+    // Multipart uploads a crashed S3 left behind at an earlier failure: abort them now, not in 24 h.
+    target.check().then(() => target.abortStaleUploads(new Date(Date.now() - 24 * 3_600_000))),
+    request.kind === "physical" ? ensureReplicationRole(primary, runtime.secretsDir) : undefined,
+    primary.query("SELECT current_setting('server_version') AS server_version", VersionRow).then((rows) => rows[0]?.server_version ?? "unknown"),
+    request.kind === "logical" ? databasesToDump(runtime, request.databases) : Promise.resolve([]),
+  ]);
+  const compression: CompressionPlan = {
+    method: config.backups.compression,
+    level: config.backups.compressionLevel,
+    threads: compressionThreads(config.backups.resources.cpus, runtime.cpus),
+  };
+  const startedAt = new Date();
+  const id = newBackupId(startedAt, randomBytes(3).toString("hex"));
+  const directory = backupDirectory(config.cluster, request.kind, id);
+  const artifacts =
+    request.kind === "logical" ? planLogicalArtifacts(databases, compression, request.logicalMode ?? "pipe") : [planPhysicalArtifact(compression, `pgfort ${id}`)];
+
+  const written: string[] = [];
+  try {
+    const files: BackupFile[] = [];
+    const rowCounts: Record<string, Record<string, number>> = {};
+    let wal: BackupManifest["wal"];
+    const streamed = async (artifact: Artifact) => {
+      const key = `${directory}${artifact.name}`;
+      written.push(key);
+      return { artifact, result: await streamArtifact(runtime, target, key, artifact, request) };
+    };
+    // The globals are small: they are dumped alongside the first database instead of before it.
+    const [first, ...rest] = artifacts;
+    const outcomes = first?.content === "globals" ? await settleAll(streamed(first), sequentially(rest, streamed)) : await sequentially(artifacts, streamed);
+    for (const { artifact, result } of outcomes) {
+      files.push(result.file);
+      if (artifact.database !== undefined) rowCounts[artifact.database] = result.rowCounts ?? {};
+      if (artifact.content === "base") wal = result.wal;
+    }
+    if (request.kind === "physical" && !wal) {
+      throw new BackupError("pg_basebackup did not report its WAL start and end points", "rebuild the image (pgfort build): its pgfort-job reports them");
+    }
+    const manifest: BackupManifest = {
+      formatVersion: 1,
+      id,
+      cluster: config.cluster,
+      kind: request.kind,
+      job: request.job ?? null,
+      source: primary.host,
+      files,
+      pgVersion,
+      databases,
+      startedAt: startedAt.toISOString(),
+      finishedAt: new Date().toISOString(),
+      tool: { name: "pgfort", version: VERSION },
+      compression: {
+        method: request.kind === "logical" && request.logicalMode === "builtin" ? "pg_dump" : compression.method,
+        level: compression.method === "none" ? null : compression.level,
+      },
+      ...(request.kind === "logical" ? { rowCounts } : {}),
+      ...(wal ? { wal } : {}),
+    };
+    // Last: its presence is what makes the backup complete; an interrupted run never writes it.
+    signal?.throwIfAborted();
+    written.push(`${directory}${MANIFEST_FILE}`);
+    await target.writeText(`${directory}${MANIFEST_FILE}`, `${JSON.stringify(manifest, null, 2)}\n`);
+    return manifest;
+  } catch (error) {
+    await target.remove(written).catch(() => undefined);
+    throw signal?.aborted ? signal.reason : error;
+  }
+}
+
+async function sequentially<T, R>(items: readonly T[], work: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = [];
+  for (const item of items) results.push(await work(item));
+  return results;
+}
+
+/**
+ * Like Promise.all, but waits for every branch before rejecting, so no program is left running.
+ * When both fail (the server died under both), the databases' failure is the one reported: it
+ * names the dump the user asked for, the globals' is its side effect.
+ */
+async function settleAll<R>(one: Promise<R>, others: Promise<R[]>): Promise<R[]> {
+  const [single, many] = await Promise.allSettled([one, others]);
+  if (many.status === "rejected") throw many.reason;
+  if (single.status === "rejected") throw single.reason;
+  return [single.value, ...many.value];
+}
+
+async function databasesToDump(runtime: JobRuntime, requested: readonly string[] | undefined): Promise<string[]> {
+  const existing = (await runtime.primary.query(USER_DATABASES_QUERY, DatabaseRow)).map((row) => row.datname);
+  if (!requested || requested.length === 0) return existing;
+  const missing = requested.filter((database) => !existing.includes(database));
+  if (missing.length > 0) {
+    throw new BackupError(
+      `database ${missing.join(", ")} does not exist on ${runtime.primary.host}`,
+      `dump one of: ${existing.join(", ")} (backups.jobs[].databases or --database)`,
+    );
+  }
+  return [...requested];
+}
+
+async function streamArtifact(
+  runtime: JobRuntime,
+  target: BackupTarget,
+  key: string,
+  artifact: Artifact,
+  request: BackupRequest,
+): Promise<{ file: BackupFile; rowCounts?: Record<string, number>; wal?: BackupManifest["wal"] }> {
+  const { signal } = request;
+  const started = Date.now();
+  const measure = new Measure((bytes) => request.onProgress?.({ file: artifact.name, bytes, elapsedMs: Date.now() - started }));
+  const pending = await target.write(key);
+  let job;
+  try {
+    job = await runtime.runProgram({
+      program: artifact.program,
+      credentials: artifact.content === "base" ? BASEBACKUP_CREDENTIALS : DUMP_CREDENTIALS,
+      stdout: [measure, pending.stream],
+      signal,
+    });
+  } catch (error) {
+    // Interrupted: no waiting for the target to explain itself, only its abort (no partial file,
+    // no open multipart upload).
+    const targetFailure = signal?.aborted ? undefined : await pending.failure();
+    await pending.abort();
+    if (signal?.aborted) throw signal.reason;
+    if (targetFailure) throw targetFailure;
+    throw error instanceof PgfortError
+      ? error
+      : new BackupError(`streaming ${artifact.name} failed: ${(error as Error).message}`, "check the target and the cluster, then run the backup again", { cause: error });
+  }
+  const tool = toolOf(artifact.content);
+  if (job.exitCode !== 0) {
+    await pending.abort();
+    const stderr = job.stderr.toString();
+    const corrupt = artifact.content === "base" ? parseChecksumFailures(stderr) : [];
+    if (corrupt.length > 0) {
+      const relations = await nameCorruptRelations(runtime.queryIn, corrupt);
+      throw new BackupError(
+        `pg_basebackup found pages that fail their data checksums in ${relations.join("; ")}: nothing was kept of this backup`,
+        "the primary's data is damaged there: REINDEX a damaged index; restore a damaged table from an earlier backup (pgfort restore ID --as NAME), and check the disk",
+      );
+    }
+    throw new BackupError(`${tool} for ${artifact.name} failed (exit ${job.exitCode}): ${job.stderr.lastLines(6) || "no output"}`, explainToolFailure(stderr));
+  }
+  let result;
+  try {
+    result = readJobResult(job.result, `${tool} for ${artifact.name}`);
+  } catch (error) {
+    await pending.abort();
+    throw error;
+  }
+  await pending.commit();
+  return {
+    file: {
+      name: artifact.name,
+      content: artifact.content,
+      ...(artifact.database !== undefined ? { database: artifact.database } : {}),
+      bytes: measure.bytes,
+      rawBytes: result.rawBytes ?? null,
+      sha256: measure.sha256(),
+      compression: artifact.compression,
+    },
+    ...(result.rowCounts ? { rowCounts: result.rowCounts } : {}),
+    ...(result.wal ? { wal: result.wal } : {}),
+  };
+}

@@ -1,0 +1,86 @@
+// What a job needs from where it runs: the primary over SQL, its programs as child processes, the
+// CPUs it may use. The real one (openJobRuntime) runs inside a container of the agent image; unit
+// tests pass a plain fake.
+import { mkdtemp, rm } from "node:fs/promises";
+import { availableParallelism, tmpdir } from "node:os";
+import path from "node:path";
+import type { Writable } from "node:stream";
+import type { AgentConfig } from "../agent/contract";
+import type { Credentials, JobProgram } from "../backup/plan";
+import type { QueryIn } from "../backup/corrupt-pages";
+import { SECRETS_DIR } from "../cluster/secrets";
+import { runChildProgram, type ChildProgramResult } from "./child-program";
+import { connectPrimary, connectServer, readSecretFile, SUPERUSER_SECRET, type SqlSession } from "./postgres";
+
+export interface ProgramRun {
+  program: JobProgram;
+  credentials: Credentials;
+  stdout: Writable[];
+  signal?: AbortSignal | undefined;
+}
+
+export interface JobRuntime {
+  /** The primary, connected as the superuser; `primary.host` is its name on the cluster network. */
+  readonly primary: SqlSession;
+  /** A query in another database of the primary. */
+  readonly queryIn: QueryIn;
+  /** CPUs the job's process sees (the container's limit caps what the compressor gets: backups.resources.cpus). */
+  readonly cpus: number;
+  readonly secretsDir: string;
+  runProgram(run: ProgramRun): Promise<ChildProgramResult>;
+  close(): Promise<void>;
+}
+
+export interface RuntimeOptions {
+  secretsDir?: string;
+  /** The job program: `pgfort-job` on PATH in the image; a script in tests. */
+  command?: string;
+}
+
+export async function openJobRuntime(agent: AgentConfig, options: RuntimeOptions = {}): Promise<JobRuntime> {
+  const secretsDir = options.secretsDir ?? SECRETS_DIR;
+  const password = await readSecretFile(SUPERUSER_SECRET, secretsDir);
+  const primary = await connectPrimary(agent.servers, password);
+  return {
+    primary,
+    cpus: availableParallelism(),
+    secretsDir,
+    queryIn: async (database, sql, row) => {
+      if (database === "postgres") return primary.query(sql, row);
+      const session = await connectServer(primary.host, password, database);
+      try {
+        return await session.query(sql, row);
+      } finally {
+        await session.close();
+      }
+    },
+    runProgram: (run) => runProgramOn(primary.host, secretsDir, run, options.command),
+    close: () => primary.close(),
+  };
+}
+
+/**
+ * One program, with a private scratch directory: programs of one job run side by side (globals
+ * beside the first database) and each writes its pgpass file and dd's report there.
+ */
+async function runProgramOn(host: string, secretsDir: string, run: ProgramRun, command: string | undefined): Promise<ChildProgramResult> {
+  const scratch = await mkdtemp(path.join(tmpdir(), "pgfort-job-"));
+  try {
+    return await runChildProgram(
+      { verb: run.program.verb, env: run.program.env },
+      {
+        stdout: run.stdout,
+        signal: run.signal,
+        ...(command ? { command } : {}),
+        baseEnv: {
+          PGFORT_TMP: scratch,
+          PGFORT_PGHOST: host,
+          PGFORT_PGUSER: run.credentials.user,
+          PGFORT_SECRET_FILE: path.join(secretsDir, run.credentials.secret),
+        },
+      },
+    );
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
