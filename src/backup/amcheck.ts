@@ -2,7 +2,6 @@
 // follows TOAST pointers and checks TOAST tables by default) and every btree index, with
 // --heapallindexed so an index that lost or gained entries is caught, not only a broken page.
 // count(*) proved much less: it may use an index-only scan and never reads TOAST.
-import type { DockerClient } from "../docker/client";
 import { BackupError } from "../errors";
 import type { Check } from "./checksums";
 
@@ -34,9 +33,4 @@ export function amcheckVerdict(exitCode: number, stdout: string, stderr: string)
     return { name: "pg_amcheck", ok: false, detail: `corruption in ${relations.join(", ") || "(unnamed relations)"}: ${excerpt}` };
   }
   throw new BackupError(`pg_amcheck could not run (exit ${exitCode}): ${stderr.trim() || stdout.trim() || "no output"}`, "the restored server may have stopped; run the drill again");
-}
-
-export async function runAmcheck(docker: DockerClient, container: string, jobs: number): Promise<Check> {
-  const result = await docker.exec(container, amcheckCommand(jobs));
-  return amcheckVerdict(result.exitCode, result.stdout, result.stderr);
 }

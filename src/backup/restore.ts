@@ -3,22 +3,20 @@
 import { rm } from "node:fs/promises";
 import type { Readable } from "node:stream";
 import path from "node:path";
-import { z } from "zod";
 import type { LoadedConfig } from "../config/load";
 import type { DockerClient } from "../docker/client";
 import { clusterLabels, objectName, type Role } from "../docker/labels";
 import { nodeVolumes } from "../docker/names";
 import { BackupError } from "../errors";
 import { DATA_DIR } from "../cluster/plan";
-import { queryRows, runSql, USER_DATABASES_QUERY } from "../cluster/sql";
 import { readHostFacts, upNode } from "../cluster/up";
 import { CheckFailedError, checkFiles, type Check } from "./checksums";
 import { runThrowaway } from "../docker/throwaway";
 import { ownerLabels } from "../lifecycle/owner";
 import { Releasers } from "../lifecycle/releasers";
 import { writeJsonFileAtomic } from "../state/json-file";
-import type { BackupFile, BackupManifest } from "./manifest";
-import { DUMP_CREDENTIALS, ROW_COUNT_QUERY, planJobContainer, planRestoreProgram, type ContainerContext, type JobProgram } from "./plan";
+import type { BackupManifest } from "./manifest";
+import { DUMP_CREDENTIALS, planJobContainer, planRestoreProgram, type ContainerContext, type JobProgram } from "./plan";
 import type { BackupTarget } from "./targets/target";
 
 export interface RestoreOptions {
@@ -166,21 +164,4 @@ export async function removeRestored(docker: DockerClient, loaded: LoadedConfig,
   for (const volume of Object.values(nodeVolumes(loaded.config.cluster, node)).reverse()) releasers.add(() => docker.removeVolume(volume));
   releasers.add(() => docker.removeContainer(container));
   await releasers.release();
-}
-
-const DatabaseRow = z.object({ datname: z.string() });
-
-/** Rows per table of every database of a running server, as the backup's manifest records them. */
-export async function countRows(docker: DockerClient, container: string, databases?: string[]): Promise<Record<string, Record<string, number>>> {
-  const names =
-    databases ??
-    (await queryRows(docker, container, USER_DATABASES_QUERY, DatabaseRow)).map(
-      (row) => row.datname,
-    );
-  const counts: Record<string, Record<string, number>> = {};
-  for (const database of names) {
-    const line = await runSql(docker, container, ROW_COUNT_QUERY, database);
-    counts[database] = z.record(z.string(), z.number()).parse(JSON.parse(line));
-  }
-  return counts;
 }

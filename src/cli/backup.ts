@@ -1,16 +1,16 @@
 // `pgfort backup run | list | verify | prune` and `pgfort restore`.
+import path from "node:path";
 import type { Command } from "commander";
 import type { LoadedConfig } from "../config/load";
 import { ConfigError } from "../errors";
 import { findBackup, listBackups } from "../backup/catalog";
-import { verifyBackup } from "../backup/verify";
 import { removeRestored, restoreBackup } from "../backup/restore";
 import { backupDirectory } from "../backup/layout";
 import { readTopology } from "../cluster/topology";
 import { validateReplicaName } from "../replica/plan";
 import { objectName } from "../docker/labels";
 import { confirm } from "./confirm";
-import { handOffBackup, handOffPrune, type HandOffListener } from "../handoff/backup";
+import { handOffBackup, handOffPrune, handOffVerify, type HandOffListener } from "../handoff/backup";
 import { openTarget } from "../backup/targets/resolve";
 import type { BackupKind } from "../backup/layout";
 import { action } from "./context";
@@ -95,7 +95,7 @@ export function registerBackup(program: Command): void {
 
   backup
     .command("verify [id]")
-    .description("restore drill: checksums, restore into a throwaway server, pg_amcheck, row counts; writes a new verify-*.json verdict")
+    .description("restore drill in a job of the agent image: checksums, a scratch server, pg_amcheck, row counts; writes a new verify-*.json verdict")
     .option("--latest", "the newest complete backup")
     .option("--target <url>", "file://PATH or s3://bucket/prefix (default: backups.target)")
     .action(
@@ -104,10 +104,11 @@ export function registerBackup(program: Command): void {
         const loaded = await loadConfig();
         const target = targetOf(loaded, options.target, output);
         const entry = await findBackup(target, loaded.config.cluster, id ?? "latest");
-        output.info(`verifying ${entry.kind} backup ${entry.id}`);
         await reapFirst(output, await docker(), loaded, target);
-        // A DrillError (the drill could not run to a verdict) propagates: exit 3, no verdict written.
-        const { verdict, location } = await verifyBackup(await docker(), loaded, target, backupDirectory(loaded.config.cluster, entry.kind, entry.id), entry.manifest, (message) => output.info(message), { signal });
+        // A DrillError (the drill could not run to a verdict) comes back as one: exit 3, no verdict written.
+        const { verdict, location: located } = await handOffVerify(await docker(), loaded, { id: entry.id, targetUrl: options.target, signal, ...jobListener(output) });
+        // The job names the verdict by its view of the target; the user knows the host's.
+        const location = target.locate(`${backupDirectory(loaded.config.cluster, entry.kind, entry.id)}${path.posix.basename(located)}`);
         output.result({ ...verdict, location }, [
           `backup ${entry.id}: ${verdict.status === "passed" ? "verify passed" : "verify FAILED"}`,
           ...verdict.checks.map((check) => `  ${check.ok ? "ok  " : "FAIL"} ${check.name}: ${check.detail}`),

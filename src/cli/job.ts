@@ -25,6 +25,8 @@ export interface JobCommandContext {
 export interface LifelineOption {
   stdinLifeline?: boolean;
   target?: string;
+  /** Another agent config file than the secrets volume's (tests, a job container made by hand). */
+  agentConfig?: string;
 }
 
 export function registerJob(program: Command): Command {
@@ -85,9 +87,11 @@ export function registerJobPrune(job: Command): void {
  * The frame of every job command: the agent's context and target, the abort (SIGTERM/SIGINT, or
  * stdin's end with --stdin-lifeline), one result or error event, the exit code.
  */
-export function jobAction<Options>(work: (context: JobCommandContext, options: Options) => Promise<unknown>) {
+export function jobAction<Options>(work: (context: JobCommandContext, options: Options, ...positional: Array<string | undefined>) => Promise<unknown>) {
   return async (...commanderArgs: unknown[]): Promise<void> => {
     const command = commanderArgs[commanderArgs.length - 1] as Command;
+    // commander passes the command's arguments first, then its options and itself.
+    const positional = commanderArgs.slice(0, -2) as Array<string | undefined>;
     const options = command.opts() as Options & LifelineOption;
     const emit = (event: JobEvent): void => void process.stdout.write(formatJobEvent(event));
     const controller = new AbortController();
@@ -102,10 +106,10 @@ export function jobAction<Options>(work: (context: JobCommandContext, options: O
       process.stdin.resume();
     }
     try {
-      const loadedContext = await loadAgentContext();
+      const loadedContext = await loadAgentContext(...(options.agentConfig ? [options.agentConfig] : []));
       const context: AgentContext = { ...loadedContext, loaded: { ...loadedContext.loaded, stateDir: await jobStateDir() } };
       const target = openTarget(options.target ?? context.loaded.config.backups.target, context.loaded, { onWarning: (message) => emit({ event: "warning", message }) });
-      const value = await work({ context, target, emit, signal: controller.signal }, options);
+      const value = await work({ context, target, emit, signal: controller.signal }, options, ...positional);
       controller.signal.throwIfAborted();
       emit({ event: "result", value });
       process.exitCode = 0;

@@ -31,7 +31,7 @@ export function registerSchedule(program: Command): void {
           cluster: loaded.config.cluster,
           notify: loaded.config.notify,
           timezone: loaded.config.backups.timezone,
-          runJob: (job, abandon) => runScheduledJob(hostSteps(engine, loaded, target), job, abandon),
+          runJob: (job, abandon) => runScheduledJob(hostSteps(engine, loaded), job, abandon),
           host: "127.0.0.1",
           port,
           log: output,

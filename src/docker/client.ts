@@ -5,7 +5,7 @@ import { createInterface } from "node:readline";
 import { execIn, startExecStream, type ExecOptions, type ExecResult, type ExecStream } from "./exec";
 import { logTail, waitUntilHealthy } from "./health";
 export type { ExecOptions, ExecResult, ExecStream } from "./exec";
-import { dockerMessage, dockerStatus, mapEngineError } from "./engine-errors";
+import { dockerStatus, mapEngineError } from "./engine-errors";
 
 export type { Dockerode };
 export type ContainerCreateOptions = Dockerode.ContainerCreateOptions;

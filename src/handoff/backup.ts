@@ -4,6 +4,7 @@ import { z } from "zod";
 import type { LoadedConfig } from "../config/load";
 import type { DockerClient } from "../docker/client";
 import { ManifestSchema, type BackupManifest } from "../backup/manifest";
+import { VerdictSchema } from "../backup/verdict";
 import type { PruneResult } from "../backup/prune";
 import type { BackupKind } from "../backup/layout";
 import type { LogicalMode } from "../backup/plan";
@@ -70,4 +71,26 @@ export async function handOffPrune(docker: DockerClient, loaded: LoadedConfig, r
     signal: request.signal,
   });
   return parsed(PruneResultSchema, value, "prune result");
+}
+
+const VerifyResultSchema = z.object({ verdict: VerdictSchema, location: z.string() });
+
+/** `pgfort backup verify`: the drill as a job (the agent's scratch volume, or a one-off's own); a DrillError comes back as one (exit 3). */
+export async function handOffVerify(
+  docker: DockerClient,
+  loaded: LoadedConfig,
+  request: HandOffListener & { id: string; targetUrl?: string | undefined; signal?: AbortSignal | undefined },
+): Promise<z.infer<typeof VerifyResultSchema>> {
+  const value = await handOffJob(docker, loaded, {
+    args: ["verify", request.id],
+    needsServer: false,
+    scratch: true,
+    targetUrl: request.targetUrl,
+    onEvent: eventsTo(request),
+    onInfo: request.onInfo,
+    onWarning: request.onWarning,
+    onStart: request.onStart,
+    signal: request.signal,
+  });
+  return parsed(VerifyResultSchema, value, "verdict");
 }

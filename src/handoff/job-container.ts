@@ -1,7 +1,7 @@
 // A one-off job container of the agent image, for when no agent runs: the agent's mounts (secrets
 // read-only, a file:// target at AGENT_TARGET_DIR), the hardening of every node, backups.resources,
 // no log driver, no Docker socket. Pure.
-import { agentImageTag, AGENT_TARGET_DIR } from "../agent/contract";
+import { agentImageTag, AGENT_SCRATCH_DIR, AGENT_TARGET_DIR } from "../agent/contract";
 import type { Config } from "../config/schema";
 import { planResourceLimits } from "../cluster/limits";
 import { HARDENING } from "../cluster/plan";
@@ -27,6 +27,10 @@ export interface JobContainerContext {
   network: { mode: "primary"; container: string } | { mode: "cluster" } | { mode: "none" };
   hostCpus: number;
   env?: Record<string, string>;
+  /** A volume of its own at AGENT_SCRATCH_DIR (a drill's scratch server); made and removed by the caller. */
+  scratchVolume?: string;
+  /** The pgfort.role label: backup (backups, prune) or verify (drills). */
+  role?: "backup" | "verify";
 }
 
 export function planOneOffJobContainer(context: JobContainerContext): ContainerCreateOptions {
@@ -39,7 +43,7 @@ export function planOneOffJobContainer(context: JobContainerContext): ContainerC
     User: "999:999",
     Cmd: ["job", ...context.args, "--stdin-lifeline"],
     Env: Object.entries(context.env ?? {}).map(([key, value]) => `${key}=${value}`),
-    Labels: clusterLabels(config.cluster, "backup", context.node),
+    Labels: clusterLabels(config.cluster, context.role ?? "backup", context.node),
     AttachStdout: true,
     AttachStderr: true,
     Tty: false,
@@ -50,7 +54,11 @@ export function planOneOffJobContainer(context: JobContainerContext): ContainerC
       RestartPolicy: { Name: "no", MaximumRetryCount: 0 },
       // The job's stdout is its events; no log driver: nothing of it lands in a log file on the host.
       LogConfig: { Type: "none", Config: {} },
-      Binds: [secretsBind(config.cluster), ...(context.targetDirectory ? [`${context.targetDirectory}:${AGENT_TARGET_DIR}`] : [])],
+      Binds: [
+        secretsBind(config.cluster),
+        ...(context.targetDirectory ? [`${context.targetDirectory}:${AGENT_TARGET_DIR}`] : []),
+        ...(context.scratchVolume ? [`${context.scratchVolume}:${AGENT_SCRATCH_DIR}`] : []),
+      ],
       NetworkMode: networkMode,
     },
   };

@@ -13,7 +13,8 @@ import { Demultiplexer, TextTail } from "../docker/demultiplex";
 import { runThrowaway } from "../docker/throwaway";
 import { networkName, objectName } from "../docker/names";
 import { planS3Access, type S3JobAccess } from "./s3-access";
-import { LABEL_ROLE } from "../docker/labels";
+import { clusterLabels, LABEL_ROLE } from "../docker/labels";
+import { ownerLabels } from "../lifecycle/owner";
 import { agentImageTag, AGENT_TARGET_DIR, AWS_CREDENTIALS_FILE } from "../agent/contract";
 import { planAwsCredentials } from "../agent/plan";
 import { secretsDir } from "../cluster/secrets";
@@ -33,8 +34,10 @@ const ABORT_GRACE_MS = 60_000;
 export interface HandOffRequest {
   /** The `pgfort job …` arguments, e.g. ["backup", "--kind", "logical"]. */
   args: string[];
-  /** Backups talk to the primary; prune only to the target. */
+  /** Backups talk to the primary; prune and drills only to the target. */
   needsServer: boolean;
+  /** A drill: a one-off container gets a scratch volume of its own (the agent has its own already). */
+  scratch?: boolean;
   /** A target other than backups.target (--target): only a one-off container can mount it. */
   targetUrl?: string | undefined;
   onEvent(event: JobEvent): void;
@@ -129,9 +132,13 @@ async function runOneOff(
   // The agent's config (and, for S3, the credentials of this shell): the volume may have none yet.
   const [engine, synced] = await Promise.all([docker.engineInfo(), syncAgentConfig(docker, loaded)]);
   for (const warning of synced.warnings) request.onWarning?.(warning);
-  const node = `backup-${randomBytes(3).toString("hex")}`;
+  const role = request.scratch ? "verify" : "backup";
+  const node = `${role}-${randomBytes(3).toString("hex")}`;
   const args = request.targetUrl === undefined ? request.args : [...request.args, "--target", targetInJob(targetUrl)];
-  const create = planOneOffJobContainer({ config, node, args, network, hostCpus: engine.cpus, ...(targetDirectory ? { targetDirectory } : {}), ...(s3 ? { env: s3.env } : {}) });
+  // Labelled with its owner like the container: the reaper takes both when this process dies first.
+  const scratchVolume = request.scratch ? `${objectName(config.cluster, node)}-scratch` : undefined;
+  if (scratchVolume) await docker.ensureVolume(scratchVolume, { ...clusterLabels(config.cluster, "verify", node), ...ownerLabels() });
+  const create = planOneOffJobContainer({ config, node, args, network, role, hostCpus: engine.cpus, ...(targetDirectory ? { targetDirectory } : {}), ...(s3 ? { env: s3.env } : {}), ...(scratchVolume ? { scratchVolume } : {}) });
   request.onStart?.({ mode: "one-off", container: create.name ?? node });
   const reader = new JobEventsReader(request.onEvent, s3 ? withEndpointView(hostView, s3) : hostView);
   const lifeline = new PassThrough();
@@ -155,5 +162,7 @@ async function runOneOff(
     clearTimeout(timer);
     signal?.removeEventListener("abort", onAbort);
     lifeline.end();
+    // After the container (runThrowaway removed it): the volume is free.
+    if (scratchVolume) await docker.removeVolume(scratchVolume).catch(() => undefined);
   }
 }

@@ -4,13 +4,15 @@ import type { AgentContext } from "../agent/context";
 import type { BackupJob } from "../config/schema";
 import { pruneBackups } from "../backup/prune";
 import type { BackupTarget } from "../backup/targets/target";
-import { DrillError } from "../errors";
+import { AGENT_SCRATCH_DIR } from "../agent/contract";
+import { backupDirectory } from "../backup/layout";
+import { verifyInJob } from "./drill";
 import { runScheduledJob, type JobSteps } from "../schedule/backup-job";
 import type { RunOutcome } from "../schedule/scheduler";
 import { runBackupJob } from "./backup";
 import { openJobRuntime } from "./runtime";
 
-/** The steps of a run, in this process. verify: the drill inside the job container (issue 10) is wired here once it lands. */
+/** The steps of a run, in this process: the backup, its drill in the agent's scratch volume, retention. */
 export function inAgentSteps(context: AgentContext, target: BackupTarget): JobSteps {
   const { config } = context.loaded;
   return {
@@ -22,9 +24,17 @@ export function inAgentSteps(context: AgentContext, target: BackupTarget): JobSt
         await runtime.close();
       }
     },
-    verify: async () => {
-      throw new DrillError("the restore drill cannot run inside the agent yet", "run pgfort backup verify --latest on the host, or set verify: false on the job");
-    },
+    verify: async (job, manifest, signal) =>
+      (
+        await verifyInJob({
+          loaded: context.loaded,
+          target,
+          directory: backupDirectory(config.cluster, job.kind, manifest.id),
+          manifest,
+          scratchDir: AGENT_SCRATCH_DIR,
+          ...(signal ? { signal } : {}),
+        })
+      ).verdict,
     prune: async () => {
       await pruneBackups(target, config.cluster, config.backups.retention, { dryRun: false });
     },
