@@ -37,23 +37,22 @@ function log(message: string): void {
 const REPEATS = Number(process.env["PGFORT_BENCH_REPEATS"] ?? 3);
 
 /**
- * Runs `work` REPEATS times and keeps the median time, sampling this process's RSS every 20 ms:
- * pgfort runs in-process, so the peak is pgfort's.
+ * Runs `work` REPEATS times and keeps the median time. pgfort's work runs in the job process in
+ * the agent (or a one-off container): its peak RSS is what that process reports at its end
+ * (getrusage's maxrss), the highest over the runs.
  */
-async function measure(step: string, work: () => Promise<number>, trackRss: boolean): Promise<Result> {
+async function measure(step: string, work: (reportRss: (bytes: number) => void) => Promise<number>, trackRss: boolean): Promise<Result> {
   const times: number[] = [];
   let bytes = 0;
   let peak = 0;
   for (let round = 1; round <= REPEATS; round += 1) {
     log(`${step} (run ${round}/${REPEATS}) ...`);
-    peak = Math.max(peak, process.memoryUsage.rss());
-    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 20);
     const started = process.hrtime.bigint();
-    bytes = await work();
+    bytes = await work((rss) => (peak = Math.max(peak, rss)));
     times.push(Number(process.hrtime.bigint() - started) / 1e9);
-    clearInterval(sampler);
   }
   const seconds = [...times].sort((a, b) => a - b)[Math.floor(times.length / 2)] ?? 0;
+  if (trackRss && peak === 0) throw new Error(`${step}: the job reported no peak RSS (an agent image older than this pgfort?)`);
   const result: Result = { step, seconds, bytes, ...(trackRss ? { peakRssMb: Math.round(peak / 1024 / 1024) } : {}) };
   results.push(result);
   log(`${step}: median ${seconds.toFixed(1)} s of ${times.map((time) => time.toFixed(1)).join(", ")}; ${(bytes / 1024 / 1024).toFixed(1)} MiB${trackRss ? `, peak RSS ${result.peakRssMb} MiB` : ""}`);
@@ -132,24 +131,24 @@ async function main(): Promise<void> {
     const events = { onWarning: (message: string) => log(`warning: ${message}`) };
     const file = openTarget(loaded.config.backups.target, loaded, events);
     const pgfortStep = (step: string, request: BackupHandOff, target = file) =>
-      measure(step, async () => (await handOffBackup(docker, loaded, { ...request, ...(target === file ? {} : { targetUrl: target.url }) })).files.reduce((sum, item) => sum + item.bytes, 0), true);
+      measure(step, async (reportRss) => (await handOffBackup(docker, loaded, { ...request, onPeakRss: reportRss, ...(target === file ? {} : { targetUrl: target.url }) })).files.reduce((sum, item) => sum + item.bytes, 0), true);
     const scratch = path.join(workspace, "raw");
     const raw = (step: string, script: string) => measure(step, () => dockerExecToFile(primary, script, scratch), false);
 
     // (a) raw tools and (b) pgfort into file://, each pair back to back.
     const rawLogical = await raw("raw pg_dump -Fc -Z0 | zstd (docker exec > file)", `pg_dump -U postgres -Fc -Z0 -d app | ${ZSTD}`);
-    const logical = await pgfortStep("pgfort logical -> file:// (pg_dump -Z0 | zstd)", { kind: "logical", databases: ["app"], logicalMode: "pipe" });
-    const builtin = await pgfortStep("pgfort logical -> file:// (pg_dump -Fc, its own gzip)", { kind: "logical", databases: ["app"], logicalMode: "builtin" });
+    const logical = await pgfortStep("pgfort logical -> file:// via the agent (pg_dump -Z0 | zstd)", { kind: "logical", databases: ["app"], logicalMode: "pipe" });
+    const builtin = await pgfortStep("pgfort logical -> file:// via the agent (pg_dump -Fc, its own gzip)", { kind: "logical", databases: ["app"], logicalMode: "builtin" });
     const small = await pgfortStep(`pgfort logical -> file:// (scale ${SMALL_SCALE}, for RSS)`, { kind: "logical", databases: ["app_small"] });
     const passfile = `umask 077; IFS= read -r p < /run/secrets/replication-password || true; printf '*:*:*:replicator:%s\\n' "$p" > /tmp/bench-pgpass; export PGPASSFILE=/tmp/bench-pgpass`;
     const rawPhysical = await raw("raw pg_basebackup -Ft -X fetch | zstd (docker exec > file)", `${passfile}\npg_basebackup -w -h 127.0.0.1 -U replicator -D - -F tar -X fetch --checkpoint=fast | ${ZSTD}`);
-    const physical = await pgfortStep("pgfort physical -> file://", { kind: "physical" });
+    const physical = await pgfortStep("pgfort physical -> file:// via the agent", { kind: "physical" });
 
     // (c) the same into s3:// of an S3 protocol server in its own process.
     Object.assign(process.env, { AWS_ACCESS_KEY_ID: "S3RVER", AWS_SECRET_ACCESS_KEY: "S3RVER", AWS_REGION: "us-east-1", AWS_ENDPOINT_URL_S3: s3.endpoint });
     const bucket = openTarget("s3://pgfort-bench/bench", loaded, events);
-    const logicalS3 = await pgfortStep("pgfort logical -> s3://", { kind: "logical", databases: ["app"] }, bucket);
-    const physicalS3 = await pgfortStep("pgfort physical -> s3://", { kind: "physical" }, bucket);
+    const logicalS3 = await pgfortStep("pgfort logical -> s3:// (one-off job container)", { kind: "logical", databases: ["app"] }, bucket);
+    const physicalS3 = await pgfortStep("pgfort physical -> s3:// (one-off job container)", { kind: "physical" }, bucket);
 
     // (d) pgBackRest full backup of the same cluster, process-max 2, zst.
     const stanza = await docker.exec(primary, ["bash", "-c", `mkdir -p ${repo} && ${pgbackrest} stanza-create`]);
@@ -173,10 +172,10 @@ async function main(): Promise<void> {
       "| --- | ---: | ---: | ---: |",
       ...results.map((result) => `| ${result.step} | ${result.seconds.toFixed(1)} | ${(result.bytes / 1024 / 1024).toFixed(1)} | ${result.peakRssMb ?? ""} |`),
       "",
-      `logical,  raw time / pgfort time (file://):  ${ratio(rawLogical, logical)}  (goal >= 0.9)`,
-      `physical, raw time / pgfort time (file://):  ${ratio(rawPhysical, physical)}  (goal >= 0.9)`,
-      `logical,  raw time / pgfort time (s3://):    ${ratio(rawLogical, logicalS3)}`,
-      `physical, raw time / pgfort time (s3://):    ${ratio(rawPhysical, physicalS3)}`,
+      `logical,  raw time / pgfort time (file://):  ${ratio(rawLogical, logical)}  (goal >= 0.95)`,
+      `physical, raw time / pgfort time (file://):  ${ratio(rawPhysical, physical)}  (goal >= 0.95)`,
+      `logical,  raw time / pgfort time (s3://):    ${ratio(rawLogical, logicalS3)}  (goal >= 0.9)`,
+      `physical, raw time / pgfort time (s3://):    ${ratio(rawPhysical, physicalS3)}  (goal >= 0.9)`,
       `physical, pgBackRest time / pgfort time:     ${ratio(peer, physical)}  (goal >= 0.8)`,
       `logical compression: pipe (-Z0 | zstd) ${logical.seconds.toFixed(1)} s vs pg_dump's gzip ${builtin.seconds.toFixed(1)} s -> ${logical.seconds <= builtin.seconds ? "pipe" : "builtin"} is faster`,
       `pgfort peak RSS: ${Math.max(...results.map((result) => result.peakRssMb ?? 0))} MiB (scale ${SMALL_SCALE}: ${small.peakRssMb} MiB, scale ${SCALE}: ${logical.peakRssMb} MiB)`,

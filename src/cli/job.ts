@@ -111,7 +111,7 @@ export function jobAction<Options>(work: (context: JobCommandContext, options: O
       const target = openTarget(options.target ?? context.loaded.config.backups.target, context.loaded, { onWarning: (message) => emit({ event: "warning", message }) });
       const value = await work({ context, target, emit, signal: controller.signal }, options, ...positional);
       controller.signal.throwIfAborted();
-      emit({ event: "result", value });
+      emit({ event: "result", value, peakRssBytes: process.resourceUsage().maxRSS * 1024 });
       process.exitCode = 0;
     } catch (error) {
       const event = errorEvent(controller.signal.aborted ? controller.signal.reason : error);

@@ -17,6 +17,8 @@ export interface HandOffListener {
   onInfo?(message: string): void;
   onWarning?(message: string): void;
   onStart?: HandOffRequest["onStart"];
+  /** The job process's peak RSS, when it reports it (the benchmark's figure). */
+  onPeakRss?(bytes: number): void;
 }
 
 export interface BackupHandOff extends HandOffListener {
@@ -34,6 +36,7 @@ function eventsTo(listener: HandOffListener): (event: JobEvent) => void {
     if (event.event === "progress") listener.onProgress?.(event);
     else if (event.event === "info") listener.onInfo?.(event.message);
     else if (event.event === "warning") listener.onWarning?.(event.message);
+    else if (event.event === "result" && event.peakRssBytes !== undefined) listener.onPeakRss?.(event.peakRssBytes);
   };
 }
 

@@ -37,7 +37,10 @@ export class JobEventsReader extends Writable {
       if (line.trim()) this.other.append(Buffer.from(`${line}\n`));
       return;
     }
-    if (event.event === "result") this.outcome = { value: event.value };
+    if (event.event === "result") {
+      this.outcome = { value: event.value };
+      this.onEvent(event);
+    }
     else if (event.event === "error") this.outcome = { error: new JobFailedError(event) };
     else this.onEvent(event);
   }

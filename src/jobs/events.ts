@@ -8,7 +8,8 @@ export const JobEventSchema = z.discriminatedUnion("event", [
   z.object({ event: z.literal("progress"), file: z.string(), bytes: z.number(), elapsedMs: z.number() }),
   z.object({ event: z.literal("info"), message: z.string() }),
   z.object({ event: z.literal("warning"), message: z.string() }),
-  z.object({ event: z.literal("result"), value: z.unknown() }),
+  /** peakRssBytes: the job process's peak resident memory (the benchmark reports it; older jobs omit it). */
+  z.object({ event: z.literal("result"), value: z.unknown(), peakRssBytes: z.number().optional() }),
   z.object({ event: z.literal("error"), code: z.string(), message: z.string(), hint: z.string(), exitCode: z.number().int() }),
 ]);
 export type JobEvent = z.infer<typeof JobEventSchema>;
