@@ -7,7 +7,7 @@ import { readdir, readFile, readlink } from "node:fs/promises";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
-import { docker, engineApi, psql } from "./postgres";
+import { connectTcp, docker, engineApi, psql } from "./postgres";
 import { freePort, Workspace } from "./workspace";
 
 const run = promisify(execFile);
@@ -185,6 +185,61 @@ describe("the agent container", function () {
     const listed = JSON.parse((await workspace.ok("--json", "backup", "list")).stdout) as Array<{ id: string; status: string; kind: string }>;
     assert.ok(listed.some((backup) => backup.status === "complete" && backup.kind === "logical"), JSON.stringify(listed));
     assert.ok(backups.length >= 1);
+  });
+
+  it("serves database metrics that follow the server, says 503 on /healthz within two periods of an unwritable target and 200 once fixed; CLI and scheduled backups have the same manifest fields", async function () {
+    this.timeout(10 * 60_000);
+    const workspace = await agentCluster(`backups:\n  jobs:\n    - { name: tick, kind: logical, schedule: "*/10 * * * * *", databases: [app] }\n`);
+    const agentPort = workspace.agentPort ?? 0;
+    const metrics = async () => (await fetch(`http://127.0.0.1:${agentPort}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
+    const sample = (text: string, series: string) => Number(new RegExp(`^${series.replace(/[{}]/g, "\\$&")} (\\S+)$`, "m").exec(text)?.[1] ?? Number.NaN);
+    await eventually(60_000, async () => assert.equal((await healthz(agentPort)).status, 200));
+    await eventually(60_000, async () => assert.ok((await completeBackups(workspace)).length >= 1, "no scheduled backup yet"));
+
+    // Database metrics, checked against the server: pg_up, and idle connections to app that rise by the test's own.
+    const password = (await secretsOf(workspace))[0] ?? "";
+    const primaryPort = Number(/port: (\d+)/.exec(await readFile(workspace.path("pgfort.yaml"), "utf8"))?.[1]);
+    const idle = 'pg_stat_activity_count{node="primary",datname="app",state="idle"}';
+    const before = await metrics();
+    assert.equal(sample(before, 'pg_up{node="primary"}'), 1, before);
+    const clients = await Promise.all([1, 2, 3].map(() => connectTcp(primaryPort, "postgres", password, "app")));
+    try {
+      const during = await metrics();
+      const expected = Number(await psql(`${workspace.cluster}-primary`, "SELECT count(*) FROM pg_stat_activity WHERE datname = 'app' AND state = 'idle' AND application_name <> 'pgfort-metrics'"));
+      assert.ok(sample(during, idle) >= 3, during);
+      assert.ok(Math.abs(sample(during, idle) - expected) <= 1, `agent says ${sample(during, idle)}, psql ${expected}`);
+    } finally {
+      await Promise.all(clients.map((client) => client.end()));
+    }
+
+    // The same manifest fields from `backup run` on the host (handed to the agent) as from the schedule.
+    const scheduled = JSON.parse(await readFile(workspace.path("backups", workspace.cluster, "logical", (await completeBackups(workspace))[0] ?? "", "manifest.json"), "utf8")) as Record<string, unknown>;
+    const cli = JSON.parse((await workspace.ok("--json", "backup", "run", "--job", "tick")).stdout) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(cli).sort(), Object.keys(scheduled).sort());
+    const names = (manifest: Record<string, unknown>) => (manifest["files"] as Array<{ name: string }>).map((file) => file.name).sort();
+    assert.deepEqual(names(cli), names(scheduled));
+    assert.deepEqual(cli["compression"], scheduled["compression"]);
+    assert.equal(cli["job"], "tick");
+    assert.equal(scheduled["job"], "tick");
+
+    // The target made unwritable for the agent (uid 999): the next runs fail, /healthz says so within two periods.
+    const clusterDirectory = workspace.path("backups", workspace.cluster);
+    await run("chmod", ["-R", "a-w", clusterDirectory]);
+    const brokenAt = Date.now();
+    const broken = await eventually(2 * 10_000 + 15_000, async () => {
+      const answer = await healthz(agentPort);
+      assert.equal(answer.status, 503, answer.body);
+      return answer;
+    });
+    assert.ok(Date.now() - brokenAt <= 2 * 10_000 + 15_000);
+    assert.match(broken.body, /tick/);
+    await run("chmod", ["-R", "u+w", clusterDirectory]);
+    const fixed = await eventually(2 * 10_000 + 15_000, async () => {
+      const answer = await healthz(agentPort);
+      assert.equal(answer.status, 200, answer.body);
+      return answer;
+    });
+    assert.match(fixed.body, /last success/);
   });
 
   // Restarts the Docker engine (dockerd, started by scripts/setup-docker.sh): it stops every test
