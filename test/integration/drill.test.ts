@@ -76,7 +76,8 @@ async function runTool(cluster: string, script: string, binds: string[]): Promis
 /** The files left in the scratch volume, read in a tool container. */
 async function scratchContent(setup: JobSetup): Promise<string[]> {
   const listing = await runTool(setup.workspace.cluster, "cd /scratch && find . -mindepth 1 -maxdepth 2 | sort", [`${setup.scratchVolume}:/scratch:ro`]);
-  return listing.split("\n").filter((line) => line.trim() !== "");
+  // ./state is the jobs' own state directory (the S3 orphan journal, src/jobs/state-dir.ts), not a drill's leftover.
+  return listing.split("\n").filter((line) => line.trim() !== "" && line !== "./state" && !line.startsWith("./state/"));
 }
 
 /** `pgfort --json job verify [ID]` in a one-off hardened container; `whileRunning` gets its name. */
