@@ -46,13 +46,30 @@ function parsed<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
   throw new ContainerError(`the job's ${what} is not what this pgfort expects: ${result.error.issues.map((issue) => `${issue.path.join(".")}: ${issue.message}`).join("; ")}`, "rebuild the agent image with this pgfort (pgfort build), then pgfort up");
 }
 
+/** What every hand-off passes on besides its arguments: where to, the listener, the abort. */
+interface HandOffCommon extends HandOffListener {
+  targetUrl?: string | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+function handOff(docker: DockerClient, loaded: LoadedConfig, request: HandOffCommon, job: Pick<HandOffRequest, "args" | "needsServer" | "scratch">): Promise<unknown> {
+  return handOffJob(docker, loaded, {
+    ...job,
+    targetUrl: request.targetUrl,
+    onEvent: eventsTo(request),
+    onInfo: request.onInfo,
+    onWarning: request.onWarning,
+    onStart: request.onStart,
+    signal: request.signal,
+  });
+}
+
 export async function handOffBackup(docker: DockerClient, loaded: LoadedConfig, request: BackupHandOff): Promise<BackupManifest> {
   const args = ["backup", "--kind", request.kind];
   if (request.databases && request.databases.length > 0) args.push("--database", ...request.databases);
   if (request.job) args.push("--job", request.job);
   if (request.logicalMode) args.push("--logical-mode", request.logicalMode);
-  const value = await handOffJob(docker, loaded, { args, needsServer: true, targetUrl: request.targetUrl, onEvent: eventsTo(request), onInfo: request.onInfo, onWarning: request.onWarning, onStart: request.onStart, signal: request.signal });
-  return parsed(ManifestSchema, value, "manifest");
+  return parsed(ManifestSchema, await handOff(docker, loaded, request, { args, needsServer: true }), "manifest");
 }
 
 const PruneResultSchema = z.object({
@@ -62,38 +79,15 @@ const PruneResultSchema = z.object({
   dryRun: z.boolean(),
 });
 
-export async function handOffPrune(docker: DockerClient, loaded: LoadedConfig, request: HandOffListener & { dryRun: boolean; targetUrl?: string | undefined; signal?: AbortSignal | undefined }): Promise<PruneResult> {
-  const value = await handOffJob(docker, loaded, {
-    args: ["prune", ...(request.dryRun ? ["--dry-run"] : [])],
-    needsServer: false,
-    targetUrl: request.targetUrl,
-    onEvent: eventsTo(request),
-    onInfo: request.onInfo,
-    onWarning: request.onWarning,
-    onStart: request.onStart,
-    signal: request.signal,
-  });
-  return parsed(PruneResultSchema, value, "prune result");
+export async function handOffPrune(docker: DockerClient, loaded: LoadedConfig, request: HandOffCommon & { dryRun: boolean }): Promise<PruneResult> {
+  const args = ["prune", ...(request.dryRun ? ["--dry-run"] : [])];
+  return parsed(PruneResultSchema, await handOff(docker, loaded, request, { args, needsServer: false }), "prune result");
 }
 
 const VerifyResultSchema = z.object({ verdict: VerdictSchema, location: z.string() });
 
 /** `pgfort backup verify`: the drill as a job (the agent's scratch volume, or a one-off's own); a DrillError comes back as one (exit 3). */
-export async function handOffVerify(
-  docker: DockerClient,
-  loaded: LoadedConfig,
-  request: HandOffListener & { id: string; targetUrl?: string | undefined; signal?: AbortSignal | undefined },
-): Promise<z.infer<typeof VerifyResultSchema>> {
-  const value = await handOffJob(docker, loaded, {
-    args: ["verify", request.id],
-    needsServer: false,
-    scratch: true,
-    targetUrl: request.targetUrl,
-    onEvent: eventsTo(request),
-    onInfo: request.onInfo,
-    onWarning: request.onWarning,
-    onStart: request.onStart,
-    signal: request.signal,
-  });
+export async function handOffVerify(docker: DockerClient, loaded: LoadedConfig, request: HandOffCommon & { id: string }): Promise<z.infer<typeof VerifyResultSchema>> {
+  const value = await handOff(docker, loaded, request, { args: ["verify", request.id], needsServer: false, scratch: true });
   return parsed(VerifyResultSchema, value, "verdict");
 }
