@@ -21,6 +21,8 @@ export interface AgentContainerInputs {
   imageId: string | undefined;
   /** The host directory of a file:// target, bind-mounted read-write; undefined for s3://. */
   targetDirectory: string | undefined;
+  /** A non-root operator's group owning that directory (setgid): the agent joins it to write there. */
+  targetGroup?: number | undefined;
   /** Digest of the agent's config file and credentials (agentConfigDigest): a changed one re-creates the agent. */
   configDigest: string;
   /** Plain environment (planAgentEnv): never a secret. */
@@ -80,6 +82,7 @@ export function planAgentContainer(config: Config, inputs: AgentContainerInputs)
       // Docker's init as PID 1: a drill's scratch postmaster is detached by pg_ctl and reparented to
       // PID 1 when it ends; Node would never reap it (a zombie per drill, for the agent's lifetime).
       Init: true,
+      ...(inputs.targetGroup !== undefined ? { GroupAdd: [String(inputs.targetGroup)] } : {}),
       PortBindings: { [CONTAINER_PORT]: [{ HostIp: agent.bind, HostPort: String(agent.port) }] },
       Mounts: [
         secretsMount(cluster),

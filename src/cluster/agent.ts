@@ -1,7 +1,7 @@
 // `pgfort up` for the agent: its config file and credentials into the secrets volume, the target
 // directory made writable for it, then its container, created or re-created only when its spec
 // changed (src/cluster/agent-container.ts). `replica add|promote|remove` only rewrite its config file.
-import { chown, mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { chmod, chown, mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { LoadedConfig } from "../config/load";
 import type { DockerClient } from "../docker/client";
@@ -78,6 +78,7 @@ export async function upAgent(docker: DockerClient, loaded: LoadedConfig, env: N
   const plan = planAgentContainer(config, {
     imageId,
     targetDirectory,
+    targetGroup: targetDirectory ? await targetGroup(targetDirectory) : undefined,
     configDigest: synced.digest,
     env: planAgentEnv(config.backups.target, synced.hasCredentials, env),
   });
@@ -128,21 +129,32 @@ export async function prepareTargetDirectory(directory: string, cluster: string)
     await chownTree(clusterDirectory);
     return [];
   }
+  // Not root: the operator keeps the directories; the agent and job containers join their group
+  // (targetGroup, GroupAdd), which may then write there, and setgid makes everything written below
+  // carry that group, so the operator reads what uid 999 wrote (files are 0640).
   const blocked: string[] = [];
   for (const candidate of [directory, clusterDirectory]) {
-    if (!writableByAgent(await stat(candidate))) blocked.push(candidate);
+    const info = await stat(candidate);
+    if (writableByAgent(info, info.gid) && (info.mode & 0o2000) !== 0) continue;
+    await chmod(candidate, (info.mode & 0o7777) | 0o2070).catch(() => blocked.push(candidate));
   }
   if (blocked.length === 0) return [];
   return [
-    `the agent (uid ${POSTGRES_UID}) cannot write ${blocked.join(" and ")}: its scheduled backups will fail until you run ` +
-      `sudo chown ${POSTGRES_UID}:${POSTGRES_UID} ${directory} && sudo chown -R ${POSTGRES_UID}:${POSTGRES_UID} ${clusterDirectory} (or run pgfort up as root once)`,
+    `the agent (uid ${POSTGRES_UID}) cannot write ${blocked.join(" and ")}: its backups will fail until you run ` +
+      `chmod g+rwxs ${blocked.join(" ")} as their owner, or sudo chown -R ${POSTGRES_UID}:${POSTGRES_UID} ${clusterDirectory} (or run pgfort up as root once)`,
   ];
 }
 
-/** Can uid 999 (not in the owner's group) create and remove entries in a directory of this owner and mode? */
-export function writableByAgent(info: { uid: number; gid: number; mode: number }): boolean {
+/** The group the agent and job containers join to write a file:// target: the directory's, unless uid 999 owns it. */
+export async function targetGroup(directory: string): Promise<number | undefined> {
+  const info = await stat(directory).catch(() => undefined);
+  return info && info.uid !== POSTGRES_UID && info.gid !== 0 ? info.gid : undefined;
+}
+
+/** Can uid 999 (with `joinedGroup` as a supplementary group) create and remove entries in a directory of this owner and mode? */
+export function writableByAgent(info: { uid: number; gid: number; mode: number }, joinedGroup?: number): boolean {
   if (info.uid === POSTGRES_UID) return (info.mode & 0o300) === 0o300;
-  if (info.gid === POSTGRES_UID) return (info.mode & 0o030) === 0o030;
+  if (info.gid === POSTGRES_UID || info.gid === joinedGroup) return (info.mode & 0o030) === 0o030;
   return (info.mode & 0o003) === 0o003;
 }
 

@@ -18,6 +18,8 @@ export interface JobContainerContext {
   args: readonly string[];
   /** The host directory of a file:// target, bind-mounted read-write; absent for s3://. */
   targetDirectory?: string;
+  /** A non-root operator's group owning that directory: the job joins it to write there. */
+  targetGroup?: number | undefined;
   /**
    * "primary:<container>": join the primary's network namespace. A base backup's bytes then never
    * cross the Docker bridge (measured: the bridge made physical backups ~15% slower than
@@ -60,6 +62,7 @@ export function planOneOffJobContainer(context: JobContainerContext): ContainerC
         ...(context.scratchVolume ? [`${context.scratchVolume}:${AGENT_SCRATCH_DIR}`] : []),
       ],
       NetworkMode: networkMode,
+      ...(context.targetGroup !== undefined ? { GroupAdd: [String(context.targetGroup)] } : {}),
     },
   };
 }

@@ -24,7 +24,7 @@ import { ContainerError } from "../errors";
 import { ensureAgentImage } from "../image/agent-build";
 import type { JobEvent } from "../jobs/events";
 import { targetInJob } from "./agent-config";
-import { prepareTargetDirectory, syncAgentConfig } from "../cluster/agent";
+import { prepareTargetDirectory, syncAgentConfig, targetGroup } from "../cluster/agent";
 import { JobEventsReader } from "./events-reader";
 import { planOneOffJobContainer, type JobContainerContext } from "./job-container";
 
@@ -138,7 +138,7 @@ async function runOneOff(
   // Labelled with its owner like the container: the reaper takes both when this process dies first.
   const scratchVolume = request.scratch ? `${objectName(config.cluster, node)}-scratch` : undefined;
   if (scratchVolume) await docker.ensureVolume(scratchVolume, { ...clusterLabels(config.cluster, "verify", node), ...ownerLabels() });
-  const create = planOneOffJobContainer({ config, node, args, network, role, hostCpus: engine.cpus, ...(targetDirectory ? { targetDirectory } : {}), ...(s3 ? { env: s3.env } : {}), ...(scratchVolume ? { scratchVolume } : {}) });
+  const create = planOneOffJobContainer({ config, node, args, network, role, hostCpus: engine.cpus, ...(targetDirectory ? { targetDirectory, targetGroup: await targetGroup(targetDirectory) } : {}), ...(s3 ? { env: s3.env } : {}), ...(scratchVolume ? { scratchVolume } : {}) });
   request.onStart?.({ mode: "one-off", container: create.name ?? node });
   const reader = new JobEventsReader(request.onEvent, s3 ? withEndpointView(hostView, s3) : hostView);
   const lifeline = new PassThrough();

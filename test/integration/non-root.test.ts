@@ -86,8 +86,14 @@ describe("pgfort as a non-root user", function () {
     await psql(primary, "CREATE TABLE kept AS SELECT generate_series(1, 500) AS id");
     const backup = await okAs(operator, workspace, "backup", "run", "--kind", "logical", "--json");
     const { id } = JSON.parse(backup.stdout) as { id: string };
+    // Written by the job as uid 999 in the agent image, in the operator's group (the directory is
+    // setgid to it) and readable by it: the operator's own `backup list` reads it.
     const manifest = await stat(workspace.path("backups", workspace.cluster, "logical", id, "manifest.json"));
-    assert.equal(manifest.uid, operator.uid);
+    assert.equal(manifest.uid, 999);
+    assert.equal(manifest.gid, operator.gid);
+    assert.equal(manifest.mode & 0o777, 0o640);
+    const listed = JSON.parse((await okAs(operator, workspace, "backup", "list", "--json")).stdout) as Array<{ id: string; status: string }>;
+    assert.equal(listed.find((entry) => entry.id === id)?.status, "complete");
     const verify = await okAs(operator, workspace, "backup", "verify", "--latest", "--json");
     assert.match(verify.stdout, new RegExp(id));
 

@@ -10,6 +10,12 @@ import { BackupTargetError } from "../../errors";
 import type { BackupTarget, PendingWrite, StoredObject } from "./target";
 import { currentOwner, type Owner } from "../../lifecycle/owner";
 
+/**
+ * Owner read-write, group read: jobs write as uid 999 in the agent image; a non-root operator's
+ * target directory is setgid to their group, which then reads the backups (src/cluster/agent.ts).
+ */
+const FILE_MODE = 0o640;
+
 /** A temporary file of a write in progress, or of one that never finished. */
 export interface PartialFile {
   path: string;
@@ -55,7 +61,7 @@ export class FileTarget implements BackupTarget {
     const target = this.pathOf(key);
     await mkdir(path.dirname(target), { recursive: true });
     const temporary = `${target}${partialSuffix()}`;
-    const stream = createWriteStream(temporary, { flags: "wx", mode: 0o600 });
+    const stream = createWriteStream(temporary, { flags: "wx", mode: FILE_MODE });
     let failure: Error | undefined;
     stream.once("error", (cause) => (failure = this.failure(`cannot write ${target}`, cause)));
     return {
@@ -77,7 +83,7 @@ export class FileTarget implements BackupTarget {
     const temporary = `${target}${partialSuffix()}`;
     try {
       await mkdir(path.dirname(target), { recursive: true });
-      const handle = await open(temporary, "wx", 0o600);
+      const handle = await open(temporary, "wx", FILE_MODE);
       try {
         await handle.writeFile(text);
       } finally {

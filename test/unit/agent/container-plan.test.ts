@@ -14,6 +14,11 @@ function plan(yaml: string, overrides: Partial<AgentContainerInputs> = {}) {
 }
 
 describe("planAgentContainer", function () {
+  it("joins a non-root operator's target group, and no other group otherwise", function () {
+    assert.deepEqual(plan("cluster: app", { targetDirectory: "/srv/backups", targetGroup: 1001 }).create.HostConfig?.GroupAdd, ["1001"]);
+    assert.equal(plan("cluster: app", { targetDirectory: "/srv/backups" }).create.HostConfig?.GroupAdd, undefined);
+  });
+
   it("names, labels and runs the agent image as uid 999 with CMD agent, on the cluster network", function () {
     const { name, scratchVolume, create } = plan("cluster: app\nimage: { tag: pgfort/postgres:15 }");
     assert.equal(name, "app-agent");
