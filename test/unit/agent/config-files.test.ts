@@ -2,29 +2,14 @@ import assert from "node:assert/strict";
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { extract } from "tar-stream";
+import { tarEntries } from "../tar-entries";
 import { prepareTargetDirectory, syncAgentConfig, writableByAgent, type AgentConfigEngine } from "../../../src/cluster/agent";
 import { writeTopology } from "../../../src/cluster/topology";
 import { parseConfig, type LoadedConfig } from "../../../src/config/load";
 import type { ContainerCreateOptions } from "../../../src/docker/client";
 
 async function archiveFiles(archive: Buffer): Promise<Map<string, string>> {
-  const found = new Map<string, string>();
-  const reader = extract();
-  reader.on("entry", (header, stream, next) => {
-    const chunks: Buffer[] = [];
-    stream.on("data", (chunk: unknown) => {
-      if (Buffer.isBuffer(chunk)) chunks.push(chunk);
-    });
-    stream.on("end", () => {
-      found.set(header.name, Buffer.concat(chunks).toString());
-      next();
-    });
-  });
-  const done = new Promise<void>((resolve) => reader.on("finish", () => resolve()));
-  reader.end(archive);
-  await done;
-  return found;
+  return new Map((await tarEntries(archive)).map((entry) => [entry.name, entry.content]));
 }
 
 /** The engine as syncAgentConfig sees it: labelled containers, and the secrets volume's copies. */

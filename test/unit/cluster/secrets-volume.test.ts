@@ -2,28 +2,11 @@ import assert from "node:assert/strict";
 import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { extract } from "tar-stream";
+import { tarEntries } from "../tar-entries";
 import type { ContainerCreateOptions } from "../../../src/docker/client";
 import { planSecretsArchive, syncSecretsVolume, type SecretsEngine } from "../../../src/cluster/secrets-volume";
 
-async function entries(archive: Buffer): Promise<Array<{ name: string; mode: number; uid: number; gid: number; content: string }>> {
-  const found: Array<{ name: string; mode: number; uid: number; gid: number; content: string }> = [];
-  const reader = extract();
-  reader.on("entry", (header, stream, next) => {
-    const chunks: Buffer[] = [];
-    stream.on("data", (chunk: unknown) => {
-      if (Buffer.isBuffer(chunk)) chunks.push(chunk);
-    });
-    stream.on("end", () => {
-      found.push({ name: header.name, mode: header.mode ?? 0, uid: header.uid ?? -1, gid: header.gid ?? -1, content: Buffer.concat(chunks).toString() });
-      next();
-    });
-  });
-  const done = new Promise<void>((resolve) => reader.on("finish", () => resolve()));
-  reader.end(archive);
-  await done;
-  return found;
-}
+const entries = tarEntries;
 
 /** An engine that remembers what it was asked, with containers and volumes in maps. */
 class FakeEngine implements SecretsEngine {
