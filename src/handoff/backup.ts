@@ -9,7 +9,8 @@ import type { PruneResult } from "../backup/prune";
 import type { BackupKind } from "../backup/layout";
 import type { LogicalMode } from "../backup/plan";
 import { ContainerError } from "../errors";
-import type { JobEvent } from "../jobs/events";
+import { JobFailedError, type JobEvent } from "../jobs/events";
+import { drillError } from "../backup/drill-outcome";
 import { handOffJob, type HandOffRequest } from "./run-job";
 
 export interface HandOffListener {
@@ -86,8 +87,24 @@ export async function handOffPrune(docker: DockerClient, loaded: LoadedConfig, r
 
 const VerifyResultSchema = z.object({ verdict: VerdictSchema, location: z.string() });
 
-/** `pgfort backup verify`: the drill as a job (the agent's scratch volume, or a one-off's own); a DrillError comes back as one (exit 3). */
+/**
+ * `pgfort backup verify`: the drill as a job (the agent's scratch volume, or a one-off's own). The
+ * job's own error comes back as it is (a DrillError is exit 3); a job lost on the way (the agent
+ * killed or restarted mid-drill, the engine gone) after it started wrote no verdict either: a
+ * DrillError too.
+ */
 export async function handOffVerify(docker: DockerClient, loaded: LoadedConfig, request: HandOffCommon & { id: string }): Promise<z.infer<typeof VerifyResultSchema>> {
-  const value = await handOff(docker, loaded, request, { args: ["verify", request.id], needsServer: false, scratch: true });
+  let value: unknown;
+  let started = false;
+  const onStart: HandOffListener["onStart"] = (where) => {
+    started = true;
+    request.onStart?.(where);
+  };
+  try {
+    value = await handOff(docker, loaded, { ...request, onStart }, { args: ["verify", request.id], needsServer: false, scratch: true });
+  } catch (error) {
+    if (!started || error instanceof JobFailedError || request.signal?.aborted) throw error;
+    throw drillError(request.id, error);
+  }
   return parsed(VerifyResultSchema, value, "verdict");
 }
