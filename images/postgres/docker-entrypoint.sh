@@ -15,7 +15,12 @@ HBA_TEMPLATE="${PGFORT_CONFIG_DIR:-/etc/postgresql}/pg_hba.conf.template"
 INIT_SOCKET_DIR=/tmp/pgfort-init
 REPLICA_PASSFILE=/tmp/pgfort-replica/pgpass
 
-server_args() { printf '%s\n' "-D" "$PGDATA" "-c" "config_file=$CONFIG_FILE"; }
+server_args() {
+  printf '%s\n' "-D" "$PGDATA" "-c" "config_file=$CONFIG_FILE"
+  local shared
+  shared=$(shared_socket_dir)
+  if [ -n "$shared" ]; then printf '%s\n' "-c" "unix_socket_directories=/var/run/postgresql,$shared"; fi
+}
 
 initialise_database() {
   file_env POSTGRES_PASSWORD

@@ -34,6 +34,22 @@ network_auth_method() {
   esac
 }
 
+# shared_socket_dir: this server's own directory in the cluster's socket volume (mounted at
+# PGFORT_SOCKETS_DIR by pgfort, shared with the agent), named by the container's host name, made
+# when missing and cleared of a predecessor's socket and lock files (Docker names are unique: no
+# live server uses it). Prints nothing when the variable is unset or the volume not writable.
+shared_socket_dir() {
+  local base=${PGFORT_SOCKETS_DIR:-} dir
+  [ -n "$base" ] || return 0
+  dir="$base/${HOSTNAME:?}"
+  if ! { [ -d "$dir" ] || mkdir -m 0700 "$dir" 2>/dev/null; } || [ ! -w "$dir" ]; then
+    pgfort_log "warning: $base is not writable: the agent reaches this server over the network only"
+    return 0
+  fi
+  rm -f "$dir"/.s.PGSQL.*
+  printf '%s\n' "$dir"
+}
+
 # render_hba TEMPLATE: the pg_hba.conf for this container on stdout.
 render_hba() {
   local method user

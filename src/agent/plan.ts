@@ -49,12 +49,13 @@ export function planAwsCredentials(env: NodeJS.ProcessEnv): string | undefined {
   return `${lines.join("\n")}\n`;
 }
 
-/** Environment of the agent container: where the credentials file is, endpoint and region. Never a secret. */
-export function planAgentEnv(target: string, hasCredentials: boolean, env: NodeJS.ProcessEnv): string[] {
-  if (!target.startsWith("s3://")) return [];
-  const passed = ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION"].flatMap((key) => {
-    const value = env[key];
-    return value ? [`${key}=${value}`] : [];
-  });
-  return [...(hasCredentials ? [`AWS_SHARED_CREDENTIALS_FILE=${SECRETS_DIR}/${AWS_CREDENTIALS_FILE}`] : []), ...passed];
+/**
+ * Environment of the agent container for an s3:// target: what a hand-off's `docker exec` sets
+ * (src/handoff/s3-access.ts: the credentials file's name, the region, the endpoint as the agent
+ * reaches it), so scheduled runs reach the server the host's jobs do, and the host's jobs run in
+ * the agent's process (its job server runs only jobs whose environment is its own). Never a secret.
+ */
+export function planAgentEnv(target: string, s3Env: Record<string, string> | undefined): string[] {
+  if (!target.startsWith("s3://") || !s3Env) return [];
+  return Object.entries(s3Env).map(([key, value]) => `${key}=${value}`);
 }

@@ -14,6 +14,7 @@ import { createDatabaseMetrics, clusterNetworkServers } from "../metrics/databas
 import { SECRETS, SECRETS_DIR } from "../cluster/secrets";
 import { nextStopSignal } from "../schedule/loop";
 import { action } from "./context";
+import { startJobServer } from "./job-server";
 
 export function registerAgent(program: Command): void {
   program
@@ -40,9 +41,11 @@ export function registerAgent(program: Command): void {
           backups: { target, cluster },
         });
         const loop = await startAgent({ context, target, runJob: runJobInAgent, reloadContext, registries: [database.registry], host: options.host, port, log: output });
+        const jobs = await startJobServer(output);
         const signal = await nextStopSignal();
         output.info(`${signal}: no new runs; waiting up to ${stopTimeoutMs / 1000} s for running jobs`);
-        const finished = await loop.stop(stopTimeoutMs, signal);
+        // The host's jobs are aborted (they clean up and tell the host); scheduled ones may finish.
+        const [finished] = await Promise.all([loop.stop(stopTimeoutMs, signal), jobs.close()]);
         await database.close();
         output.result({ stopped: true, jobsFinished: finished }, finished ? "stopped" : "stopped with a job still running (it was abandoned)");
         if (!finished) process.exitCode = 1;

@@ -8,9 +8,9 @@ import { AGENT_SCRATCH_DIR } from "../agent/contract";
 import { findBackup } from "../backup/catalog";
 import { backupDirectory } from "../backup/layout";
 import { verifyInJob } from "../jobs/drill";
-import { jobAction } from "./job";
+import { jobAction, type JobIo } from "./job";
 
-export function registerJobVerify(job: Command): void {
+export function registerJobVerify(job: Command, io: JobIo): void {
   job
     .command("verify [id]")
     .description("restore drill inside the agent image: checksums, a scratch server, pg_amcheck, row counts; the newest complete backup without ID")
@@ -19,7 +19,7 @@ export function registerJobVerify(job: Command): void {
     .option("--target <url>", "a target other than the agent's (as the job sees it)")
     .option("--stdin-lifeline", "abort when stdin closes")
     .action(
-      jobAction<{ scratchDir: string }>(async ({ context, target, emit, signal }, options, id) => {
+      jobAction<{ scratchDir: string }>(io, async ({ context, target, emit, signal }, options, id) => {
         const { loaded } = context;
         const entry = await findBackup(target, loaded.config.cluster, id ?? "latest");
         emit({ event: "info", message: `verifying ${entry.kind} backup ${entry.id}` });

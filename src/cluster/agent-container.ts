@@ -8,7 +8,7 @@ import { agentContainerName, agentScratchVolumeName, networkName } from "../dock
 import { AGENT_DEFAULT_PORT, AGENT_PACKAGE_DIR, AGENT_SCRATCH_DIR, AGENT_TARGET_DIR, agentImageTag } from "../agent/contract";
 import { planResourceLimits } from "./limits";
 import { HARDENING, hashSpec } from "./plan";
-import { POSTGRES_UID, secretsMount } from "./secrets";
+import { POSTGRES_UID, secretsMount, socketsMount } from "./secrets";
 
 export const AGENT_NODE = "agent";
 /** Longer than the agent's own wait for a running job on SIGTERM (src/cli/agent.ts), shorter than `down`'s 60 s. */
@@ -86,6 +86,8 @@ export function planAgentContainer(config: Config, inputs: AgentContainerInputs)
       PortBindings: { [CONTAINER_PORT]: [{ HostIp: agent.bind, HostPort: String(agent.port) }] },
       Mounts: [
         secretsMount(cluster),
+        // The servers' sockets: jobs reach each server as `docker exec` would, not over the bridge.
+        socketsMount(cluster),
         { Type: "volume", Source: scratchVolume, Target: AGENT_SCRATCH_DIR },
         ...(inputs.targetDirectory ? [{ Type: "bind" as const, Source: inputs.targetDirectory, Target: AGENT_TARGET_DIR }] : []),
       ],

@@ -6,8 +6,9 @@ import path from "node:path";
 import type { LoadedConfig } from "../config/load";
 import type { DockerClient } from "../docker/client";
 import { clusterFilter, clusterLabels, LABEL_NODE, LABEL_ROLE, LABEL_SPEC_HASH } from "../docker/labels";
-import { containerName, secretsVolumeName } from "../docker/names";
+import { containerName, networkName, secretsVolumeName } from "../docker/names";
 import { AGENT_CONFIG_FILE, AWS_CREDENTIALS_FILE, agentImageTag } from "../agent/contract";
+import { planS3Access } from "../handoff/s3-access";
 import { fileTargetDirectory, planAgentConfig, planAgentEnv, planAwsCredentials } from "../agent/plan";
 import { writeJsonFileAtomic } from "../state/json-file";
 import { agentConfigDigest, AGENT_NODE, AGENT_STOP_TIMEOUT_SECONDS, planAgentContainer } from "./agent-container";
@@ -80,7 +81,7 @@ export async function upAgent(docker: DockerClient, loaded: LoadedConfig, env: N
     targetDirectory,
     targetGroup: targetDirectory ? await targetGroup(targetDirectory) : undefined,
     configDigest: synced.digest,
-    env: planAgentEnv(config.backups.target, synced.hasCredentials, env),
+    env: planAgentEnv(config.backups.target, config.backups.target.startsWith("s3://") ? planS3Access(config.backups.s3, await docker.networkGateway(networkName(config.cluster)), env).env : undefined),
   });
   const url = `http://${config.agent.bind === "0.0.0.0" ? "127.0.0.1" : config.agent.bind}:${config.agent.port}`;
   const existing = await docker.inspectContainerIfExists(plan.name);

@@ -8,7 +8,7 @@ import type { ContainerCreateOptions } from "../docker/client";
 import { clusterLabels, LABEL_SPEC_HASH, type Role } from "../docker/labels";
 import { containerName, networkName, nodeVolumes } from "../docker/names";
 import { planResourceLimits } from "./limits";
-import { SECRETS, SECRETS_DIR, secretsMount } from "./secrets";
+import { SECRETS, SECRETS_DIR, SOCKETS_DIR, secretsMount, socketsMount } from "./secrets";
 import { tuneCpu, tuneMemory } from "./tuning";
 
 // Re-exported: the secrets' names and paths were planned here before they had a module of their own.
@@ -98,6 +98,8 @@ export function planNode(config: Config, stateDir: string, facts: HostFacts, spe
       `POSTGRES_PASSWORD_FILE=${SECRETS_DIR}/${SECRETS.superuser.name}`,
       `POSTGRES_INITDB_WALDIR=${WAL_MOUNT}/pg_wal`,
       `PGFORT_REPLICATION_USER=${REPLICATION_USER}`,
+      // Its socket also in the cluster's socket volume, for the agent's jobs (docker/names.ts).
+      `PGFORT_SOCKETS_DIR=${SOCKETS_DIR}`,
       ...(spec.extraEnv ?? []),
     ],
     ExposedPorts: { "5432/tcp": {} },
@@ -111,6 +113,7 @@ export function planNode(config: Config, stateDir: string, facts: HostFacts, spe
         { Type: "volume", Source: volumes.data, Target: DATA_DIR },
         { Type: "volume", Source: volumes.wal, Target: WAL_MOUNT },
         secretsMount(cluster),
+        socketsMount(cluster),
       ],
       NetworkMode: networkName(cluster),
     },

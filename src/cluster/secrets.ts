@@ -2,7 +2,7 @@
 // and how a container mounts them. Pure.
 import path from "node:path";
 import type { ContainerCreateOptions } from "../docker/client";
-import { secretsVolumeName } from "../docker/names";
+import { secretsVolumeName, socketsVolumeName } from "../docker/names";
 
 export const SECRETS_DIR = "/run/secrets";
 /** The uid/gid of `postgres` in the image (images/postgres/Dockerfile): the only reader of the secrets. */
@@ -28,6 +28,13 @@ type Mount = NonNullable<NonNullable<ContainerCreateOptions["HostConfig"]>["Moun
 /** The read-only /run/secrets mount of every node: the `<cluster>-secrets` volume. */
 export function secretsMount(cluster: string): Mount {
   return { Type: "volume", Source: secretsVolumeName(cluster), Target: SECRETS_DIR, ReadOnly: true };
+}
+
+/** Where the cluster's socket volume is mounted in servers and the agent (images/postgres/entrypoint-lib.sh: shared_socket_dir). */
+export const SOCKETS_DIR = "/var/run/pgfort-sockets";
+
+export function socketsMount(cluster: string): Mount {
+  return { Type: "volume", Source: socketsVolumeName(cluster), Target: SOCKETS_DIR };
 }
 
 /** The same mount in `HostConfig.Binds` form, for job containers (src/backup/plan.ts). */

@@ -10,7 +10,7 @@ import { planImageBuild } from "../image/plan";
 import { VERSION } from "../version";
 import { applyConfig, type ConfigReport } from "./config-apply";
 import { explainLimitWarnings } from "./limits";
-import { networkName, secretsVolumeName } from "../docker/names";
+import { networkName, secretsVolumeName, socketsVolumeName } from "../docker/names";
 import { planNode, SECRETS, secretsDir, type HostFacts, type NodePlan, type NodeSpec } from "./plan";
 import { removeSecretsVolume, syncSecretsVolume } from "./secrets-volume";
 import { loadDefaultConfD, readConfD, writeConfD } from "./state";
@@ -80,6 +80,8 @@ export async function upNode(
     for (const volume of Object.values(plan.volumes)) {
       if (await docker.ensureVolume(volume, { ...labels, ...spec.volumeLabels })) created.push(() => docker.removeVolume(volume));
     }
+    // Shared by every node and the agent: created once, labelled, so `down --volumes` takes it.
+    await docker.ensureVolume(socketsVolumeName(config.cluster), clusterLabels(config.cluster, "sockets", "sockets"));
     if (!(await docker.volumeExists(secretsVolumeName(config.cluster)))) created.push(() => removeSecretsVolume(docker, config.cluster));
     await syncSecretsVolume(docker, config.cluster, config.image.tag, stateDir);
     const existing = await docker.inspectContainerIfExists(plan.name);

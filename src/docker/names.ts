@@ -26,6 +26,15 @@ export function secretsVolumeName(cluster: string): string {
   return objectName(cluster, "secrets");
 }
 
+/**
+ * The servers' Unix sockets shared with the agent: each server listens in its own directory there
+ * too (`<volume>/<container>`), so the agent's jobs reach it as `docker exec` does, not over the
+ * bridge (measured ~15% of a physical backup's time).
+ */
+export function socketsVolumeName(cluster: string): string {
+  return objectName(cluster, "sockets");
+}
+
 /** The agent container, `<cluster>-agent` (issue 10). */
 export function agentContainerName(cluster: string): string {
   return objectName(cluster, "agent");
@@ -37,4 +46,4 @@ export function agentScratchVolumeName(cluster: string): string {
 }
 
 /** Node names that are object-name suffixes of their own, so no replica may take them. */
-export const RESERVED_NODE_NAMES: readonly string[] = ["primary", "net", "secrets", "agent"];
+export const RESERVED_NODE_NAMES: readonly string[] = ["primary", "net", "secrets", "sockets", "agent"];

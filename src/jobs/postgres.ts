@@ -1,11 +1,13 @@
-// SQL from a job container to the servers over the cluster network, with the `pg` library: the
-// server's version, the databases, the replication role, and which server is the primary. The
-// superuser's password comes from its secret file, never from the environment or argv.
-import { readFile } from "node:fs/promises";
+// SQL from a job container to the servers, with the `pg` library: the server's version, the
+// databases, the replication role, and which server is the primary. In the agent each server is
+// reached on its socket in the cluster's socket volume when it listens there (as `docker exec`
+// reaches it: no bridge), else over the cluster network. The superuser's password comes from its
+// secret file, never from the environment or argv.
+import { readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import { Client } from "pg";
 import { z } from "zod";
-import { SECRETS, SECRETS_DIR } from "../cluster/secrets";
+import { SECRETS, SECRETS_DIR, SOCKETS_DIR } from "../cluster/secrets";
 import { PostgresError } from "../errors";
 
 const PORT = 5432;
@@ -13,7 +15,10 @@ const CONNECT_TIMEOUT_MS = 10_000;
 
 /** What the job engine asks of a server: rows checked by schema. A plain fake stands in for it in unit tests. */
 export interface SqlSession {
+  /** The server's host name on the cluster network (what manifests and messages name). */
   readonly host: string;
+  /** The socket directory the session connected through, when it did (the tools use it too). */
+  readonly socketDir?: string | undefined;
   query<Row>(sql: string, row: z.ZodType<Row>, params?: unknown[]): Promise<Row[]>;
   close(): Promise<void>;
 }
@@ -22,29 +27,53 @@ export async function readSecretFile(name: string, secretsDir = SECRETS_DIR): Pr
   return (await readFile(path.join(secretsDir, name), "utf8")).trim();
 }
 
-/** A session as the superuser on `host`; fails with a PostgresError naming the host. */
-export async function connectServer(host: string, password: string, database = "postgres"): Promise<SqlSession> {
-  const client = new Client({ host, port: PORT, user: "postgres", password, database, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, application_name: "pgfort-job" });
+/** `host`'s directory in the socket volume when a socket is there (a stale one fails to connect: the network is tried next). */
+export async function socketDirOf(host: string, socketsDir = SOCKETS_DIR): Promise<string | undefined> {
+  const dir = path.join(socketsDir, host);
+  const socket = await stat(path.join(dir, `.s.PGSQL.${PORT}`)).catch(() => undefined);
+  return socket?.isSocket() ? dir : undefined;
+}
+
+async function openClient(address: string, password: string, database: string): Promise<Client> {
+  const client = new Client({ host: address, port: PORT, user: "postgres", password, database, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, application_name: "pgfort-job" });
   // A server that goes away mid-session emits 'error' on the client: it surfaces in the next query instead of crashing the job.
   client.on("error", () => undefined);
   try {
     await client.connect();
+    return client;
   } catch (cause) {
     await client.end().catch(() => undefined);
-    throw new PostgresError(`cannot connect to ${host}:${PORT} as postgres: ${(cause as Error).message}`, `check that ${host} is running and healthy (pgfort status) and on the cluster network`, { cause });
+    throw cause;
   }
+}
+
+/** A session as the superuser on `host` (its socket first, see above); fails with a PostgresError naming the host. */
+export async function connectServer(host: string, password: string, database = "postgres", socketsDir = SOCKETS_DIR): Promise<SqlSession> {
+  let socketDir = await socketDirOf(host, socketsDir);
+  let client: Client | undefined;
+  if (socketDir) client = await openClient(socketDir, password, database).catch(() => undefined);
+  if (!client) {
+    socketDir = undefined;
+    try {
+      client = await openClient(host, password, database);
+    } catch (cause) {
+      throw new PostgresError(`cannot connect to ${host}:${PORT} as postgres: ${(cause as Error).message}`, `check that ${host} is running and healthy (pgfort status) and on the cluster network`, { cause });
+    }
+  }
+  const session = client;
   return {
     host,
+    socketDir,
     async query<Row>(sql: string, row: z.ZodType<Row>, params: unknown[] = []): Promise<Row[]> {
       try {
-        const result = await client.query(sql, params);
+        const result = await session.query(sql, params);
         return z.array(row).parse(result.rows);
       } catch (cause) {
         if (cause instanceof z.ZodError) throw cause;
         throw new PostgresError(`${host}: ${(cause as Error).message}`, `check that ${host} is running and healthy (pgfort status)`, { cause });
       }
     },
-    close: () => client.end().catch(() => undefined),
+    close: () => session.end().catch(() => undefined),
   };
 }
 

@@ -10,6 +10,7 @@ import type { Credentials, JobProgram } from "../backup/plan";
 import type { QueryIn } from "../backup/corrupt-pages";
 import { SECRETS_DIR } from "../cluster/secrets";
 import { runChildProgram, type ChildProgramResult } from "./child-program";
+import { z } from "zod";
 import { connectPrimary, connectServer, readSecretFile, SUPERUSER_SECRET, type SqlSession } from "./postgres";
 
 export interface ProgramRun {
@@ -41,6 +42,10 @@ export async function openJobRuntime(agent: AgentConfig, options: RuntimeOptions
   const secretsDir = options.secretsDir ?? SECRETS_DIR;
   const password = await readSecretFile(SUPERUSER_SECRET, secretsDir);
   const primary = await connectPrimary(agent.servers, password);
+  // The tools go where the session went; a base backup over the socket only where pg_hba lets
+  // replication in there (a data directory made before pgfort had that line replicates over TCP).
+  const dumpHost = primary.socketDir ?? primary.host;
+  const replicationHost = primary.socketDir && (await allowsLocalReplication(primary)) ? primary.socketDir : primary.host;
   return {
     primary,
     cpus: availableParallelism(),
@@ -54,9 +59,18 @@ export async function openJobRuntime(agent: AgentConfig, options: RuntimeOptions
         await session.close();
       }
     },
-    runProgram: (run) => runProgramOn(primary.host, secretsDir, run, options.command),
+    runProgram: (run) => runProgramOn(run.program.verb === "basebackup" ? replicationHost : dumpHost, secretsDir, run, options.command),
     close: () => primary.close(),
   };
+}
+
+const HbaRow = z.object({ allowed: z.boolean() });
+
+/** Whether the server's pg_hba.conf has a `local replication` line (as its file reads now). */
+async function allowsLocalReplication(primary: SqlSession): Promise<boolean> {
+  const sql = "SELECT count(*) > 0 AS allowed FROM pg_hba_file_rules WHERE type = 'local' AND 'replication' = ANY(database) AND error IS NULL";
+  const [row] = await primary.query(sql, HbaRow).catch(() => []);
+  return row?.allowed ?? false;
 }
 
 /**

@@ -3,6 +3,7 @@
 // manifest fields; a backup written by the previous version (host-streamed, formatVersion 1)
 // still lists and restores.
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { cp, readdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { appCluster, backupRun, listBackups, type Manifest } from "./backup-helpers";
@@ -50,6 +51,31 @@ describe("pgfort backup: the hand-off to a job container", function () {
     const logical = JSON.parse(inAgent.logical.stdout) as Manifest;
     await workspace.ok("restore", logical.id, "--as", "from-agent");
     assert.equal(await psql(`${workspace.cluster}-from-agent`, "SELECT count(*) FROM pgbench_accounts", { db: "app" }), "100000");
+  });
+
+  it("in the agent, jobs run in the agent's own process and reach the primary on its socket, not over the network", async function () {
+    const workspace = await appCluster();
+    const primary = `${workspace.cluster}-primary`;
+    // Asked of the server while the backups run: its sessions of pg_dump and pg_basebackup, by
+    // whether they came over a Unix socket (no client address) or TCP; a sample every ~20 ms.
+    const query = "SELECT string_agg(DISTINCT application_name || ':' || CASE WHEN client_addr IS NULL THEN 'socket' ELSE 'tcp' END, ',') FROM pg_stat_activity WHERE application_name IN ('pg_dump', 'pg_basebackup')";
+    const loop = `rm -f /tmp/stop-watch; while [ ! -e /tmp/stop-watch ]; do psql -U postgres -XAtqc "${query}"; sleep 0.02; done`;
+    const watcher = spawn("docker", ["exec", primary, "bash", "-c", loop], { stdio: ["ignore", "pipe", "inherit"] });
+    let samples = "";
+    watcher.stdout.on("data", (chunk: Buffer) => (samples += chunk.toString()));
+    const stopped = new Promise((resolve) => watcher.once("exit", resolve));
+    try {
+      for (const kind of ["logical", "physical"]) assert.match((await workspace.ok("--json", "backup", "run", "--kind", kind)).stderr, /running in the agent/);
+    } finally {
+      await engineApi.getContainer(primary).exec({ Cmd: ["touch", "/tmp/stop-watch"] }).then((exec) => exec.start({})).catch(() => undefined);
+      await stopped;
+    }
+    const seen = new Set(samples.split(/[\n,]/).filter((sample) => /^pg_(dump|basebackup):/.test(sample)));
+    assert.deepEqual([...seen].sort(), ["pg_basebackup:socket", "pg_dump:socket"], samples.slice(0, 2000));
+    // The agent's own log names the jobs it ran for the host (no new Node process per job).
+    const logs = (await engineApi.getContainer(`${workspace.cluster}-agent`).logs({ stdout: true, stderr: true })).toString();
+    assert.match(logs, /running `pgfort job backup --kind logical/);
+    assert.match(logs, /running `pgfort job backup --kind physical/);
   });
 
   it("a backup taken by the previous version (formatVersion 1, streamed by the host) still lists and restores", async function () {

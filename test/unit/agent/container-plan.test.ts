@@ -48,17 +48,18 @@ describe("planAgentContainer", function () {
     assert.match(host.Tmpfs?.["/tmp"] ?? "", /^rw,/);
   });
 
-  it("mounts the secrets read-only, the scratch volume and the file:// target, and never the Docker socket", function () {
+  it("mounts the secrets read-only, the servers' socket volume, the scratch volume and the file:// target, and never the Docker socket", function () {
     const { create } = plan("cluster: app");
     assert.deepEqual(create.HostConfig?.Mounts, [
       { Type: "volume", Source: "app-secrets", Target: "/run/secrets", ReadOnly: true },
+      { Type: "volume", Source: "app-sockets", Target: "/var/run/pgfort-sockets" },
       { Type: "volume", Source: "app-agent-scratch", Target: "/var/lib/pgfort/scratch" },
       { Type: "bind", Source: "/srv/app/backups", Target: "/var/lib/pgfort/target" },
     ]);
     assert.equal(create.HostConfig?.Binds, undefined);
     assert.doesNotMatch(JSON.stringify(create), /docker\.sock/);
     const s3 = plan("cluster: app\nbackups: { target: s3://bucket/p }", { targetDirectory: undefined }).create;
-    assert.deepEqual(s3.HostConfig?.Mounts?.map((mount) => mount.Target), ["/run/secrets", "/var/lib/pgfort/scratch"]);
+    assert.deepEqual(s3.HostConfig?.Mounts?.map((mount) => mount.Target), ["/run/secrets", "/var/run/pgfort-sockets", "/var/lib/pgfort/scratch"]);
   });
 
   it("publishes 9187 in the container on agent.bind:agent.port", function () {

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { planS3Access } from "../../../src/handoff/s3-access";
 import { agentTargetUrl, fileTargetDirectory, planAgentConfig, planAgentEnv, planAwsCredentials } from "../../../src/agent/plan";
 import { AgentConfigSchema } from "../../../src/agent/contract";
 import { parseConfig, type LoadedConfig } from "../../../src/config/load";
@@ -47,12 +48,13 @@ describe("the agent's S3 credentials", function () {
     assert.equal(planAwsCredentials({ AWS_ACCESS_KEY_ID: "AKID" }), undefined);
   });
 
-  it("reach the agent as a file name in Env, with endpoint and region, never as values", function () {
-    const env = { AWS_ACCESS_KEY_ID: "AKID", AWS_SECRET_ACCESS_KEY: "s3cr3t", AWS_SESSION_TOKEN: "tok", AWS_ENDPOINT_URL_S3: "http://minio:9000", AWS_REGION: "eu-west-1" };
-    const planned = planAgentEnv("s3://bucket/p", true, env);
-    assert.deepEqual(planned, ["AWS_SHARED_CREDENTIALS_FILE=/run/secrets/aws-credentials", "AWS_ENDPOINT_URL_S3=http://minio:9000", "AWS_REGION=eu-west-1"]);
+  it("reach the agent as a file name in Env, with endpoint and region as a hand-off sets them, never as values", function () {
+    const env = { AWS_ACCESS_KEY_ID: "AKID", AWS_SECRET_ACCESS_KEY: "s3cr3t", AWS_SESSION_TOKEN: "tok", AWS_ENDPOINT_URL_S3: "http://127.0.0.1:9000", AWS_REGION: "eu-west-1" };
+    const access = planS3Access({}, "172.18.0.1", env);
+    const planned = planAgentEnv("s3://bucket/p", access.env);
+    // The host's loopback endpoint, as the agent reaches it: through its network's gateway.
+    assert.deepEqual(planned, ["AWS_SHARED_CREDENTIALS_FILE=/run/secrets/aws-credentials", "AWS_REGION=eu-west-1", "PGFORT_S3_ENDPOINT=http://172.18.0.1:9000"]);
     assert.doesNotMatch(planned.join("\n"), /AKID|s3cr3t|tok\b/);
-    assert.deepEqual(planAgentEnv("s3://bucket/p", false, {}), []);
-    assert.deepEqual(planAgentEnv("file://./backups", true, env), []);
+    assert.deepEqual(planAgentEnv("file://./backups", access.env), []);
   });
 });

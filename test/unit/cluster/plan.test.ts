@@ -77,6 +77,9 @@ describe("planNode", function () {
       host.Mounts?.find((mount) => mount.Target === "/run/secrets"),
       { Type: "volume", Source: "app-secrets", Target: "/run/secrets", ReadOnly: true },
     );
+    // The cluster's socket volume, where the entrypoint puts this server's second socket for the agent.
+    assert.deepEqual(host.Mounts?.find((mount) => mount.Target === "/var/run/pgfort-sockets"), { Type: "volume", Source: "app-sockets", Target: "/var/run/pgfort-sockets" });
+    assert.ok(plan("cluster: app").create.Env?.includes("PGFORT_SOCKETS_DIR=/var/run/pgfort-sockets"));
   });
 
   it("passes secrets as *_FILE only", function () {

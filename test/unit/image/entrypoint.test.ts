@@ -1,7 +1,7 @@
 // The entrypoint's pure shell functions, run in bash with a prepared environment: no Docker.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { packagePath } from "../../../src/paths";
@@ -36,6 +36,29 @@ describe("entrypoint", function () {
     });
   });
 
+  describe("shared_socket_dir", function () {
+    it("makes this server's own 0700 directory in the socket volume and clears a predecessor's socket files", function () {
+      const volume = path.join(directory, "sockets");
+      mkdirSync(path.join(volume, "app-primary"), { recursive: true });
+      writeFileSync(path.join(volume, "app-primary", ".s.PGSQL.5432.lock"), "4242\n");
+      const { code, stdout } = bash("shared_socket_dir", { PGFORT_SOCKETS_DIR: volume, HOSTNAME: "app-primary" });
+      assert.equal(code, 0);
+      assert.equal(stdout, `${path.join(volume, "app-primary")}\n`);
+      assert.deepEqual(readdirSync(path.join(volume, "app-primary")), [], "the lock file of the container before is gone");
+      const fresh = bash("shared_socket_dir", { PGFORT_SOCKETS_DIR: volume, HOSTNAME: "app-r1" });
+      assert.equal(fresh.stdout, `${path.join(volume, "app-r1")}\n`);
+      assert.equal(statSync(path.join(volume, "app-r1")).mode & 0o777, 0o700);
+    });
+
+    it("prints nothing without the variable, and warns when the volume is not writable", function () {
+      assert.equal(bash("shared_socket_dir", { HOSTNAME: "app-primary" }).stdout, "");
+      const unwritable = bash("shared_socket_dir", { PGFORT_SOCKETS_DIR: "/proc/pgfort-no-such-dir", HOSTNAME: "app-primary" });
+      assert.equal(unwritable.code, 0);
+      assert.equal(unwritable.stdout, "");
+      assert.match(unwritable.stderr, /not writable: the agent reaches this server over the network only/);
+    });
+  });
+
   describe("render_hba", function () {
     it("uses scram-sha-256 on every network line and lets only the replication role replicate", function () {
       const { code, stdout } = bash(`render_hba "${TEMPLATE}"`, { PGFORT_REPLICATION_USER: "standby" });
@@ -47,6 +70,11 @@ describe("entrypoint", function () {
       assert.ok(rules.some((line) => /^host\s+replication\s+standby\s+all\s+scram-sha-256$/.test(line)));
       assert.ok(!network.some((line) => /trust/.test(line)));
       assert.ok(!stdout.includes("@@"));
+    });
+
+    it("lets the replication role replicate over the socket with a password (the agent's base backups)", function () {
+      const { stdout } = bash(`render_hba "${TEMPLATE}"`, { PGFORT_REPLICATION_USER: "standby" });
+      assert.match(stdout, /^local\s+replication\s+standby\s+scram-sha-256$/m);
     });
 
     it("honours POSTGRES_HOST_AUTH_METHOD, and rejects an unknown one", function () {
