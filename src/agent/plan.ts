@@ -2,8 +2,7 @@
 // and the plain (non-secret) environment. Pure: config, topology and the host's environment in.
 import path from "node:path";
 import type { LoadedConfig } from "../config/load";
-import { AGENT_TARGET_DIR, AWS_CREDENTIALS_FILE, type AgentConfig } from "./contract";
-import { SECRETS_DIR } from "../cluster/secrets";
+import { AGENT_TARGET_DIR, type AgentConfig } from "./contract";
 
 /** A file:// target as a directory on the host (resolved against the config's directory); undefined for s3://. */
 export function fileTargetDirectory(loaded: LoadedConfig): string | undefined {

@@ -1,11 +1,6 @@
-// What a backup runs: one throwaway container per file, the pgfort-job verb and its environment,
-// limits and hardening. Pure: the shell programs themselves are images/postgres/pgfort-job.sh.
-import type { Config } from "../config/schema";
-import { planResourceLimits } from "../cluster/limits";
-import { DATA_DIR, HARDENING, REPLICATION_USER, SECRETS, SECRETS_DIR, SUPERUSER } from "../cluster/plan";
-import { secretsBind } from "../cluster/secrets";
-import type { ContainerCreateOptions } from "../docker/client";
-import { clusterLabels, objectName } from "../docker/labels";
+// What a backup runs: per file, the pgfort-job verb and its environment (the job engine runs it as
+// a child process, src/jobs). Pure: the shell programs themselves are images/postgres/pgfort-job.sh.
+import { DATA_DIR, REPLICATION_USER, SECRETS, SUPERUSER } from "../cluster/plan";
 import type { BackupFile } from "./manifest";
 import { compressionSuffix, databaseFileName, type Compression } from "./layout";
 
@@ -119,61 +114,3 @@ export function planRestoreProgram(file: BackupFile): JobProgram {
   return { verb: "restore-database", env: { PGFORT_DECOMPRESSION: decompression, PGFORT_DATABASE: file.database ?? "postgres" } };
 }
 
-export interface ContainerContext {
-  config: Config;
-  primaryNode: string;
-  role: "backup" | "restore" | "verify";
-  node: string;
-  hostCpus: number;
-  credentials: Credentials;
-  /** Volumes to mount (restore and verify jobs fill a new server's data volume). */
-  mounts?: Array<{ volume: string; target: string }>;
-  /**
-   * "server" (default): join the network namespace of the server the job talks to and reach it on
-   * loopback: a base backup's bytes then never cross the Docker bridge (measured: the bridge made
-   * physical backups ~15% slower than `docker exec` into the primary). "none": no network at all.
-   */
-  network?: "server" | "none";
-}
-
-/**
- * A throwaway container from the cluster's image with the backup limits and the hardening of every
- * node, running one verb of pgfort-job with its parameters in the environment.
- */
-export function planJobContainer(context: ContainerContext, program: JobProgram): ContainerCreateOptions {
-  const { config } = context;
-  const name = objectName(config.cluster, context.node);
-  const env = {
-    ...program.env,
-    PGFORT_SECRET_FILE: `${SECRETS_DIR}/${context.credentials.secret}`,
-    PGFORT_PGUSER: context.credentials.user,
-    PGFORT_PGHOST: "127.0.0.1",
-  };
-  return {
-    name,
-    Image: config.image.tag,
-    Entrypoint: ["pgfort-job"],
-    Cmd: [program.verb],
-    Env: Object.entries(env).map(([key, value]) => `${key}=${value}`),
-    Labels: clusterLabels(config.cluster, context.role, context.node),
-    AttachStdout: true,
-    AttachStderr: true,
-    Tty: false,
-    HostConfig: {
-      // More CPUs than the host has is an error for Docker: the limit is capped at the host's count.
-      ...planResourceLimits({ ...config.backups.resources, cpus: compressionCpus(config.backups.resources.cpus, context.hostCpus) }),
-      ...HARDENING,
-      RestartPolicy: { Name: "no", MaximumRetryCount: 0 },
-      // No log driver: the backup's bytes cross only the attach stream, never a log file on the host
-      // (json-file would also copy the whole dump to disk and cut throughput to a third).
-      LogConfig: { Type: "none", Config: {} },
-      Binds: [secretsBind(config.cluster)],
-      NetworkMode: context.network === "none" ? "none" : `container:${objectName(config.cluster, context.primaryNode)}`,
-      Mounts: (context.mounts ?? []).map((mount) => ({ Type: "volume" as const, Source: mount.volume, Target: mount.target })),
-    },
-  };
-}
-
-function compressionCpus(cpus: number | undefined, hostCpus: number): number | undefined {
-  return cpus === undefined ? undefined : Math.min(cpus, hostCpus);
-}

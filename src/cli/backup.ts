@@ -167,11 +167,12 @@ export function registerRestore(program: Command): void {
           await confirm(`replace the restored server ${container} and its data?`, options.yes);
           await removeRestored(engine, loaded, node);
         }
-        const restored = await restoreBackup(engine, loaded, target, backupDirectory(config.cluster, entry.kind, entry.id), entry.manifest, {
+        const restored = await restoreBackup(engine, loaded, entry.manifest, {
           node,
           role: "restore",
           ...(port ? { port } : {}),
-          onInfo: (message) => output.info(message),
+          targetUrl: options.target,
+          listener: jobListener(output),
           signal,
         });
         output.result({ id: entry.id, ...restored }, [

@@ -13,6 +13,7 @@ import { errorEvent, formatJobEvent, type JobEvent } from "../jobs/events";
 import { openJobRuntime } from "../jobs/runtime";
 import { jobStateDir } from "../jobs/state-dir";
 import { interruption } from "./interrupt";
+import { registerJobRestore } from "./job-restore";
 import { registerJobVerify } from "./job-verify";
 
 /**
@@ -66,6 +67,7 @@ export function registerJob(program: Command, io: JobIo = processJobIo): Command
   registerJobBackup(job, io);
   registerJobPrune(job, io);
   registerJobVerify(job, io);
+  registerJobRestore(job, io);
   return job;
 }
 

@@ -53,7 +53,7 @@ interface HandOffCommon extends HandOffListener {
   signal?: AbortSignal | undefined;
 }
 
-function handOff(docker: DockerClient, loaded: LoadedConfig, request: HandOffCommon, job: Pick<HandOffRequest, "args" | "needsServer" | "scratch">): Promise<unknown> {
+function handOff(docker: DockerClient, loaded: LoadedConfig, request: HandOffCommon, job: Pick<HandOffRequest, "args" | "needsServer" | "scratch" | "mounts" | "needsNetwork" | "role">): Promise<unknown> {
   return handOffJob(docker, loaded, {
     ...job,
     targetUrl: request.targetUrl,
@@ -107,4 +107,23 @@ export async function handOffVerify(docker: DockerClient, loaded: LoadedConfig, 
     throw drillError(request.id, error);
   }
   return parsed(VerifyResultSchema, value, "verdict");
+}
+
+const RestoreResultSchema = z.object({ checks: z.array(z.object({ name: z.string(), ok: z.boolean(), detail: z.string() })) });
+
+/**
+ * The data half of `pgfort restore --as`: a physical backup extracted into the new server's data
+ * volume (mounted into a one-off job container: the agent cannot mount it), a logical one restored
+ * into the new server, running (by the agent when it runs, over its socket).
+ */
+export async function handOffRestore(
+  docker: DockerClient,
+  loaded: LoadedConfig,
+  request: HandOffCommon & { id: string } & ({ dataVolume: string; dataDir: string } | { server: string }),
+): Promise<z.infer<typeof RestoreResultSchema>> {
+  const job: Parameters<typeof handOff>[3] =
+    "server" in request
+      ? { args: ["restore", request.id, "--server", request.server], needsServer: false, needsNetwork: true, role: "restore" }
+      : { args: ["restore", request.id, "--data-dir", request.dataDir], needsServer: false, mounts: [{ volume: request.dataVolume, target: request.dataDir }], role: "restore" };
+  return parsed(RestoreResultSchema, await handOff(docker, loaded, request, job), "restore result");
 }

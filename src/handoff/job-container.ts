@@ -31,8 +31,10 @@ export interface JobContainerContext {
   env?: Record<string, string>;
   /** A volume of its own at AGENT_SCRATCH_DIR (a drill's scratch server); made and removed by the caller. */
   scratchVolume?: string;
-  /** The pgfort.role label: backup (backups, prune) or verify (drills). */
-  role?: "backup" | "verify";
+  /** The pgfort.role label: backup (backups, prune), verify (drills) or restore. */
+  role?: "backup" | "verify" | "restore";
+  /** Volumes the job works on (a restore's new data volume), read-write. */
+  mounts?: ReadonlyArray<{ volume: string; target: string }>;
 }
 
 export function planOneOffJobContainer(context: JobContainerContext): ContainerCreateOptions {
@@ -60,6 +62,7 @@ export function planOneOffJobContainer(context: JobContainerContext): ContainerC
         secretsBind(config.cluster),
         ...(context.targetDirectory ? [`${context.targetDirectory}:${AGENT_TARGET_DIR}`] : []),
         ...(context.scratchVolume ? [`${context.scratchVolume}:${AGENT_SCRATCH_DIR}`] : []),
+        ...(context.mounts ?? []).map((mount) => `${mount.volume}:${mount.target}`),
       ],
       NetworkMode: networkMode,
       ...(context.targetGroup !== undefined ? { GroupAdd: [String(context.targetGroup)] } : {}),

@@ -38,6 +38,12 @@ export interface HandOffRequest {
   needsServer: boolean;
   /** A drill: a one-off container gets a scratch volume of its own (the agent has its own already). */
   scratch?: boolean;
+  /** Volumes the job works on (a restore's new data volume): only a one-off container can mount them. */
+  mounts?: ReadonlyArray<{ volume: string; target: string }>;
+  /** A one-off container on the cluster network even for a file:// target (a logical restore's new server). */
+  needsNetwork?: boolean;
+  /** The one-off container's pgfort.role (default backup; verify for drills). */
+  role?: "backup" | "verify" | "restore";
   /** A target other than backups.target (--target): only a one-off container can mount it. */
   targetUrl?: string | undefined;
   onEvent(event: JobEvent): void;
@@ -65,7 +71,7 @@ export async function handOffJob(docker: DockerClient, loaded: LoadedConfig, req
   const hostView = (text: string) => (targetDirectory ? text.split(AGENT_TARGET_DIR).join(targetDirectory) : text);
   // Both ways: the agent's bind mount is the same directory, and backups written by the host before must stay prunable.
   if (targetDirectory) for (const warning of await prepareTargetDirectory(targetDirectory, cluster)) request.onWarning?.(warning);
-  if (ownTarget && inspected?.State.Running && inspected.Config.Labels?.[LABEL_ROLE] === "agent") {
+  if (ownTarget && !request.mounts?.length && inspected?.State.Running && inspected.Config.Labels?.[LABEL_ROLE] === "agent") {
     request.onStart?.({ mode: "agent", container: agent });
     // An S3 endpoint on the host's loopback: the exec'd job is told the way there, as a one-off is.
     const s3 = targetDirectory ? undefined : planS3Access(loaded.config.backups.s3, await docker.networkGateway(networkName(cluster)));
@@ -119,7 +125,7 @@ async function runOneOff(
   // Built when missing, as `up` does; kept current by `up` and `pgfort build` (checking its digest
   // here would cost every job ~0.4 s).
   if (!(await docker.imageExists(image))) await ensureAgentImage(docker, config.image, { onInfo: request.onInfo });
-  let network: JobContainerContext["network"] = targetDirectory ? { mode: "none" } : { mode: "cluster" };
+  let network: JobContainerContext["network"] = targetDirectory && !request.needsNetwork ? { mode: "none" } : { mode: "cluster" };
   if (request.needsServer) {
     const primary = objectName(config.cluster, (await readTopology(loaded.stateDir)).primary);
     if (!(await docker.inspectContainerIfExists(primary))?.State.Running) throw new ContainerError(`the primary ${primary} is not running`, "start the cluster with pgfort up");
@@ -132,13 +138,13 @@ async function runOneOff(
   // The agent's config (and, for S3, the credentials of this shell): the volume may have none yet.
   const [engine, synced] = await Promise.all([docker.engineInfo(), syncAgentConfig(docker, loaded)]);
   for (const warning of synced.warnings) request.onWarning?.(warning);
-  const role = request.scratch ? "verify" : "backup";
+  const role = request.role ?? (request.scratch ? "verify" : "backup");
   const node = `${role}-${randomBytes(3).toString("hex")}`;
   const args = request.targetUrl === undefined ? request.args : [...request.args, "--target", targetInJob(targetUrl)];
   // Labelled with its owner like the container: the reaper takes both when this process dies first.
   const scratchVolume = request.scratch ? `${objectName(config.cluster, node)}-scratch` : undefined;
   if (scratchVolume) await docker.ensureVolume(scratchVolume, { ...clusterLabels(config.cluster, "verify", node), ...ownerLabels() });
-  const create = planOneOffJobContainer({ config, node, args, network, role, hostCpus: engine.cpus, ...(targetDirectory ? { targetDirectory, targetGroup: await targetGroup(targetDirectory) } : {}), ...(s3 ? { env: s3.env } : {}), ...(scratchVolume ? { scratchVolume } : {}) });
+  const create = planOneOffJobContainer({ config, node, args, network, role, hostCpus: engine.cpus, ...(request.mounts ? { mounts: request.mounts } : {}), ...(targetDirectory ? { targetDirectory, targetGroup: await targetGroup(targetDirectory) } : {}), ...(s3 ? { env: s3.env } : {}), ...(scratchVolume ? { scratchVolume } : {}) });
   request.onStart?.({ mode: "one-off", container: create.name ?? node });
   const reader = new JobEventsReader(request.onEvent, s3 ? withEndpointView(hostView, s3) : hostView);
   const lifeline = new PassThrough();

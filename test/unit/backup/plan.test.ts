@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
 import { backupDirectory, createdAtOf, databaseFileName, newBackupId, parseBackupKey } from "../../../src/backup/layout";
-import { compressionThreads, planJobContainer, planLogicalArtifacts, planPhysicalArtifact, planRestoreProgram, BASEBACKUP_CREDENTIALS, DUMP_CREDENTIALS } from "../../../src/backup/plan";
+import { compressionThreads, planLogicalArtifacts, planPhysicalArtifact, planRestoreProgram } from "../../../src/backup/plan";
 import { readJobResult } from "../../../src/backup/job";
-import { parseConfig } from "../../../src/config/load";
 import { assessHealth } from "../../../src/schedule/health";
 import { needsPathStyle } from "../../../src/backup/targets/s3";
 
@@ -65,28 +64,7 @@ describe("backup plan", function () {
     assert.throws(() => readJobResult({ rowCounts: { t: -1 } }, "x"), /rowCounts/);
   });
 
-  it("passes secrets as a file path and runs pgfort-job, never a shell string", function () {
-    const config = parseConfig("cluster: app");
-    const create = planJobContainer({ config, primaryNode: "primary", role: "backup", node: "b", hostCpus: 2, credentials: BASEBACKUP_CREDENTIALS }, planPhysicalArtifact(zstd, "l").program);
-    assert.deepEqual(create.Entrypoint, ["pgfort-job"]);
-    assert.deepEqual(create.Cmd, ["basebackup"]);
-    assert.ok(create.Env?.includes("PGFORT_SECRET_FILE=/run/secrets/replication-password"), String(create.Env));
-    assert.ok(create.Env?.includes("PGFORT_PGUSER=replicator"));
-    assert.ok(!create.Env?.some((entry) => /PASSWORD=/.test(entry)));
-  });
-
-  it("runs jobs hardened, without a log driver, within the backup limits and the host's CPUs", function () {
-    const config = parseConfig("cluster: app\nbackups: { resources: { memory: 256m, cpus: 4 } }");
-    const create = planJobContainer({ config, primaryNode: "primary", role: "backup", node: "backup-1", hostCpus: 2, credentials: DUMP_CREDENTIALS }, { verb: "dump-globals", env: {} });
-    assert.equal(create.name, "app-backup-1");
-    assert.deepEqual(create.HostConfig?.LogConfig, { Type: "none", Config: {} });
-    assert.equal(create.HostConfig?.Memory, 256 * 1024 ** 2);
-    assert.equal(create.HostConfig?.NanoCpus, 2e9, "capped at the host's 2 CPUs");
-    assert.deepEqual(create.HostConfig?.CapDrop, ["ALL"]);
-    assert.equal(create.HostConfig?.ReadonlyRootfs, true);
-    assert.deepEqual(create.HostConfig?.Binds, ["app-secrets:/run/secrets:ro"]);
-    assert.equal(create.Labels?.["pgfort.role"], "backup");
-    assert.equal(create.HostConfig?.NetworkMode, "container:app-primary", "on loopback in the primary's network namespace");
+  it("gives the compressor the job's CPUs, at most the host's, at least one", function () {
     assert.equal(compressionThreads(4, 2), 2);
     assert.equal(compressionThreads(0.5, 8), 1);
   });

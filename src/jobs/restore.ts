@@ -1,0 +1,86 @@
+// `restore --as` as a job inside the agent image: the sha256 of every file read from the target,
+// then the tools as child processes fed from it. Physical: the base tar into the new server's data
+// directory (its volume, mounted into a one-off job container), then pg_verifybackup; the host
+// starts the server after. Logical: globals and databases restored into the new server, running,
+// reached on its socket in the cluster's socket volume or over the cluster network. No Docker here.
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { BackupError } from "../errors";
+import { CheckFailedError, checkFiles, type Check } from "../backup/checksums";
+import type { BackupManifest } from "../backup/manifest";
+import { DUMP_CREDENTIALS, planRestoreProgram, type JobProgram } from "../backup/plan";
+import type { BackupTarget } from "../backup/targets/target";
+import type { Readable } from "node:stream";
+import { runChildProgram } from "./child-program";
+import { socketDirOf } from "./postgres";
+
+export interface RestoreInJobOptions {
+  target: BackupTarget;
+  /** The backup's directory in the target, with a trailing slash (backupDirectory()). */
+  directory: string;
+  manifest: BackupManifest;
+  /** Physical: the data directory to fill, empty (the new server's data volume). */
+  dataDir?: string | undefined;
+  /** Logical: the new server's host name; it runs and has the cluster's superuser password. */
+  server?: string | undefined;
+  secretsDir: string;
+  onInfo?(message: string): void;
+  signal?: AbortSignal | undefined;
+  /** `pgfort-job` on PATH in the image; a path in tests. */
+  jobCommand?: string;
+}
+
+export async function restoreInJob(options: RestoreInJobOptions): Promise<{ checks: Check[] }> {
+  const { target, directory, manifest, signal } = options;
+  const checks = await checkFiles(target, directory, manifest, signal);
+  const bad = checks.filter((check) => !check.ok);
+  if (bad.length > 0) {
+    throw new CheckFailedError(
+      `backup ${manifest.id} is damaged: ${bad.map((check) => `${check.name}: ${check.detail}`).join("; ")}`,
+      "restore another backup (pgfort backup list); this one was not applied anywhere",
+      checks,
+    );
+  }
+  signal?.throwIfAborted();
+  const step = async (program: JobProgram, input: Readable | undefined, what: string, baseEnv: Record<string, string>) => {
+    const scratch = await mkdtemp(path.join(tmpdir(), "pgfort-restore-"));
+    try {
+      const run = await runChildProgram(program, { ...(input ? { stdin: input } : {}), signal, baseEnv: { PGFORT_TMP: scratch, ...baseEnv }, ...(options.jobCommand ? { command: options.jobCommand } : {}) });
+      if (run.exitCode === 0 && run.result !== undefined) return;
+      const errors = run.stderr.toString().split("\n").filter((line) => /^psql: .*ERROR/.test(line));
+      const message = `${what} failed (exit ${run.exitCode}): ${errors.join("; ") || run.stderr.lastLines(8) || "no output"}`;
+      const hint = "read the message above; the partly restored server is removed";
+      // The tool ran and refused the backup (exit 1-127): a failed check. 128+ is a signal.
+      if (run.exitCode > 0 && run.exitCode < 128) throw new CheckFailedError(message, hint, [...checks, { name: what, ok: false, detail: message }]);
+      throw new BackupError(message, hint);
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
+  };
+  if (manifest.kind === "physical") {
+    const dataDir = options.dataDir;
+    if (!dataDir) throw new BackupError(`backup ${manifest.id} is physical: the job needs the new server's data directory`, "pass --data-dir (pgfort restore does)");
+    const base = manifest.files.find((file) => file.content === "base");
+    if (!base) {
+      const detail = `backup ${manifest.id} has no base file`;
+      throw new CheckFailedError(detail, "its manifest is not one pgfort wrote", [...checks, { name: "base file", ok: false, detail }]);
+    }
+    options.onInfo?.(`checksums of ${manifest.files.length} file(s) match; extracting the base backup into ${dataDir}`);
+    const program = planRestoreProgram(base);
+    await step({ ...program, env: { ...program.env, PGFORT_DATA_DIR: dataDir } }, await target.read(`${directory}${base.name}`), "extracting the base backup", {});
+    await step({ verb: "verify-base", env: { PGFORT_DATA_DIR: dataDir } }, undefined, "pg_verifybackup", {});
+    checks.push({ name: "pg_verifybackup", ok: true, detail: "the extracted files and WAL match the backup's own manifest" });
+    return { checks };
+  }
+  const server = options.server;
+  if (!server) throw new BackupError(`backup ${manifest.id} is logical: the job needs the new server`, "pass --server (pgfort restore does)");
+  const host = (await socketDirOf(server)) ?? server;
+  options.onInfo?.(`checksums of ${manifest.files.length} file(s) match; restoring into ${server}`);
+  const env = { PGFORT_PGHOST: host, PGFORT_PGUSER: DUMP_CREDENTIALS.user, PGFORT_SECRET_FILE: path.join(options.secretsDir, DUMP_CREDENTIALS.secret) };
+  for (const file of manifest.files) {
+    options.onInfo?.(`restoring ${file.name}`);
+    await step(planRestoreProgram(file), await target.read(`${directory}${file.name}`), `restoring ${file.name}`, env);
+  }
+  return { checks };
+}
