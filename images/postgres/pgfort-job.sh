@@ -20,7 +20,7 @@
 #   scratch-start                 PGFORT_DATA_DIR, PGFORT_SCRATCH_DIR (config, log, socket),
 #                                 PGFORT_SCRATCH_CONF (settings lines), PGFORT_START_TIMEOUT (s)
 #   scratch-stop                  PGFORT_DATA_DIR, PGFORT_STOP_MODE (fast|immediate)
-# PGFORT_TMP (default /tmp, a tmpfs in the container) holds the pgpass file and dd's report.
+# PGFORT_TMP (default /tmp, a tmpfs in the container) holds the pgpass file and the compressor's report.
 
 readonly PGFORT_RESULT_PREFIX="PGFORT-RESULT"
 
@@ -65,8 +65,9 @@ socket_env_or_pgpass() {
 compressor_words() {
   local level="${PGFORT_COMPRESSION_LEVEL:-3}" threads="${PGFORT_COMPRESSION_THREADS:-1}"
   case "${PGFORT_COMPRESSION:-zstd}" in
-    zstd) printf '%s\n' zstd -q -c "-$level" "-T$threads" ;;
-    lz4) printf '%s\n' lz4 -q -c "-$((level > 12 ? 12 : level))" ;;
+    # Verbose: their final report counts the bytes they read (raw_bytes), with no extra stage.
+    zstd) printf '%s\n' zstd -vv -c "-$level" "-T$threads" ;;
+    lz4) printf '%s\n' lz4 -v -c "-$((level > 12 ? 12 : level))" ;;
     none) ;;
     *)
       echo "pgfort: PGFORT_COMPRESSION must be zstd, lz4 or none, not ${PGFORT_COMPRESSION}" >&2
@@ -87,24 +88,37 @@ decompressor_words() {
   esac
 }
 
-# "$@" | count raw bytes | compress, to stdout; every stage's exit status counts (pipefail). dd
-# counts what the tool wrote; its report goes to a file, read by raw_bytes afterwards.
+# "$@" | compress, to stdout; every stage's exit status counts (pipefail). The compressor's report
+# (its stderr) goes to a file, read by raw_bytes afterwards, and to stderr when it failed. No
+# compression: the tool's own stdout (the job counts those bytes itself). A counting stage (dd)
+# cost ~5% of a base backup's time: the compressors count for free.
 compressed_pipe() {
   local -a compressor
+  local stats status=0
+  stats="$(job_tmp)/compressor-report"
+  : >"$stats"
   # mapfile hides the function's status: ask again, so a bad value fails here (set -e may be off).
   compressor_words >/dev/null || return
   mapfile -t compressor < <(compressor_words)
   if [ "${#compressor[@]}" -eq 0 ]; then
-    "$@" | dd bs=1M iflag=fullblock 2>"$(job_tmp)/raw-bytes"
-  else
-    "$@" | dd bs=1M iflag=fullblock 2>"$(job_tmp)/raw-bytes" | "${compressor[@]}"
+    "$@"
+    return
+  fi
+  "$@" | "${compressor[@]}" 2>"$stats" || status=$?
+  if [ "$status" -ne 0 ]; then
+    cat "$stats" >&2
+    # The ERR trap sees only this function's `return`: say here what failed.
+    echo "pgfort: \"$* | ${compressor[*]}\" failed with exit status $status" >&2
+    return "$status"
   fi
 }
 
-# What dd counted, or null when it reported nothing we can read.
+# The bytes the compressor read, from its report (zstd -vv: "(N B => M B, …)"; lz4 -v: "Compressed
+# N bytes into M bytes"), or null when there is none (no compression, builtin mode).
 raw_bytes() {
   local bytes
-  bytes="$(sed -n 's/^\([0-9][0-9]*\) bytes.*/\1/p' "$(job_tmp)/raw-bytes")"
+  bytes="$(tr '\r' '\n' <"$(job_tmp)/compressor-report" 2>/dev/null |
+    sed -n -e 's/.*(\([0-9][0-9]*\) B => .*/\1/p' -e 's/.*Compressed \([0-9][0-9]*\) bytes into .*/\1/p' | tail -n 1)"
   printf '%s' "${bytes:-null}"
 }
 
@@ -130,7 +144,10 @@ dump_database() {
   coproc PSQL { psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$PGFORT_DATABASE"; }
   # bash unsets PSQL and PSQL_PID the moment the coprocess ends: keep our own copies of its pipes.
   exec {to_psql}>&"${PSQL[1]}" {from_psql}<&"${PSQL[0]}"
-  printf '%s\n' 'BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;' 'SELECT pg_export_snapshot();' >&"$to_psql"
+  # The count runs beside pg_dump: one process, no JIT (measured on 1.5 GB: a parallel count added
+  # 0.5 s to the dump's 7.9 s, a serial one 0.1 s: less CPU taken from pg_dump and the compressor).
+  printf '%s\n' 'BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;' 'SET LOCAL max_parallel_workers_per_gather = 0;' 'SET LOCAL jit = off;' \
+    'SELECT pg_export_snapshot();' >&"$to_psql"
   IFS= read -r snapshot <&"$from_psql" || { echo "pgfort: could not open a snapshot of $PGFORT_DATABASE" >&2; return 1; }
   printf '%s\n' "$PGFORT_ROW_COUNT_SQL" >&"$to_psql"
   if [ "${PGFORT_DUMP_MODE:-pipe}" = builtin ]; then

@@ -210,7 +210,8 @@ async function streamArtifact(
       content: artifact.content,
       ...(artifact.database !== undefined ? { database: artifact.database } : {}),
       bytes: measure.bytes,
-      rawBytes: result.rawBytes ?? null,
+      // Uncompressed, what was stored is what the tool wrote; else the compressor's own count.
+      rawBytes: result.rawBytes ?? (artifact.compression === "none" ? measure.bytes : null),
       sha256: measure.sha256(),
       compression: artifact.compression,
     },

@@ -72,10 +72,10 @@ describe("pgfort-job", function () {
       const zstd = job("dump-globals", { PGFORT_COMPRESSION: "zstd", PGFORT_COMPRESSION_LEVEL: "7", PGFORT_COMPRESSION_THREADS: "2" });
       assert.equal(zstd.code, 0, zstd.stderr);
       assert.equal(zstd.stdout.toString(), "CREATE ROLE x;\n");
-      assert.deepEqual(recorded("zstd-args").trim().split("\n"), ["-q", "-c", "-7", "-T2"]);
+      assert.deepEqual(recorded("zstd-args").trim().split("\n"), ["-vv", "-c", "-7", "-T2"]);
       const lz4 = job("dump-globals", { PGFORT_COMPRESSION: "lz4", PGFORT_COMPRESSION_LEVEL: "19" });
       assert.equal(lz4.code, 0, lz4.stderr);
-      assert.deepEqual(recorded("lz4-args").trim().split("\n"), ["-q", "-c", "-12"], "lz4 stops at level 12");
+      assert.deepEqual(recorded("lz4-args").trim().split("\n"), ["-v", "-c", "-12"], "lz4 stops at level 12");
       const none = job("dump-globals", { PGFORT_COMPRESSION: "none" });
       assert.equal(none.stdout.toString(), "CREATE ROLE x;\n");
       const wrong = job("dump-globals", { PGFORT_COMPRESSION: "brotli" });
@@ -91,7 +91,18 @@ describe("pgfort-job", function () {
       assert.ok(run.stdout.length < 1000, `compressed to ${run.stdout.length} bytes`);
       const back = spawnSync("zstd", ["-dc"], { input: run.stdout });
       assert.equal(back.stdout.length, 100000);
-      assert.deepEqual(readJobResult(run.result, "dump-globals"), { rawBytes: 100000 });
+      assert.deepEqual(readJobResult(run.result, "dump-globals"), { rawBytes: 100000 }, "zstd's own report counts the raw bytes");
+    });
+
+    it("counts the raw bytes from lz4's report too, and reports none without compression", function () {
+      fake("pg_dumpall", "head -c 123457 /dev/zero");
+      const lz4 = job("dump-globals", { PGFORT_COMPRESSION: "lz4", PGFORT_COMPRESSION_LEVEL: "1" });
+      assert.equal(lz4.code, 0, lz4.stderr);
+      assert.equal(spawnSync("lz4", ["-dc"], { input: lz4.stdout }).stdout.length, 123457);
+      assert.deepEqual(readJobResult(lz4.result, "dump-globals"), { rawBytes: 123457 });
+      const none = job("dump-globals", { PGFORT_COMPRESSION: "none" });
+      assert.equal(none.stdout.length, 123457);
+      assert.deepEqual(readJobResult(none.result, "dump-globals"), { rawBytes: null }, "the job counts stored bytes itself");
     });
   });
 
@@ -108,9 +119,10 @@ describe("pgfort-job", function () {
 
     it("fails the job when the compressor fails", function () {
       fake("pg_dumpall", "printf 'data'");
-      fake("zstd", "cat >/dev/null; exit 1");
+      fake("zstd", "cat >/dev/null; echo 'zstd: error 70 : Write error : No space left on device' >&2; exit 1");
       const run = job("dump-globals", { PGFORT_COMPRESSION: "zstd" });
       assert.notEqual(run.code, 0);
+      assert.match(run.stderr, /No space left on device/, "the compressor's own message is shown");
       assert.equal(run.result, undefined);
     });
   });
@@ -157,7 +169,7 @@ done`;
       assert.equal(run.code, 0, run.stderr);
       assert.equal(run.stdout.toString(), "PGDMP-bytes");
       assert.deepEqual(recorded("pg_dump-args").trim().split("\n"), ["-Fc", "-Z0", "--snapshot=00000003-0000001B-1", "-d", "my app"]);
-      assert.deepEqual(readJobResult(run.result, "pg_dump"), { rawBytes: 11, rowCounts: { "public.t": 3, "public.u": 0 } });
+      assert.deepEqual(readJobResult(run.result, "pg_dump"), { rawBytes: null, rowCounts: { "public.t": 3, "public.u": 0 } });
     });
 
     it("uses pg_dump's own compression in builtin mode (no raw byte count)", function () {
@@ -196,7 +208,7 @@ echo 'pg_basebackup: write-ahead log end point: 0/5000100' >&2`,
       assert.equal(run.code, 0, run.stderr);
       assert.equal(run.stdout.toString(), "TAR");
       assert.ok(recorded("args").split("\n").includes("--label=pgfort 2026'; rm -rf /"));
-      assert.deepEqual(readJobResult(run.result, "pg_basebackup"), { rawBytes: 3, wal: { startLsn: "0/5000028", endLsn: "0/5000100", timeline: 2 } });
+      assert.deepEqual(readJobResult(run.result, "pg_basebackup"), { rawBytes: null, wal: { startLsn: "0/5000028", endLsn: "0/5000100", timeline: 2 } });
       assert.match(run.stderr, /write-ahead log end point/, "the tool's report is still on stderr");
     });
 
