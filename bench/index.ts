@@ -14,6 +14,8 @@ import { readSecret } from "../src/cluster/state";
 import { DockerClient } from "../src/docker/client";
 import { handOffBackup, type BackupHandOff } from "../src/handoff/backup";
 import { ensureReplicationRole } from "../src/replica/replication";
+import { S3Client } from "@aws-sdk/client-s3";
+import { Upload } from "@aws-sdk/lib-storage";
 import { buildPeerImage } from "./peer-image";
 
 const SCALE = Number(process.env["PGFORT_BENCH_SCALE"] ?? 100);
@@ -33,7 +35,7 @@ function log(message: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
 }
 
-const REPEATS = Number(process.env["PGFORT_BENCH_REPEATS"] ?? 3);
+const REPEATS = Number(process.env["PGFORT_BENCH_REPEATS"] ?? 5);
 
 /**
  * Runs `work` REPEATS times and keeps the median time. pgfort's work runs in the job process in
@@ -71,6 +73,26 @@ async function dockerExecToFile(container: string, script: string, file: string)
   });
   await new Promise((resolve) => out.close(resolve));
   return (await stat(file)).size;
+}
+
+/**
+ * The same raw tool piped out of `docker exec` into the same S3 server, with the SDK's streaming
+ * upload and pgfort's part size: what the S3 server itself costs on this machine (it shares the CPUs).
+ */
+async function dockerExecToS3(container: string, script: string, endpoint: string, key: string): Promise<number> {
+  const client = new S3Client({ region: "us-east-1", endpoint, forcePathStyle: true, credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" } });
+  const child = spawn("docker", ["exec", container, "bash", "-c", `set -euo pipefail\n${script}`], { stdio: ["ignore", "pipe", "pipe"] });
+  let stderr = "";
+  let bytes = 0;
+  child.stderr.on("data", (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
+  child.stdout.on("data", (chunk: Buffer) => (bytes += chunk.length));
+  const exited = new Promise<void>((resolve, reject) => {
+    child.once("error", reject);
+    child.once("exit", (code) => (code === 0 ? resolve() : reject(new Error(`docker exec exited ${code}: ${stderr}`))));
+  });
+  await Promise.all([new Upload({ client, params: { Bucket: "pgfort-bench", Key: key, Body: child.stdout }, partSize: 16 * 1024 * 1024, queueSize: 3 }).done(), exited]);
+  client.destroy();
+  return bytes;
 }
 
 async function startS3(directory: string): Promise<{ endpoint: string; stop(): void }> {
@@ -151,7 +173,13 @@ async function main(): Promise<void> {
     await writeFile(configFile, configLines("s3://pgfort-bench/bench").join("\n"));
     const onS3 = await loadConfig(undefined, workspace);
     await upCluster(docker, onS3, { onInfo: log });
+    const rawLogicalS3 = await measure("raw pg_dump -Fc -Z0 | zstd (docker exec > the same S3 server)", () => dockerExecToS3(primary, `pg_dump -U postgres -Fc -Z0 -d app | ${ZSTD}`, s3.endpoint, "raw/logical"), false);
     const logicalS3 = await pgfortStep("pgfort logical -> s3:// via the agent", { kind: "logical", databases: ["app"] }, onS3);
+    const rawPhysicalS3 = await measure(
+      "raw pg_basebackup -Ft -X fetch | zstd (docker exec > the same S3 server)",
+      () => dockerExecToS3(primary, `${passfile}\npg_basebackup -w -h 127.0.0.1 -U replicator -D - -F tar -X fetch --checkpoint=fast | ${ZSTD}`, s3.endpoint, "raw/physical"),
+      false,
+    );
     const physicalS3 = await pgfortStep("pgfort physical -> s3:// via the agent", { kind: "physical" }, onS3);
 
     // (d) pgBackRest full backup of the same cluster, process-max 2, zst.
@@ -178,8 +206,10 @@ async function main(): Promise<void> {
       "",
       `logical,  raw time / pgfort time (file://):  ${ratio(rawLogical, logical)}  (goal >= 0.95)`,
       `physical, raw time / pgfort time (file://):  ${ratio(rawPhysical, physical)}  (goal >= 0.95)`,
-      `logical,  raw time / pgfort time (s3://):    ${ratio(rawLogical, logicalS3)}  (goal >= 0.9)`,
-      `physical, raw time / pgfort time (s3://):    ${ratio(rawPhysical, physicalS3)}  (goal >= 0.9)`,
+      `logical,  raw time (file) / pgfort time (s3://):    ${ratio(rawLogical, logicalS3)}  (goal >= 0.9)`,
+      `physical, raw time (file) / pgfort time (s3://):    ${ratio(rawPhysical, physicalS3)}  (goal >= 0.9)`,
+      `logical,  raw time (same S3) / pgfort time (s3://): ${ratio(rawLogicalS3, logicalS3)}`,
+      `physical, raw time (same S3) / pgfort time (s3://): ${ratio(rawPhysicalS3, physicalS3)}`,
       `physical, pgBackRest time / pgfort time:     ${ratio(peer, physical)}  (goal >= 0.8)`,
       `logical compression: pipe (-Z0 | zstd) ${logical.seconds.toFixed(1)} s vs pg_dump's gzip ${builtin.seconds.toFixed(1)} s -> ${logical.seconds <= builtin.seconds ? "pipe" : "builtin"} is faster`,
       `agent peak RSS: ${Math.max(...results.map((result) => result.peakRssMb ?? 0))} MiB over the run (fresh agent after scale ${SMALL_SCALE}: ${small.peakRssMb} MiB, after scale ${SCALE}: ${logical.peakRssMb} MiB; goal <= 256, flat)`,
