@@ -6,43 +6,22 @@ import { tarEntries } from "../tar-entries";
 import { prepareTargetDirectory, syncAgentConfig, writableByAgent, type AgentConfigEngine } from "../../../src/cluster/agent";
 import { writeTopology } from "../../../src/cluster/topology";
 import { parseConfig, type LoadedConfig } from "../../../src/config/load";
-import type { ContainerCreateOptions } from "../../../src/docker/client";
+import { FakeSecretsEngine } from "../fake-secrets-engine";
 
 async function archiveFiles(archive: Buffer): Promise<Map<string, string>> {
   return new Map((await tarEntries(archive)).map((entry) => [entry.name, entry.content]));
 }
 
-/** The engine as syncAgentConfig sees it: labelled containers, and the secrets volume's copies. */
-class FakeEngine implements AgentConfigEngine {
-  containers = new Map<string, ContainerCreateOptions>();
-  volumes = new Set<string>();
-  copies: Buffer[] = [];
-  constructor(readonly servers: Array<{ role: string; node: string }>) {}
+/** The engine as syncAgentConfig sees it: the secrets volume's engine, plus the labelled servers. */
+class FakeEngine extends FakeSecretsEngine implements AgentConfigEngine {
+  constructor(readonly servers: Array<{ role: string; node: string }>) {
+    super();
+  }
   async listLabelled() {
     return { containers: this.servers.map(({ role, node }) => ({ Labels: { "pgfort.cluster": "app", "pgfort.role": role, "pgfort.node": node } })) };
   }
-  async inspectContainerIfExists(name: string) {
-    const options = this.containers.get(name);
-    return options ? { Config: { Labels: options.Labels ?? {} } } : undefined;
-  }
-  async volumeExists(name: string) {
-    return this.volumes.has(name);
-  }
-  async ensureVolume(name: string) {
-    this.volumes.add(name);
-    return true;
-  }
-  async createContainer(options: ContainerCreateOptions) {
-    this.containers.set(options.name ?? "", options);
-  }
-  async putArchive(_name: string, _directory: string, archive: Buffer) {
-    this.copies.push(archive);
-  }
-  async removeContainer(name: string) {
-    this.containers.delete(name);
-  }
   async lastCopy(): Promise<Map<string, string>> {
-    return archiveFiles(this.copies[this.copies.length - 1] ?? Buffer.alloc(0));
+    return archiveFiles(this.copies[this.copies.length - 1]?.archive ?? Buffer.alloc(0));
   }
 }
 

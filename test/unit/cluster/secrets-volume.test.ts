@@ -3,38 +3,10 @@ import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { tarEntries } from "../tar-entries";
-import type { ContainerCreateOptions } from "../../../src/docker/client";
-import { planSecretsArchive, syncSecretsVolume, type SecretsEngine } from "../../../src/cluster/secrets-volume";
+import { planSecretsArchive, syncSecretsVolume } from "../../../src/cluster/secrets-volume";
+import { FakeSecretsEngine } from "../fake-secrets-engine";
 
 const entries = tarEntries;
-
-/** An engine that remembers what it was asked, with containers and volumes in maps. */
-class FakeEngine implements SecretsEngine {
-  containers = new Map<string, ContainerCreateOptions>();
-  volumes = new Set<string>();
-  copies: Array<{ name: string; directory: string; archive: Buffer }> = [];
-  async inspectContainerIfExists(name: string) {
-    const options = this.containers.get(name);
-    return options ? { Config: { Labels: options.Labels ?? {} } } : undefined;
-  }
-  async volumeExists(name: string) {
-    return this.volumes.has(name);
-  }
-  async ensureVolume(name: string) {
-    const created = !this.volumes.has(name);
-    this.volumes.add(name);
-    return created;
-  }
-  async createContainer(options: ContainerCreateOptions) {
-    this.containers.set(options.name ?? "", options);
-  }
-  async putArchive(name: string, directory: string, archive: Buffer) {
-    this.copies.push({ name, directory, archive });
-  }
-  async removeContainer(name: string) {
-    this.containers.delete(name);
-  }
-}
 
 describe("secrets volume", function () {
   let stateDir: string;
@@ -59,7 +31,7 @@ describe("secrets volume", function () {
   });
 
   it("copies once, again only when a secret file changes, and keeps host files 0600", async function () {
-    const engine = new FakeEngine();
+    const engine = new FakeSecretsEngine();
     assert.equal(await syncSecretsVolume(engine, "app", "pgfort/postgres:15", stateDir), true);
     const carrier = engine.containers.get("app-secrets");
     assert.equal(carrier?.Labels?.["pgfort.cluster"], "app");
@@ -80,7 +52,7 @@ describe("secrets volume", function () {
   });
 
   it("copies again when the volume is gone, and leaves no carrier when the copy fails", async function () {
-    const engine = new FakeEngine();
+    const engine = new FakeSecretsEngine();
     await syncSecretsVolume(engine, "app", "img", stateDir);
     engine.volumes.clear();
     assert.equal(await syncSecretsVolume(engine, "app", "img", stateDir), true);
