@@ -106,7 +106,8 @@ compressed_pipe() {
   fi
   "$@" | "${compressor[@]}" 2>"$stats" || status=$?
   if [ "$status" -ne 0 ]; then
-    cat "$stats" >&2
+    # The compressor's own errors, without its verbose report (it would bury the tool's message).
+    grep -v -e '^Using std' -e '^Decompression will require' -e '^/\*stdin\*' -e '^\*\*\* ' -e 'Compressed [0-9]* bytes into' "$stats" >&2 || true
     # The ERR trap sees only this function's `return`: say here what failed.
     echo "pgfort: \"$* | ${compressor[*]}\" failed with exit status $status" >&2
     return "$status"

@@ -81,7 +81,8 @@ export async function upNode(
       if (await docker.ensureVolume(volume, { ...labels, ...spec.volumeLabels })) created.push(() => docker.removeVolume(volume));
     }
     // Shared by every node and the agent: created once, labelled, so `down --volumes` takes it.
-    await docker.ensureVolume(socketsVolumeName(config.cluster), clusterLabels(config.cluster, "sockets", "sockets"));
+    const sockets = socketsVolumeName(config.cluster);
+    if (await docker.ensureVolume(sockets, clusterLabels(config.cluster, "sockets", "sockets"))) created.push(() => docker.removeVolume(sockets));
     if (!(await docker.volumeExists(secretsVolumeName(config.cluster)))) created.push(() => removeSecretsVolume(docker, config.cluster));
     await syncSecretsVolume(docker, config.cluster, config.image.tag, stateDir);
     const existing = await docker.inspectContainerIfExists(plan.name);

@@ -118,7 +118,7 @@ describe("pgfort up / status / config / down", function () {
     assert.match(refused.stderr, /hint: add --yes/);
     const engine = await docker();
     const volumes = (await engineApi.listVolumes({ filters: { label: [`pgfort.cluster=${workspace.cluster}`] } })).Volumes ?? [];
-    assert.deepEqual(volumes.map((volume) => volume.Name.slice(workspace.cluster.length)).sort(), ["-agent-scratch", "-primary-data", "-primary-wal", "-secrets"]);
+    assert.deepEqual(volumes.map((volume) => volume.Name.slice(workspace.cluster.length)).sort(), ["-agent-scratch", "-primary-data", "-primary-wal", "-secrets", "-sockets"]);
 
     await workspace.ok("down", "--volumes", "--yes");
     const left = await engine.listLabelled({ label: [`pgfort.cluster=${workspace.cluster}`] });

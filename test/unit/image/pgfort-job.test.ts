@@ -117,6 +117,15 @@ describe("pgfort-job", function () {
       assert.equal(run.result, undefined, "no result line for a failed job");
     });
 
+    it("shows the failed tool's message, not the compressor's verbose report", function () {
+      fake("pg_dumpall", "head -c 5000 /dev/zero; echo 'pg_dumpall: error: query failed: invalid page in block 3' >&2; exit 1");
+      const run = job("dump-globals", { PGFORT_COMPRESSION: "zstd" });
+      assert.notEqual(run.code, 0);
+      assert.match(run.stderr, /invalid page in block 3/);
+      assert.doesNotMatch(run.stderr, /Decompression will require|\/\*stdin\*/, "zstd's report stays in its file");
+      assert.match(run.stderr.trim().split("\n").slice(-6).join("\n"), /invalid page in block 3/, "the tool's message is among the last lines, which the error shows");
+    });
+
     it("fails the job when the compressor fails", function () {
       fake("pg_dumpall", "printf 'data'");
       fake("zstd", "cat >/dev/null; echo 'zstd: error 70 : Write error : No space left on device' >&2; exit 1");
