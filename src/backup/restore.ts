@@ -24,7 +24,6 @@ export interface RestoreOptions {
   listener?: HandOffListener;
   /** Published port of the restored server (restore --as only). */
   port?: number;
-  onInfo?(message: string): void;
   /** Aborting it (Ctrl-C) stops the restore and removes the server, its volumes and job containers. */
   signal?: AbortSignal | undefined;
 }
