@@ -41,9 +41,12 @@ function main(argv: string[]): void {
       if (!frame) process.stdout.write(`${line}\n`);
       else if ("accepted" in frame) {
         accepted = true;
-        // With --stdin-lifeline the host sends nothing, only its end.
-        process.stdin.on("end", () => socket.end()).on("error", () => socket.destroy());
-        process.stdin.resume();
+        // With --stdin-lifeline the host sends nothing, only its end; without it stdin means
+        // nothing (a `docker exec` without -i has none), as for the job run as its own process.
+        if (argv.includes("--stdin-lifeline")) {
+          process.stdin.on("end", () => socket.end()).on("error", () => socket.destroy());
+          process.stdin.resume();
+        }
       } else if ("fallback" in frame) {
         socket.destroy();
         ownProcess(argv);

@@ -2,8 +2,9 @@
 // (a dry-run prune of a directory target, no database needed) run in the server's process, and the
 // client's own process when nobody listens or the environment differs.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
+import { execFileSync, spawn } from "node:child_process";
+import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { setTimeout as sleep } from "node:timers/promises";
 import os from "node:os";
 import path from "node:path";
 import { startJobServer, environmentMismatch, type JobServer } from "../../../src/cli/job-server";
@@ -11,11 +12,11 @@ import { parseJobEvent } from "../../../src/jobs/events";
 
 const CLIENT = path.join(__dirname, "..", "..", "..", "src", "agent", "job-client.js");
 
-function runClient(argv: string[], env: Record<string, string>): Promise<{ code: number | null; events: ReturnType<typeof parseJobEvent>[]; stdout: string }> {
+function runClient(argv: string[], env: Record<string, string>, stdin: "pipe" | "ignore" = "pipe"): Promise<{ code: number | null; events: ReturnType<typeof parseJobEvent>[]; stdout: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLIENT, ...argv], { env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin", ...env }, stdio: ["pipe", "pipe", "inherit"] });
+    const child = spawn(process.execPath, [CLIENT, ...argv], { env: { PATH: process.env["PATH"] ?? "/usr/bin:/bin", ...env }, stdio: [stdin, "pipe", "inherit"] });
     let stdout = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stdout?.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
     child.once("error", reject);
     child.once("exit", (code) => resolve({ code, stdout, events: stdout.split("\n").filter(Boolean).map(parseJobEvent) }));
   });
@@ -54,6 +55,21 @@ describe("the agent's job server", function () {
     assert.deepEqual((answer as { value: { dryRun: boolean; deleted: string[] } }).value.deleted, []);
     assert.ok(!result.stdout.includes('"exit"') && !result.stdout.includes('"accepted"'), "the server's own frames are not relayed");
     assert.ok(logged.some((message) => message.includes("pgfort job prune --dry-run")), logged.join("\n"));
+  });
+
+  it("without --stdin-lifeline a closed stdin (docker exec without -i) aborts nothing", async function () {
+    server = await startJobServer({ info: (message) => logged.push(message), warn: () => undefined }, socket);
+    // The job's config arrives through a FIFO 300 ms late: long after the client saw its stdin end.
+    const fifo = path.join(directory, "agent-fifo.json");
+    execFileSync("mkfifo", [fifo]);
+    const config = await readFile(path.join(directory, "agent.json"), "utf8");
+    const plainArgv = ["job", "prune", "--dry-run", "--agent-config", fifo];
+    const running = runClient(plainArgv, { PGFORT_JOB_SOCKET: socket }, "ignore");
+    await sleep(300);
+    await writeFile(fifo, config);
+    const plain = await running;
+    assert.equal(plain.code, 0, plain.stdout);
+    assert.equal(plain.events.at(-1)?.event, "result", plain.stdout);
   });
 
   it("a job's error comes back with its code and exit code", async function () {
