@@ -141,7 +141,7 @@ dump_globals() {
 dump_database() {
   : "${PGFORT_DATABASE:?PGFORT_DATABASE must name the database}"
   : "${PGFORT_ROW_COUNT_SQL:?PGFORT_ROW_COUNT_SQL must hold the row-count query}"
-  local snapshot counts committed to_psql from_psql raw=null
+  local snapshot counts counted committed to_psql from_psql raw=null
   coproc PSQL { psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$PGFORT_DATABASE"; }
   # bash unsets PSQL and PSQL_PID the moment the coprocess ends: keep our own copies of its pipes.
   exec {to_psql}>&"${PSQL[1]}" {from_psql}<&"${PSQL[0]}"
@@ -150,7 +150,11 @@ dump_database() {
   printf '%s\n' 'BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;' 'SET LOCAL max_parallel_workers_per_gather = 0;' 'SET LOCAL jit = off;' \
     'SELECT pg_export_snapshot();' >&"$to_psql"
   IFS= read -r snapshot <&"$from_psql" || { echo "pgfort: could not open a snapshot of $PGFORT_DATABASE" >&2; return 1; }
-  printf '%s\n' "$PGFORT_ROW_COUNT_SQL" >&"$to_psql"
+  # In a savepoint, and not stopping psql: a count that fails (a corrupt page) must not end the
+  # transaction whose snapshot pg_dump is importing (it would fail with "invalid snapshot
+  # identifier" instead of naming the damage). The sentinel says whether the count answered.
+  printf '%s\n' '\set ON_ERROR_STOP 0' 'SAVEPOINT pgfort_count;' "$PGFORT_ROW_COUNT_SQL" 'ROLLBACK TO SAVEPOINT pgfort_count;' \
+    '\set ON_ERROR_STOP 1' "SELECT 'pgfort-counted';" >&"$to_psql"
   if [ "${PGFORT_DUMP_MODE:-pipe}" = builtin ]; then
     local level="${PGFORT_COMPRESSION_LEVEL:-6}"
     pg_dump -Fc "-Z$((level > 9 ? 9 : level))" --snapshot="$snapshot" -d "$PGFORT_DATABASE"
@@ -159,6 +163,12 @@ dump_database() {
     raw="$(raw_bytes)"
   fi
   IFS= read -r counts <&"$from_psql" || { echo "pgfort: could not count the rows of $PGFORT_DATABASE" >&2; return 1; }
+  if [ "$counts" = pgfort-counted ]; then
+    echo "pgfort: counting the rows of $PGFORT_DATABASE failed (psql's message above)" >&2
+    return 1
+  fi
+  IFS= read -r counted <&"$from_psql" || counted=""
+  [ "$counted" = pgfort-counted ] || { echo "pgfort: the row count of $PGFORT_DATABASE did not end well" >&2; return 1; }
   # The snapshot had to stay open until pg_dump finished; the sentinel says the session ended well.
   printf '%s\n' 'COMMIT;' "SELECT 'pgfort-committed';" >&"$to_psql"
   if ! IFS= read -r committed <&"$from_psql" || [ "$committed" != pgfort-committed ]; then

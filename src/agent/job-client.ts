@@ -25,7 +25,9 @@ function main(argv: string[]): void {
     const value = process.env[key];
     if (value !== undefined) env[key] = value;
   }
-  const socket = net.connect(process.env["PGFORT_JOB_SOCKET"] ?? AGENT_JOB_SOCKET);
+  // Half-open both ways: our end is the host's Ctrl-C, and the job's answer still follows it.
+  const socket = net.connect({ path: process.env["PGFORT_JOB_SOCKET"] ?? AGENT_JOB_SOCKET, allowHalfOpen: true });
+  socket.once("end", () => socket.end());
   let accepted = false;
   let exitCode: number | undefined;
   let pending = "";

@@ -45,7 +45,10 @@ export function environmentMismatch(requested: Record<string, string>, own: Node
 
 export async function startJobServer(log: JobServerLog, socketPath = AGENT_JOB_SOCKET): Promise<JobServer> {
   const running = new Set<{ abort(reason: unknown): void; answered: Promise<void> }>();
-  const server = net.createServer((socket) => {
+  // Half-open: the client's end (the host's Ctrl-C) aborts the job, which then still reports its
+  // cleanup on the same connection; without it Node would end our side at once and the host
+  // would return before the job removed what it wrote.
+  const server = net.createServer({ allowHalfOpen: true }, (socket) => {
     socket.on("error", () => undefined);
     const lines = new LineSplitter();
     const onData = (chunk: Buffer) => {

@@ -167,6 +167,7 @@ describe("pgfort-job", function () {
   case "$line" in
     "SELECT pg_export_snapshot();") echo 00000003-0000001B-1 ;;
     *json_object_agg*) echo '${counts}' ;;
+    "SELECT 'pgfort-counted';") echo pgfort-counted ;;
     "SELECT 'pgfort-committed';") echo pgfort-committed ;;
   esac
 done`;
