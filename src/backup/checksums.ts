@@ -48,3 +48,11 @@ export class CheckFailedError extends BackupError {
     super(message, hint);
   }
 }
+
+/** Every file's sha256 checked; any mismatch is a CheckFailedError naming them (with `hint`), else the passed checks. */
+export async function requireIntactFiles(target: BackupTarget, directory: string, manifest: BackupManifest, hint: string, signal?: AbortSignal): Promise<Check[]> {
+  const checks = await checkFiles(target, directory, manifest, signal);
+  const bad = checks.filter((check) => !check.ok);
+  if (bad.length > 0) throw new CheckFailedError(`backup ${manifest.id} is damaged: ${bad.map((check) => `${check.name}: ${check.detail}`).join("; ")}`, hint, checks);
+  return checks;
+}

@@ -10,7 +10,7 @@ import os from "node:os";
 import type { LoadedConfig } from "../config/load";
 import { BackupError } from "../errors";
 import { amcheckCommand, amcheckVerdict } from "../backup/amcheck";
-import { CheckFailedError, checkFiles, type Check } from "../backup/checksums";
+import { CheckFailedError, requireIntactFiles, type Check } from "../backup/checksums";
 import { checksOfFailure, drillError, writeVerdict, type VerifyResult } from "../backup/drill-outcome";
 import type { BackupManifest } from "../backup/manifest";
 import { planRestoreProgram, ROW_COUNT_QUERY } from "../backup/plan";
@@ -72,11 +72,7 @@ async function prepareScratch(options: VerifyInJobOptions, serverOptions: Scratc
 
 async function runDrill(options: VerifyInJobOptions, server: ScratchServer): Promise<Check[]> {
   const { target, directory, manifest, signal } = options;
-  const checks = await checkFiles(target, directory, manifest, signal);
-  const bad = checks.filter((check) => !check.ok);
-  if (bad.length > 0) {
-    throw new CheckFailedError(`backup ${manifest.id} is damaged: ${bad.map((check) => `${check.name}: ${check.detail}`).join("; ")}`, "verify another backup (pgfort backup list)", checks);
-  }
+  const checks = await requireIntactFiles(target, directory, manifest, "verify another backup (pgfort backup list)", signal);
   signal?.throwIfAborted();
   const limits = await readLimits();
   const settings = renderSettings(scratchSettings({ ...limits, fallbackBytes: os.totalmem() }));

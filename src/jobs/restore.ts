@@ -7,7 +7,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { BackupError } from "../errors";
-import { CheckFailedError, checkFiles, type Check } from "../backup/checksums";
+import { CheckFailedError, requireIntactFiles, type Check } from "../backup/checksums";
 import type { BackupManifest } from "../backup/manifest";
 import { DUMP_CREDENTIALS, planRestoreProgram, type JobProgram } from "../backup/plan";
 import type { BackupTarget } from "../backup/targets/target";
@@ -33,15 +33,7 @@ export interface RestoreInJobOptions {
 
 export async function restoreInJob(options: RestoreInJobOptions): Promise<{ checks: Check[] }> {
   const { target, directory, manifest, signal } = options;
-  const checks = await checkFiles(target, directory, manifest, signal);
-  const bad = checks.filter((check) => !check.ok);
-  if (bad.length > 0) {
-    throw new CheckFailedError(
-      `backup ${manifest.id} is damaged: ${bad.map((check) => `${check.name}: ${check.detail}`).join("; ")}`,
-      "restore another backup (pgfort backup list); this one was not applied anywhere",
-      checks,
-    );
-  }
+  const checks = await requireIntactFiles(target, directory, manifest, "restore another backup (pgfort backup list); this one was not applied anywhere", signal);
   signal?.throwIfAborted();
   const step = async (program: JobProgram, input: Readable | undefined, what: string, baseEnv: Record<string, string>) => {
     const scratch = await mkdtemp(path.join(tmpdir(), "pgfort-restore-"));
