@@ -112,3 +112,8 @@ export class ImageMissingError extends PgfortError {
 export class DockerEngineError extends PgfortError {
   readonly code = "DOCKER_FAILED";
 }
+
+/** WAL archiving or its archive (src/wal/) cannot do what was asked: a conflict, a gap, a missing file. */
+export class WalArchiveError extends PgfortError {
+  readonly code = "WAL_ARCHIVE_FAILED";
+}

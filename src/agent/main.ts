@@ -5,7 +5,7 @@ import type { Registry } from "prom-client";
 import type { BackupTarget } from "../backup/targets/target";
 import type { BackupJob } from "../config/schema";
 import type { RunOutcome } from "../schedule/scheduler";
-import { startScheduleLoop, type LoopLog, type ScheduleLoop } from "../schedule/loop";
+import { startScheduleLoop, type LoopLog, type ScheduleLoop, type ScheduleLoopOptions } from "../schedule/loop";
 import { AGENT_DEFAULT_PORT } from "./contract";
 import { loadAgentContext, type AgentContext } from "./context";
 
@@ -24,6 +24,8 @@ export interface AgentOptions {
   reloadContext?: () => Promise<AgentContext>;
   /** Extra metrics for /metrics (the database metrics collector). */
   registries?: readonly Registry[];
+  /** Further parts of /healthz (the WAL archiver's). */
+  extraHealth?: ScheduleLoopOptions["extraHealth"];
   /** Inside the container: every interface, the port Docker publishes on agent.bind. */
   host?: string;
   port?: number;
@@ -51,6 +53,7 @@ export async function startAgent(options: AgentOptions): Promise<ScheduleLoop> {
     host: options.host ?? "0.0.0.0",
     port: options.port ?? AGENT_DEFAULT_PORT,
     ...(options.registries ? { registries: options.registries } : {}),
+    ...(options.extraHealth ? { extraHealth: options.extraHealth } : {}),
     log: options.log,
   });
 }

@@ -11,7 +11,9 @@ import { AGENT_JOB_STOP_TIMEOUT_SECONDS } from "../cluster/agent-container";
 import { ConfigError } from "../errors";
 import { runJobInAgent } from "../jobs/in-agent";
 import { createDatabaseMetrics, clusterNetworkServers } from "../metrics/database-metrics";
-import { SECRETS, SECRETS_DIR } from "../cluster/secrets";
+import { SECRETS, SECRETS_DIR, SOCKETS_DIR } from "../cluster/secrets";
+import { Notifier } from "../notify/notifier";
+import { WalArchiver } from "../wal/archiver";
 import { nextStopSignal } from "../schedule/loop";
 import { action } from "./context";
 import { startJobServer } from "./job-server";
@@ -40,12 +42,37 @@ export function registerAgent(program: Command): void {
           passwordFile: path.join(SECRETS_DIR, SECRETS.superuser.name),
           backups: { target, cluster },
         });
-        const loop = await startAgent({ context, target, runJob: runJobInAgent, reloadContext, registries: [database.registry], host: options.host, port, log: output });
+        const { wal, backups, notify } = context.loaded.config;
+        // WAL archiving (issue 11): the servers' archive_command hands files over in the socket volume.
+        const archiver = wal.archive
+          ? new WalArchiver({
+              cluster,
+              target,
+              socketsDir: SOCKETS_DIR,
+              compression: { method: backups.compression, level: backups.compressionLevel },
+              maxPendingBytes: wal.maxPending,
+              notifier: new Notifier(notify, cluster, ({ message }) => output.warn(message)),
+              log: output,
+            })
+          : undefined;
+        archiver?.start();
+        const loop = await startAgent({
+          context,
+          target,
+          runJob: runJobInAgent,
+          reloadContext,
+          registries: [database.registry, ...(archiver ? [archiver.registry] : [])],
+          ...(archiver ? { extraHealth: () => [archiver.health()] } : {}),
+          host: options.host,
+          port,
+          log: output,
+        });
+        if (archiver) output.info(`archiving WAL into ${target.url} (wal.maxPending ${wal.maxPending} bytes)`);
         const jobs = await startJobServer(output);
         const signal = await nextStopSignal();
         output.info(`${signal}: no new runs; waiting up to ${stopTimeoutMs / 1000} s for running jobs`);
         // The host's jobs are aborted (they clean up and tell the host); scheduled ones may finish.
-        const [finished] = await Promise.all([loop.stop(stopTimeoutMs, signal), jobs.close()]);
+        const [finished] = await Promise.all([loop.stop(stopTimeoutMs, signal), jobs.close(), archiver?.stop()]);
         await database.close();
         output.result({ stopped: true, jobsFinished: finished }, finished ? "stopped" : "stopped with a job still running (it was abandoned)");
         if (!finished) process.exitCode = 1;

@@ -11,12 +11,15 @@ export type TunedSettings = Record<string, string | number>;
 export const MEMORY_FILE = "10-memory.conf";
 export const PARALLELISM_FILE = "15-parallelism.conf";
 export const OVERRIDES_FILE = "90-overrides.conf";
+export const ARCHIVE_FILE = "25-archive.conf";
 
 export interface RenderInput {
   defaults: ConfFiles;
   memory: TunedSettings;
   parallelism: TunedSettings;
   overrides: Settings;
+  /** WAL archiving into the agent (src/wal/archive-settings.ts). */
+  archive: Readonly<Record<string, string | number | boolean>>;
   /** Where the numbers came from, for the files' headers, e.g. "memory limit 512 MiB". */
   memorySource: string;
   cpuSource: string;
@@ -45,6 +48,17 @@ export function renderConfD(input: RenderInput): Map<string, string> {
     renderFile(
       [`Parallelism, computed by pgfort from the ${input.cpuSource}. Do not edit: use primary.settings.`],
       input.parallelism,
+    ),
+  );
+  files.set(
+    ARCHIVE_FILE,
+    renderFile(
+      [
+        "WAL archiving, from wal: in pgfort.yaml: each WAL file is handed to the cluster's agent, which",
+        "stores it in the backup target; archive_command returns only once it is stored (or, past",
+        "wal.maxPending, gives it up as a recorded gap). Do not edit: use wal: in pgfort.yaml.",
+      ],
+      input.archive,
     ),
   );
   files.set(

@@ -187,6 +187,17 @@ const AgentSchema = z.strictObject({
 });
 export type AgentConfigBlock = z.infer<typeof AgentSchema>;
 
+// Issue 11: continuous WAL archiving by the agent (src/wal/). archive_timeout bounds the data a
+// lost host loses; maxPending bounds the WAL the primary keeps for a target that is down: past it
+// the oldest unarchived file leaves pg_wal unarchived (a recorded, alerted gap) and the primary
+// keeps running.
+const WalSchema = z.strictObject({
+  archive: z.boolean().default(true),
+  archiveTimeout: DurationSchema.default(60_000).refine((ms) => ms === 0 || ms >= 1000, "use 0 (off) or at least 1s"),
+  maxPending: SizeSchema.default(2 * 1024 ** 3).refine((bytes) => bytes >= 64 * 1024 ** 2, "use at least 64MB (4 WAL segments)"),
+});
+export type WalConfig = z.infer<typeof WalSchema>;
+
 export const ConfigSchema = z
   .strictObject({
     cluster: z.string().regex(NAME_PATTERN, NAME_MESSAGE).max(40).default("pgfort"),
@@ -194,6 +205,7 @@ export const ConfigSchema = z
     primary: PrimarySchema.prefault({}),
     replicas: z.array(ReplicaSchema).default([]),
     backups: BackupsSchema.prefault({}),
+    wal: WalSchema.prefault({}),
     monitoring: MonitoringSchema.prefault({}),
     notify: NotifySchema.prefault({}),
     agent: AgentSchema.prefault({}),

@@ -29,6 +29,7 @@ export const IMAGE_FILES = [
   "images/postgres/docker-entrypoint.sh",
   "images/postgres/entrypoint-lib.sh",
   "images/postgres/pgfort-job.sh",
+  "images/postgres/pgfort-archive-wal.sh",
   "images/postgres/pg_hba.conf",
   "images/postgres/postgresql.conf",
 ] as const;

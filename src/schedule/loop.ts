@@ -8,6 +8,7 @@ import { Notifier } from "../notify/notifier";
 import { redactUrl } from "../notify/plan";
 import { ScheduleMetrics } from "./metrics";
 import { Scheduler, type RunOutcome } from "./scheduler";
+import type { Health } from "./health";
 import { startStatusServer } from "./server";
 
 export interface LoopLog {
@@ -26,6 +27,8 @@ export interface ScheduleLoopOptions {
   port: number;
   /** Further metrics served on /metrics beside the backup metrics (the database metrics, issue 10). */
   registries?: readonly Registry[];
+  /** Parts of /healthz beyond the jobs (the WAL archiver's), each failing it when not ok. */
+  extraHealth?: () => Health["jobs"];
   log: LoopLog;
 }
 
@@ -63,7 +66,12 @@ export async function startScheduleLoop(options: ScheduleLoopOptions): Promise<S
     notifier.isConfigured ? notifier : undefined,
   );
   const registry = options.registries?.length ? Registry.merge([metrics.registry, ...options.registries]) : metrics.registry;
-  const server = await startStatusServer(registry, () => scheduler.health(), options.host, options.port);
+  const health = (): Health => {
+    const jobs = scheduler.health();
+    const extra = options.extraHealth?.() ?? [];
+    return { ok: jobs.ok && extra.every((part) => part.ok), jobs: [...jobs.jobs, ...extra] };
+  };
+  const server = await startStatusServer(registry, health, options.host, options.port);
   log.info(`serving http://${options.host}:${server.port}/metrics and /healthz`, { port: server.port });
   scheduler.start();
   return {

@@ -24,6 +24,7 @@ export const RULES: Rule[] = [
   { from: "jobs", forbidden: "docker", why: "jobs run inside the agent image, which has no Docker socket: the host hands them over (src/handoff)" },
   { from: "agent", forbidden: "docker", why: "the agent container has no Docker socket" },
   { from: "metrics", forbidden: "docker", why: "the database metrics are collected inside the agent container, which has no Docker socket" },
+  { from: "wal", forbidden: "docker", why: "WAL archiving runs inside the agent container, which has no Docker socket" },
   { from: "monitoring", forbidden: "docker", why: "alert rules come from the config alone: `monitoring rules` needs no engine" },
 ];
 

@@ -1,0 +1,20 @@
+// The archive settings of a server (conf.d/25-archive.conf), from wal: in pgfort.yaml. Pure.
+// Primaries and replicas archive (a replica with archive_mode = on starts archiving when it is
+// promoted, on its new timeline); a restored server or a drill's does not: its WAL is not the
+// cluster's, and a second timeline of the same number in the archive would mislead recovery.
+import type { WalConfig } from "../config/schema";
+import type { Role } from "../docker/labels";
+
+/** The archive_command script in the server image (images/postgres/pgfort-archive-wal.sh). */
+export const ARCHIVE_COMMAND_PATH = "/usr/local/bin/pgfort-archive-wal";
+
+export function planArchiveSettings(wal: WalConfig, role: Role): Record<string, string | number | boolean> {
+  const archives = wal.archive && (role === "primary" || role === "replica");
+  if (!archives) return { archive_mode: false };
+  return {
+    archive_mode: true,
+    // %p and %f are PostgreSQL's; the bound is a plain number of bytes.
+    archive_command: `${ARCHIVE_COMMAND_PATH} "%p" "%f" ${wal.maxPending}`,
+    archive_timeout: `${Math.round(wal.archiveTimeout / 1000)}s`,
+  };
+}
