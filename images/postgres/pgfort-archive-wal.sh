@@ -14,8 +14,8 @@
 #   agent   NAME.failed              why storing failed (one line); NAME.ready stays, the agent retries
 #   server  NAME.skipped             given up past the bound (the agent records and removes it)
 #   server  pending                  "BYTES NAME": WAL waiting in pg_wal when NAME was handed over
-# The agent touches $PGFORT_SOCKETS_DIR/.agent-alive every few seconds: without a fresh one this
-# fails at once (PostgreSQL retries) rather than waiting for nobody.
+# The agent touches $PGFORT_SOCKETS_DIR/.agent-alive every few seconds and removes it when it
+# stops: without a fresh one this fails at once (PostgreSQL retries) rather than waiting for nobody.
 # Sourced by the unit tests (test/unit/image/pgfort-archive-wal.test.ts), executed in the image.
 
 # Seconds to wait for the agent's answer before failing this attempt (PostgreSQL retries).
@@ -59,6 +59,11 @@ await_agent() {
       IFS= read -r reason <"$spool/$name.failed" || true
       rm -f "$spool/$name.failed"
       archive_log "the agent could not store $name: ${reason:-no reason given} (it retries)"
+      return 1
+    fi
+    # An agent that stopped (it removes its mark) or died (its mark goes stale): give up now.
+    if [ "$((waited % 10))" -eq 9 ] && ! agent_alive; then
+      archive_log "the agent stopped while storing $name: it waits in pg_wal (PostgreSQL retries)"
       return 1
     fi
     sleep 0.1

@@ -8,7 +8,7 @@ import type { BackupTarget } from "../backup/targets/target";
 import type { RunNotifier } from "../notify/notifier";
 import type { LoopLog } from "../schedule/loop";
 import { walDirectory, WAL_SEGMENT_BYTES } from "./names";
-import { answerDone, answerFailed, clearSkipped, readSkipped, scanSpool, touchAlive, type SpoolEntry } from "./spool";
+import { answerDone, answerFailed, clearSkipped, readSkipped, removeAlive, scanSpool, touchAlive, type SpoolEntry } from "./spool";
 import { storeWalFile, type WalCompression } from "./store";
 
 export const ARCHIVE_HEALTH_NAME = "wal-archive";
@@ -76,11 +76,12 @@ export class WalArchiver {
     loop();
   }
 
-  /** No new work; waits for the file being stored. */
+  /** No new work; waits for the file being stored, then removes the alive mark (the servers stop waiting for answers). */
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
     await this.running;
+    await removeAlive(this.options.socketsDir).catch(() => undefined);
   }
 
   /** One round: the alive mark, then every skip mark and ready file. Exposed for the tests. */

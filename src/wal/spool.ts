@@ -30,6 +30,10 @@ export async function touchAlive(socketsDir: string): Promise<void> {
   await utimes(file, now, now).catch(async () => writeFile(file, ""));
 }
 
+export async function removeAlive(socketsDir: string): Promise<void> {
+  await rm(path.join(socketsDir, AGENT_ALIVE_FILE), { force: true });
+}
+
 /** Every server's ready and skipped files, oldest WAL first (history files sort before their timeline's segments). */
 export async function scanSpool(socketsDir: string): Promise<SpoolScan> {
   const entries: SpoolEntry[] = [];

@@ -83,6 +83,15 @@ describe("pgfort-archive-wal", function () {
     assert.ok(!existsSync(path.join(spool, `${SEGMENT}.ready`)), "nothing handed to nobody");
   });
 
+  it("stops waiting when the agent's mark goes away mid-wait", async function () {
+    const run = archive();
+    await until(() => existsSync(path.join(spool, `${SEGMENT}.ready`)));
+    rmSync(path.join(sockets, ".agent-alive"));
+    const result = await run.done;
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /the agent stopped while storing/);
+  });
+
   it("fails when no answer comes in time", async function () {
     const result = await archive(1024 * MiB, { PGFORT_ARCHIVE_WAIT_SECONDS: "1" }).done;
     assert.equal(result.code, 1);

@@ -1,0 +1,134 @@
+// Continuous WAL archiving (issue 11): the primary's archive_command hands every WAL file to the
+// agent, which stores it in the target under its sha256; with the agent gone the primary keeps
+// running and keeps its WAL; past wal.maxPending it gives WAL up as a recorded, alerted gap.
+// Checked with the server's own views (pg_stat_archiver, pg_ls_archive_statusdir) and the files in
+// the target, decompressed by zstd in the image and hashed.
+import assert from "node:assert/strict";
+import { readdir } from "node:fs/promises";
+import { setTimeout as sleep } from "node:timers/promises";
+import { docker, psql, runInImage } from "./postgres";
+import { freePort, Workspace } from "./workspace";
+
+async function archiveCluster(walYaml = ""): Promise<Workspace> {
+  const port = await freePort();
+  const workspace = await Workspace.create((cluster) => `cluster: ${cluster}\nprimary:\n  port: ${port}\n  resources: { memory: 512m, cpus: 1 }\n${walYaml}`);
+  await workspace.ok("up");
+  return workspace;
+}
+
+async function eventually<T>(timeoutMs: number, check: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await check();
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await sleep(500);
+    }
+  }
+}
+
+/** Writes a little and switches to a new WAL file; the name of the file that was closed. */
+async function switchWal(primary: string): Promise<string> {
+  await psql(primary, "CREATE TABLE IF NOT EXISTS filler(x int)");
+  await psql(primary, "INSERT INTO filler SELECT 1");
+  return psql(primary, "SELECT pg_walfile_name(pg_switch_wal())");
+}
+
+/** A write that succeeds: the row count after it. */
+async function writes(primary: string): Promise<number> {
+  await psql(primary, "INSERT INTO filler SELECT 2");
+  return Number(await psql(primary, "SELECT count(*) FROM filler"));
+}
+
+async function archivedNames(workspace: Workspace): Promise<string[]> {
+  const entries = await readdir(workspace.path("backups", workspace.cluster, "wal")).catch((): string[] => []);
+  return entries.filter((entry) => entry !== "gaps");
+}
+
+async function readyCount(primary: string): Promise<number> {
+  return Number(await psql(primary, "SELECT count(*) FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'"));
+}
+
+describe("WAL archiving", function () {
+  this.timeout(600_000);
+
+  it("stores every closed WAL file in the target, whole, under its sha256", async function () {
+    const workspace = await archiveCluster();
+    const primary = `${workspace.cluster}-primary`;
+    assert.equal(await psql(primary, "SHOW archive_mode"), "on");
+    const closed = [await switchWal(primary), await switchWal(primary)];
+    const stored = await eventually(60_000, async () => {
+      const names = await archivedNames(workspace);
+      for (const segment of closed) assert.ok(names.some((name) => name.startsWith(`${segment}.`)), `${segment} in ${names.join(", ")}`);
+      return names;
+    });
+    // The server agrees: archived, nothing failed, nothing waiting.
+    assert.equal(await psql(primary, "SELECT last_archived_wal FROM pg_stat_archiver"), closed[1]);
+    assert.equal(await readyCount(primary), 0);
+    // Each stored file decompresses to bytes whose sha256 is the one its name holds.
+    const checks = stored
+      .filter((name) => /^[0-9A-F]{24}\./.test(name))
+      .map((name) => `f=/target/${workspace.cluster}/wal/${name}; want=$(basename "$f" .zst); want=\${want##*.}; got=$(zstd -dc "$f" | sha256sum | cut -d' ' -f1); [ "$got" = "$want" ] || { echo "BAD $f"; exit 1; }; echo ok`);
+    const result = await runInImage(workspace.cluster, checks.join("\n"), [`${workspace.path("backups")}:/target:ro`]);
+    assert.equal(result.exitCode, 0, result.output);
+    assert.equal(result.output.trim().split("\n").filter((line) => line === "ok").length, checks.length);
+  });
+
+  it("with the agent stopped the primary keeps writing and keeps its WAL; the backlog drains when it is back", async function () {
+    const workspace = await archiveCluster();
+    const primary = `${workspace.cluster}-primary`;
+    const agent = `${workspace.cluster}-agent`;
+    const engine = await docker();
+    await engine.stopContainer(agent);
+    const closed: string[] = [];
+    for (let index = 0; index < 3; index++) closed.push(await switchWal(primary));
+    // The server says it failed, keeps the files, and still takes writes.
+    await eventually(60_000, async () => assert.ok(Number(await psql(primary, "SELECT failed_count FROM pg_stat_archiver")) > 0));
+    assert.ok((await readyCount(primary)) >= 2, "the WAL waits in pg_wal");
+    assert.ok((await writes(primary)) > 3, "the primary takes writes");
+    const logs = await engine.logTail(primary, 200_000);
+    assert.match(logs, /the agent is not running/, "the server's log says why");
+    await engine.startContainer(agent);
+    await eventually(180_000, async () => {
+      const names = await archivedNames(workspace);
+      for (const segment of closed) assert.ok(names.some((name) => name.startsWith(`${segment}.`)), `${segment} stored`);
+      assert.equal(await readyCount(primary), 0);
+    });
+  });
+
+  it("past wal.maxPending the primary gives WAL up as a recorded gap, stays up, and /healthz says so", async function () {
+    const workspace = await archiveCluster("wal: { maxPending: 64m }\n");
+    const primary = `${workspace.cluster}-primary`;
+    const agent = `${workspace.cluster}-agent`;
+    const engine = await docker();
+    await engine.stopContainer(agent);
+    let most = 0;
+    for (let index = 0; index < 8; index++) {
+      await switchWal(primary);
+      most = Math.max(most, await readyCount(primary));
+    }
+    // The bound: 64 MiB is 4 segments; the archiver gives the oldest up once more wait.
+    await eventually(120_000, async () => assert.ok((await readyCount(primary)) <= 5));
+    assert.ok(most <= 8);
+    assert.ok((await writes(primary)) > 8, "the primary stays up");
+    assert.match(await engine.logTail(primary, 200_000), /over wal.maxPending \(67108864\).* leaves pg_wal unarchived/);
+    await engine.startContainer(agent);
+    const gaps = await eventually(120_000, async () => {
+      const entries = await readdir(workspace.path("backups", workspace.cluster, "wal", "gaps"));
+      assert.ok(entries.length > 0);
+      return entries;
+    });
+    assert.ok(gaps.every((name) => name.endsWith(`.${primary}.json`)), gaps.join(", "));
+    const port = workspace.agentPort;
+    const health = await eventually(30_000, async () => {
+      const response = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(5000) });
+      const body = await response.text();
+      assert.equal(response.status, 503, body);
+      return body;
+    });
+    assert.match(health, /given up unarchived/);
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    assert.match(metrics, /pgfort_wal_archive_gaps_total [1-9]/);
+  });
+});
