@@ -13,7 +13,8 @@ import { ownerLabels } from "../lifecycle/owner";
 import { Releasers } from "../lifecycle/releasers";
 import { writeJsonFileAtomic } from "../state/json-file";
 import type { BackupManifest } from "./manifest";
-import { handOffRestore, type HandOffListener } from "../handoff/backup";
+import { handOffRestore, type HandOffListener, type RestoreResult } from "../handoff/backup";
+import type { RecoveryTarget } from "../wal/recovery-target";
 
 export interface RestoreOptions {
   node: string;
@@ -22,6 +23,8 @@ export interface RestoreOptions {
   targetUrl?: string | undefined;
   /** The job's events (progress, info, warnings), as the backup commands show them. */
   listener?: HandOffListener;
+  /** Physical: replay archived WAL to this point before the server starts (restore --to …). */
+  recovery?: RecoveryTarget | undefined;
   /** Published port of the restored server (restore --as only). */
   port?: number;
   /** Aborting it (Ctrl-C) stops the restore and removes the server, its volumes and job containers. */
@@ -32,6 +35,7 @@ export interface RestoredServer {
   container: string;
   volumes: string[];
   checks: Check[];
+  recovery?: RestoreResult["recovery"];
 }
 
 /**
@@ -76,8 +80,9 @@ export async function restoreBackup(docker: DockerClient, loaded: LoadedConfig, 
     const labels = { ...clusterLabels(loaded.config.cluster, options.role, options.node), ...ownerLabels() };
     for (const volume of volumes) await docker.ensureVolume(volume, labels);
     let checks: Check[];
+    let recovery: RestoreResult["recovery"];
     if (manifest.kind === "physical") {
-      ({ checks } = await handOffRestore(docker, loaded, { ...handOver, dataVolume: dataVolumes.data, dataDir: DATA_DIR }));
+      ({ checks, recovery } = await handOffRestore(docker, loaded, { ...handOver, dataVolume: dataVolumes.data, dataDir: DATA_DIR, recovery: options.recovery }));
       await startServer();
     } else {
       await startServer();
@@ -85,7 +90,7 @@ export async function restoreBackup(docker: DockerClient, loaded: LoadedConfig, 
     }
     checks.push({ name: "server starts", ok: true, detail: `${container} is healthy` });
     if (options.role === "restore") await markRestored(loaded, options.node, manifest.id);
-    return { container, volumes, checks };
+    return { container, volumes, checks, ...(recovery ? { recovery } : {}) };
   } catch (error) {
     // Two removals of one container at once: the second fails with 409; let the first finish.
     await serverUp.catch(() => undefined);

@@ -3,7 +3,7 @@ import path from "node:path";
 import type { Command } from "commander";
 import type { LoadedConfig } from "../config/load";
 import { ConfigError } from "../errors";
-import { findBackup, listBackups } from "../backup/catalog";
+import { findBackup } from "../backup/catalog";
 import { removeRestored, restoreBackup } from "../backup/restore";
 import { backupDirectory } from "../backup/layout";
 import { readTopology } from "../cluster/topology";
@@ -16,6 +16,8 @@ import type { BackupKind } from "../backup/layout";
 import { action } from "./context";
 import { formatBytes, type Output } from "./output";
 import { reapFirst } from "./reap";
+import { chooseBase, describeWindow, readWindow } from "../backup/pitr";
+import { describeTarget, parseRecoveryFlags, type RecoveryFlags } from "../wal/recovery-target";
 
 export function targetOf(loaded: LoadedConfig, flag: string | undefined, output: Output) {
   return openTarget(flag ?? loaded.config.backups.target, loaded, { onWarning: (message) => output.warn(message) });
@@ -78,14 +80,18 @@ export function registerBackup(program: Command): void {
     .action(
       action<{ target?: string }>(async ({ output, loadConfig }, options) => {
         const loaded = await loadConfig();
-        const entries = await listBackups(targetOf(loaded, options.target, output), loaded.config.cluster);
+        const { entries, window } = await readWindow(targetOf(loaded, options.target, output), loaded.config.cluster);
+        // --json stays an array of backups (scripts rely on it); each carries the cluster's window.
         output.result(
-          entries.map(({ keys: _keys, manifest: _manifest, ...entry }) => entry),
+          entries.map(({ keys: _keys, manifest: _manifest, ...entry }) => ({ ...entry, window })),
           entries.length
-            ? entries.map(
-                (entry) =>
-                  `${entry.id}  ${entry.kind.padEnd(8)}  ${entry.status.padEnd(10)}  ${formatBytes(entry.bytes).padStart(10)}  ${entry.verified ? `verify ${entry.verified}` : ""}${entry.reason ? `  (${entry.reason})` : ""}`.trimEnd(),
-              )
+            ? [
+                ...entries.map(
+                  (entry) =>
+                    `${entry.id}  ${entry.kind.padEnd(8)}  ${entry.status.padEnd(10)}  ${formatBytes(entry.bytes).padStart(10)}  ${entry.verified ? `verify ${entry.verified}` : ""}${entry.reason ? `  (${entry.reason})` : ""}`.trimEnd(),
+                ),
+                `${describeWindow(window)}; ${window.files} WAL file(s) archived`,
+              ]
             : `no backups of cluster ${loaded.config.cluster}`,
         );
       }),
@@ -141,14 +147,18 @@ export function registerPrune(backup: Command): void {
 
 export function registerRestore(program: Command): void {
   program
-    .command("restore <id>")
-    .description("restore a backup into a new server of the cluster (<cluster>-NAME); the source is never touched")
+    .command("restore [id]")
+    .description("restore a backup (default: the newest that fits) into a new server of the cluster (<cluster>-NAME); the source is never touched")
     .requiredOption("--as <name>", "name of the restored server (container <cluster>-NAME)")
     .option("--port <port>", "publish the restored server on this port (on primary.bind)")
     .option("--target <url>", "file://PATH or s3://bucket/prefix (default: backups.target)")
+    .option("--to <time>", "point in time: replay archived WAL to this time (ISO 8601 with a zone); transactions committed at or before it are in")
+    .option("--to-lsn <lsn>", "point in time: replay archived WAL to this WAL position")
+    .option("--to-name <name>", "point in time: replay archived WAL to this restore point (pgfort restore-point NAME)")
+    .option("--latest", "replay all archived WAL")
     .option("--yes", "replace an existing server of that name without asking")
     .action(
-      action<{ as: string; port?: string; target?: string; yes?: boolean }>(async ({ output, loadConfig, docker, signal }, options, id = "") => {
+      action<{ as: string; port?: string; target?: string; yes?: boolean } & RecoveryFlags>(async ({ output, loadConfig, docker, signal }, options, id) => {
         const loaded = await loadConfig();
         const { config } = loaded;
         const node = options.as;
@@ -156,7 +166,10 @@ export function registerRestore(program: Command): void {
         const port = options.port === undefined ? undefined : Number(options.port);
         if (port !== undefined && !(Number.isInteger(port) && port > 0 && port < 65536)) throw new ConfigError(`--port ${options.port} is not a port number`, "use 1-65535");
         const target = targetOf(loaded, options.target, output);
-        const entry = await findBackup(target, config.cluster, id);
+        const recovery = parseRecoveryFlags(options);
+        const pitr = recovery ? await readWindow(target, config.cluster) : undefined;
+        const entry = recovery && pitr ? chooseBase(pitr.entries, pitr.window, recovery, id) : await findBackup(target, config.cluster, id ?? "latest");
+        if (recovery) output.info(`restoring from physical backup ${entry.id}, then replaying archived WAL to ${describeTarget(recovery)}`);
         const engine = await docker();
         await reapFirst(output, engine, loaded, target);
         const container = objectName(config.cluster, node);
@@ -171,12 +184,20 @@ export function registerRestore(program: Command): void {
           node,
           role: "restore",
           ...(port ? { port } : {}),
+          recovery,
           targetUrl: options.target,
           listener: jobListener(output),
           signal,
         });
+        const reached = restored.recovery?.reached;
         output.result({ id: entry.id, ...restored }, [
           `restored ${entry.kind} backup ${entry.id} into ${restored.container}`,
+          ...(restored.recovery && reached
+            ? [
+                `recovered to ${restored.recovery.target}${restored.recovery.replayedAll ? " (no later transaction was archived: all of the archive replayed)" : ""}: ${reached.stopLine ?? "end of the archived WAL"}`,
+                `last transaction replayed: ${reached.lastTransactionAt ?? "none after the backup"}; redo done at ${reached.redoDoneAt ?? "?"}; new timeline ${restored.recovery.timeline ?? "?"}`,
+              ]
+            : []),
           port ? `connect: host ${config.primary.bind}, port ${port}, user postgres (password: the cluster's, in .pgfort/${config.cluster}/secrets/postgres-password)` : `connect: docker exec -it ${restored.container} psql -U postgres`,
         ]);
       }),

@@ -10,6 +10,7 @@ import { registerBuild } from "./build";
 import { registerCluster } from "./cluster";
 import { registerReplica } from "./replica";
 import { registerBackup, registerRestore } from "./backup";
+import { registerRestorePoint } from "./restore-point";
 import { registerSchedule } from "./schedule";
 import { registerMonitoring } from "./monitoring";
 import { registerJob } from "./job";
@@ -29,6 +30,7 @@ export function createProgram(): Command {
   registerReplica(program);
   registerBackup(program);
   registerRestore(program);
+  registerRestorePoint(program);
   registerSchedule(program);
   registerMonitoring(program);
   registerJob(program);

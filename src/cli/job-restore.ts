@@ -8,6 +8,7 @@ import { backupDirectory } from "../backup/layout";
 import { SECRETS_DIR } from "../cluster/secrets";
 import { restoreInJob } from "../jobs/restore";
 import { jobAction, type JobIo } from "./job";
+import { RecoveryTargetSchema } from "../wal/recovery-target";
 
 export function registerJobRestore(job: Command, io: JobIo): void {
   job
@@ -17,9 +18,10 @@ export function registerJobRestore(job: Command, io: JobIo): void {
     .option("--server <host>", "logical: the new server's host name")
     .option("--agent-config <file>", "the agent's config file (default: the secrets volume's)")
     .option("--target <url>", "a target other than the agent's (as the job sees it)")
+    .option("--recovery-target <json>", "physical: replay archived WAL to this target (JSON, as pgfort restore passes it)")
     .option("--stdin-lifeline", "abort when stdin closes")
     .action(
-      jobAction<{ dataDir?: string; server?: string }>(io, async ({ context, target, emit, signal }, options, id) => {
+      jobAction<{ dataDir?: string; server?: string; recoveryTarget?: string }>(io, async ({ context, target, emit, signal }, options, id) => {
         const { cluster } = context.loaded.config;
         const entry = await findBackup(target, cluster, id ?? "latest");
         return restoreInJob({
@@ -28,6 +30,7 @@ export function registerJobRestore(job: Command, io: JobIo): void {
           manifest: entry.manifest,
           dataDir: options.dataDir,
           server: options.server,
+          recovery: options.recoveryTarget === undefined ? undefined : RecoveryTargetSchema.parse(JSON.parse(options.recoveryTarget)),
           secretsDir: SECRETS_DIR,
           onInfo: (message) => emit({ event: "info", message }),
           signal,

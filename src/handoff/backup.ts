@@ -12,6 +12,7 @@ import { ContainerError } from "../errors";
 import { JobFailedError, type JobEvent } from "../jobs/events";
 import { drillError } from "../backup/drill-outcome";
 import { handOffJob, type HandOffRequest } from "./run-job";
+import type { RecoveryTarget } from "../wal/recovery-target";
 
 export interface HandOffListener {
   onProgress?(progress: { file: string; bytes: number; elapsedMs: number }): void;
@@ -109,7 +110,19 @@ export async function handOffVerify(docker: DockerClient, loaded: LoadedConfig, 
   return parsed(VerifyResultSchema, value, "verdict");
 }
 
-const RestoreResultSchema = z.object({ checks: z.array(z.object({ name: z.string(), ok: z.boolean(), detail: z.string() })) });
+const RestoreResultSchema = z.object({
+  checks: z.array(z.object({ name: z.string(), ok: z.boolean(), detail: z.string() })),
+  recovery: z
+    .object({
+      target: z.string(),
+      walFiles: z.number(),
+      reached: z.object({ stopLine: z.string().nullable(), lastTransactionAt: z.string().nullable(), redoDoneAt: z.string().nullable(), endedBeforeTarget: z.boolean() }),
+      timeline: z.number().nullable(),
+      replayedAll: z.boolean(),
+    })
+    .optional(),
+});
+export type RestoreResult = z.infer<typeof RestoreResultSchema>;
 
 /**
  * The data half of `pgfort restore --as`: a physical backup extracted into the new server's data
@@ -119,11 +132,16 @@ const RestoreResultSchema = z.object({ checks: z.array(z.object({ name: z.string
 export async function handOffRestore(
   docker: DockerClient,
   loaded: LoadedConfig,
-  request: HandOffCommon & { id: string } & ({ dataVolume: string; dataDir: string } | { server: string }),
+  request: HandOffCommon & { id: string } & ({ dataVolume: string; dataDir: string; recovery?: RecoveryTarget | undefined } | { server: string }),
 ): Promise<z.infer<typeof RestoreResultSchema>> {
   const job: Parameters<typeof handOff>[3] =
     "server" in request
       ? { args: ["restore", request.id, "--server", request.server], needsServer: false, needsNetwork: true, role: "restore" }
-      : { args: ["restore", request.id, "--data-dir", request.dataDir], needsServer: false, mounts: [{ volume: request.dataVolume, target: request.dataDir }], role: "restore" };
+      : {
+          args: ["restore", request.id, "--data-dir", request.dataDir, ...(request.recovery ? ["--recovery-target", JSON.stringify(request.recovery)] : [])],
+          needsServer: false,
+          mounts: [{ volume: request.dataVolume, target: request.dataDir }],
+          role: "restore",
+        };
   return parsed(RestoreResultSchema, await handOff(docker, loaded, request, job), "restore result");
 }

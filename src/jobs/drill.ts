@@ -131,7 +131,7 @@ function parseCounts(text: string): Record<string, number> {
 }
 
 /** The job container's own limits from its cgroup (v2, else v1): memory, and CPUs for pg_amcheck's --jobs. */
-async function readLimits(): Promise<{ memoryBytes: number | null; jobs: number }> {
+export async function readLimits(): Promise<{ memoryBytes: number | null; jobs: number }> {
   const read = (file: string) => readFile(file, "utf8").catch(() => undefined);
   const memoryBytes = parseMemoryLimit((await read("/sys/fs/cgroup/memory.max")) ?? (await read("/sys/fs/cgroup/memory/memory.limit_in_bytes")));
   const cpus = parseCpuLimit(await read("/sys/fs/cgroup/cpu.max"));

@@ -14,6 +14,8 @@ import type { BackupTarget } from "../backup/targets/target";
 import type { Readable } from "node:stream";
 import { runChildProgram } from "./child-program";
 import { socketDirOf } from "./postgres";
+import type { RecoveryTarget } from "../wal/recovery-target";
+import { recoverToTarget, type RecoveryOutcome } from "./recover";
 
 export interface RestoreInJobOptions {
   target: BackupTarget;
@@ -25,13 +27,15 @@ export interface RestoreInJobOptions {
   /** Logical: the new server's host name; it runs and has the cluster's superuser password. */
   server?: string | undefined;
   secretsDir: string;
+  /** Physical: replay archived WAL to this point (restore --to, --to-lsn, --to-name, --latest). */
+  recovery?: RecoveryTarget | undefined;
   onInfo?(message: string): void;
   signal?: AbortSignal | undefined;
   /** `pgfort-job` on PATH in the image; a path in tests. */
   jobCommand?: string;
 }
 
-export async function restoreInJob(options: RestoreInJobOptions): Promise<{ checks: Check[] }> {
+export async function restoreInJob(options: RestoreInJobOptions): Promise<{ checks: Check[]; recovery?: RecoveryOutcome }> {
   const { target, directory, manifest, signal } = options;
   const checks = await requireIntactFiles(target, directory, manifest, "restore another backup (pgfort backup list); this one was not applied anywhere", signal);
   signal?.throwIfAborted();
@@ -63,8 +67,17 @@ export async function restoreInJob(options: RestoreInJobOptions): Promise<{ chec
     await step({ ...program, env: { ...program.env, PGFORT_DATA_DIR: dataDir } }, await target.read(`${directory}${base.name}`), "extracting the base backup", {});
     await step({ verb: "verify-base", env: { PGFORT_DATA_DIR: dataDir } }, undefined, "pg_verifybackup", {});
     checks.push({ name: "pg_verifybackup", ok: true, detail: "the extracted files and WAL match the backup's own manifest" });
-    return { checks };
+    if (!options.recovery) return { checks };
+    const recovery = await recoverToTarget({ target, manifest, dataDir, recovery: options.recovery, jobCommand: options.jobCommand, onInfo: options.onInfo, signal });
+    const reached = recovery.reached;
+    checks.push({
+      name: "point-in-time recovery",
+      ok: true,
+      detail: `replayed ${recovery.walFiles} archived WAL file(s) to ${recovery.target}: ${reached.stopLine ?? "end of the archive"}; last transaction ${reached.lastTransactionAt ?? "none"}, redo done at ${reached.redoDoneAt ?? "?"}`,
+    });
+    return { checks, recovery };
   }
+  if (options.recovery) throw new BackupError(`backup ${manifest.id} is logical: it cannot be rolled forward with WAL`, "restore to a point in time from a physical backup (pgfort backup list)");
   const server = options.server;
   if (!server) throw new BackupError(`backup ${manifest.id} is logical: the job needs the new server`, "pass --server (pgfort restore does)");
   const host = (await socketDirOf(server)) ?? server;

@@ -38,9 +38,26 @@ export class ScratchServer {
   private constructor(
     readonly dir: string,
     private readonly options: ScratchServerOptions,
+    dataDir?: string,
   ) {
     this.socketDir = dir;
-    this.dataDir = path.join(dir, "data");
+    this.dataDir = dataDir ?? path.join(dir, "data");
+  }
+
+  /**
+   * A private server (config, log, socket in a new directory of its own) on a data directory that
+   * is not the scratch volume's: a point-in-time restore's recovery, in the new server's volume.
+   * remove() removes only its own directory, never that data directory.
+   */
+  static async on(dataDir: string, options: ScratchServerOptions): Promise<ScratchServer> {
+    const dir = path.join(options.scratchDir, `recover-${randomBytes(4).toString("hex")}`);
+    await mkdir(dir, { mode: 0o700 });
+    return new ScratchServer(dir, options, dataDir);
+  }
+
+  /** The server's log so far (empty when there is none yet). */
+  async log(): Promise<string> {
+    return readFile(path.join(this.dir, "server.log"), "utf8").catch(() => "");
   }
 
   /** A new directory drill-<random> (mode 0700) with an owner mark: the next drill can tell it from a live one. */

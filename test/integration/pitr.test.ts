@@ -1,0 +1,124 @@
+// Point-in-time recovery (issue 11): a physical backup plus the agent's WAL archive restores to a
+// time, an LSN, a named point, or the end of the archive; a time outside the window fails with the
+// window; and a primary killed with its volumes deleted comes back to within archive_timeout + 10 s
+// of its last commit. Rows are read from the restored servers with psql.
+import assert from "node:assert/strict";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { BackupManifest } from "../../src/backup/manifest";
+import { connectTcp, docker, engineApi, psql } from "./postgres";
+import { freePort, Workspace } from "./workspace";
+
+const ISO_NOW = `to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+
+async function pitrCluster(): Promise<{ workspace: Workspace; port: number }> {
+  const port = await freePort();
+  const workspace = await Workspace.create((cluster) => `cluster: ${cluster}\nprimary:\n  port: ${port}\n  resources: { memory: 512m, cpus: 1 }\nwal: { archiveTimeout: 10s }\n`);
+  await workspace.ok("up");
+  return { workspace, port };
+}
+
+async function physicalBackup(workspace: Workspace): Promise<BackupManifest> {
+  const result = await workspace.ok("backup", "run", "--kind", "physical", "--json");
+  return JSON.parse(result.stdout) as BackupManifest;
+}
+
+/** Closes the current WAL file and waits until the primary says the agent has it. */
+async function archiveNow(primary: string): Promise<void> {
+  const closed = await psql(primary, "SELECT pg_walfile_name(pg_switch_wal())");
+  const deadline = Date.now() + 60_000;
+  while ((await psql(primary, "SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver")) < closed) {
+    assert.ok(Date.now() < deadline, `${closed} was not archived within 60 s`);
+    await sleep(300);
+  }
+}
+
+async function ids(container: string): Promise<number[]> {
+  const text = await psql(container, "SELECT coalesce(string_agg(id::text, ',' ORDER BY id), '') FROM marks");
+  return text === "" ? [] : text.split(",").map(Number);
+}
+
+describe("point-in-time recovery", function () {
+  this.timeout(900_000);
+
+  it("restores to a time, an LSN, a restore point and the end of the archive; outside the window fails with the window", async function () {
+    const { workspace } = await pitrCluster();
+    const primary = `${workspace.cluster}-primary`;
+    await psql(primary, "CREATE TABLE marks(id int PRIMARY KEY, at timestamptz DEFAULT clock_timestamp())");
+    await physicalBackup(workspace);
+    const insert = (id: number) => psql(primary, `INSERT INTO marks(id) VALUES (${id})`);
+    await insert(1);
+    await sleep(1000);
+    const afterOne = await psql(primary, `SELECT ${ISO_NOW}`);
+    await sleep(1000);
+    await insert(2);
+    await insert(3);
+    await workspace.ok("restore-point", "before-four");
+    await insert(4);
+    const afterFour = await psql(primary, "SELECT pg_current_wal_lsn()");
+    await insert(5);
+    await archiveNow(primary);
+
+    const restored = async (name: string, ...flags: string[]) => {
+      const result = await workspace.ok("restore", "--as", name, ...flags);
+      return { rows: await ids(`${workspace.cluster}-${name}`), output: result.stdout };
+    };
+    const byTime = await restored("at-time", "--to", afterOne);
+    assert.deepEqual(byTime.rows, [1], "exactly the rows committed at or before T");
+    assert.match(byTime.output, /recovery stopping before commit of transaction/);
+    assert.deepEqual((await restored("at-name", "--to-name", "before-four")).rows, [1, 2, 3]);
+    assert.deepEqual((await restored("at-lsn", "--to-lsn", afterFour)).rows, [1, 2, 3, 4]);
+    assert.deepEqual((await restored("at-end", "--latest")).rows, [1, 2, 3, 4, 5]);
+    // The restored server is a primary of its own, on a new timeline, taking writes.
+    assert.equal(await psql(`${workspace.cluster}-at-end`, "SELECT pg_is_in_recovery()"), "f");
+    assert.equal(await psql(`${workspace.cluster}-at-end`, "INSERT INTO marks(id) VALUES (6) RETURNING id"), "6\nINSERT 0 1");
+
+    const future = new Date(Date.now() + 3_600_000).toISOString();
+    const outside = await workspace.run("restore", "--as", "never", "--to", future);
+    assert.notEqual(outside.code, 0);
+    assert.match(outside.stderr, /outside the recoverable window: .* to .*WAL 0000/);
+    assert.equal(await (await docker()).inspectContainerIfExists(`${workspace.cluster}-never`), undefined, "nothing left behind");
+
+    // backup list shows the window, from the physical backup to the newest archived WAL.
+    const list = JSON.parse((await workspace.ok("backup", "list", "--json")).stdout) as Array<{ window: { from: { backupId: string } | null; to: { segment: string } | null; gaps: unknown[] } }>;
+    assert.ok(list[0]?.window.from && list[0].window.to, JSON.stringify(list[0]?.window));
+    assert.deepEqual(list[0].window.gaps, []);
+  });
+
+  it("RPO: a primary killed with its volumes deleted is restored to within archive_timeout + 10 s of its last commit", async function () {
+    const { workspace, port } = await pitrCluster();
+    const primary = `${workspace.cluster}-primary`;
+    await psql(primary, "CREATE TABLE ticks(id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp())");
+    await physicalBackup(workspace);
+    const password = (await workspace.read(".pgfort", workspace.cluster, "secrets", "postgres-password")).trim();
+    const client = await connectTcp(port, "postgres", password);
+    client.on("error", () => undefined);
+    let lastCommitted = 0;
+    let writing = true;
+    const writer = (async () => {
+      while (writing) {
+        try {
+          await client.query("INSERT INTO ticks DEFAULT VALUES");
+          lastCommitted = Date.now();
+        } catch {
+          return; // the primary was killed
+        }
+        await sleep(100);
+      }
+    })();
+    await sleep(45_000);
+    await engineApi.getContainer(primary).kill();
+    writing = false;
+    await writer;
+    await client.end().catch(() => undefined);
+    const engine = await docker();
+    await engine.removeContainer(primary);
+    for (const volume of [`${primary}-data`, `${primary}-wal`]) await engine.removeVolume(volume);
+
+    const result = await workspace.ok("restore", "--as", "rescued", "--latest");
+    const newest = Number(await psql(`${workspace.cluster}-rescued`, "SELECT (extract(epoch FROM max(at)) * 1000)::bigint FROM ticks"));
+    const lostSeconds = (lastCommitted - newest) / 1000;
+    console.log(`      RPO: last commit ${new Date(lastCommitted).toISOString()}, newest restored row ${new Date(newest).toISOString()}: ${lostSeconds.toFixed(1)} s lost`);
+    assert.ok(lostSeconds <= 10 + 10, `${lostSeconds} s of commits lost; archive_timeout is 10 s\n${result.stdout}`);
+    assert.ok(Number(await psql(`${workspace.cluster}-rescued`, "SELECT count(*) FROM ticks")) > 100);
+  });
+});
