@@ -3,10 +3,14 @@ import type { Retention } from "../config/schema";
 import { listBackups } from "./catalog";
 import { INCOMPLETE_GRACE_MS, planRetention, type RetentionDecision } from "./retention";
 import type { BackupTarget } from "./targets/target";
+import { walDirectory } from "../wal/names";
+import { planWalPrune } from "../wal/retention";
 
 export interface PruneResult {
   decisions: RetentionDecision[];
   deleted: string[];
+  /** Archived WAL files removed (or, dry run, to remove): older than every kept physical backup needs. */
+  walRemoved: number;
   abortedUploads: number;
   dryRun: boolean;
 }
@@ -28,6 +32,9 @@ export async function pruneBackups(target: BackupTarget, cluster: string, policy
   );
   const deleted: string[] = [];
   let abortedUploads = 0;
+  const kept = new Set(decisions.filter((decision) => decision.keep).map((decision) => `${decision.kind}/${decision.id}`));
+  const keptStarts = entries.flatMap((entry) => (entry.status === "complete" && kept.has(`${entry.kind}/${entry.id}`) && entry.manifest?.wal ? [entry.manifest.wal.startLsn] : []));
+  const wal = planWalPrune(cluster, await target.list(walDirectory(cluster)), keptStarts);
   if (!options.dryRun) {
     for (const decision of decisions.filter((candidate) => !candidate.keep)) {
       const entry = entries.find((candidate) => candidate.id === decision.id && candidate.kind === decision.kind);
@@ -38,7 +45,9 @@ export async function pruneBackups(target: BackupTarget, cluster: string, policy
       await target.remove(manifestFirst.slice(1));
       deleted.push(entry.id);
     }
+    // After the backups: WAL goes only once no kept backup can need it.
+    await target.remove(wal.remove);
     abortedUploads = await target.abortStaleUploads(new Date(now.getTime() - INCOMPLETE_GRACE_MS));
   }
-  return { decisions, deleted, abortedUploads, dryRun: options.dryRun };
+  return { decisions, deleted, walRemoved: wal.remove.length, abortedUploads, dryRun: options.dryRun };
 }

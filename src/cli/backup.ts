@@ -139,7 +139,7 @@ export function registerPrune(backup: Command): void {
         const result = await handOffPrune(await docker(), loaded, { dryRun: Boolean(options.dryRun), targetUrl: options.target, signal, ...jobListener(output) });
         output.result(result, [
           ...result.decisions.map((decision) => `${decision.keep ? "keep  " : options.dryRun ? "would delete" : "delete"} ${decision.id} ${decision.kind.padEnd(8)} ${decision.reasons.join(", ")}`),
-          options.dryRun ? "dry run: nothing deleted" : `deleted ${result.deleted.length} backup(s); aborted ${result.abortedUploads} stale multipart upload(s)`,
+          options.dryRun ? `dry run: nothing deleted (${result.walRemoved} archived WAL file(s) would go)` : `deleted ${result.deleted.length} backup(s) and ${result.walRemoved} archived WAL file(s) no kept backup needs; aborted ${result.abortedUploads} stale multipart upload(s)`,
         ]);
       }),
     );

@@ -3,7 +3,7 @@ import type { Command } from "commander";
 import { applyConfig, checkConfig, type ConfigReport } from "../cluster/config-apply";
 import { down } from "../cluster/down";
 import { planNode, primarySpec } from "../cluster/plan";
-import { agentStatus, runningNodes, type AgentStatus } from "../cluster/status";
+import { agentStatus, runningNodes, type AgentStatus, type ArchiveStatus } from "../cluster/status";
 import { connectionInfo, readHostFacts } from "../cluster/up";
 import { clusterStatus, type NodeStatus } from "../orchestrate/status";
 import { upCluster } from "../orchestrate/up";
@@ -17,6 +17,15 @@ import { action } from "./context";
 import { formatBytes } from "./output";
 import { formatSettings, formatTable, formatUsageTable } from "./status-usage";
 import { findLeftovers } from "../lifecycle/reaper";
+
+/** The primary's WAL archiving in one line: what was stored last, what waits, what failed. */
+export function formatArchiveLine(archive: ArchiveStatus): string {
+  if (archive.mode === "off") return "WAL archive: off (wal.archive: false): no point-in-time recovery";
+  const waiting = `${archive.pendingFiles} WAL file(s) waiting (${archive.pendingFiles * 16} MiB)`;
+  const last = archive.lastArchivedWal ? `last stored ${archive.lastArchivedWal} at ${archive.lastArchivedAt ?? "?"}` : "nothing stored yet";
+  const failing = archive.lastFailedAt && (!archive.lastArchivedAt || archive.lastFailedAt > archive.lastArchivedAt);
+  return `WAL archive: ${failing ? `FAILING since ${archive.lastFailedAt ?? "?"} (${archive.lastFailedWal ?? "?"}, ${archive.failedCount} failed attempts; the agent's log says why); ` : ""}${last}; ${waiting}`;
+}
 
 export function registerCluster(program: Command): void {
   program
@@ -59,6 +68,7 @@ export function registerCluster(program: Command): void {
         output.result({ cluster: config.cluster, nodes, agent, backups, leftovers }, [
           ...(nodes.length ? formatStatusTable(nodes) : [`cluster ${config.cluster} has no containers (pgfort up)`]),
           formatAgentLine(agent),
+          ...nodes.flatMap((node) => (node.role === "primary" && node.archive ? [formatArchiveLine(node.archive)] : [])),
           ...(nodes.length ? ["", ...formatUsageTable(nodes), "", ...formatSettings(nodes)] : []),
           "",
           ...formatLatestBackups(backups),

@@ -23,10 +23,23 @@ export interface ServerStatus {
   usage: ContainerUsage;
   /** The tuned settings in force and which file set each; null when the server does not answer. */
   settings: SettingInForce[] | null;
+  /** WAL archiving as the server sees it (pg_stat_archiver, its archive_status directory); null when it does not answer. */
+  archive: ArchiveStatus | null;
+}
+
+export interface ArchiveStatus {
+  mode: string;
+  lastArchivedWal: string | null;
+  lastArchivedAt: string | null;
+  lastFailedWal: string | null;
+  lastFailedAt: string | null;
+  failedCount: number;
+  /** WAL files waiting for the archive in pg_wal (their .ready marks). */
+  pendingFiles: number;
 }
 
 /** Maps `docker inspect` to the engine-side part of a NodeStatus. Pure. */
-export function mapInspect(info: ContainerInspect, now: Date): Omit<ServerStatus, "connections" | "inRecovery" | "usage" | "settings"> {
+export function mapInspect(info: ContainerInspect, now: Date): Omit<ServerStatus, "connections" | "inRecovery" | "usage" | "settings" | "archive"> {
   const host = info.HostConfig;
   const started = info.State.Running ? Date.parse(info.State.StartedAt) : NaN;
   const binding = info.NetworkSettings.Ports?.["5432/tcp"]?.[0];
@@ -48,7 +61,23 @@ export function mapInspect(info: ContainerInspect, now: Date): Omit<ServerStatus
   };
 }
 
-const ServerRow = z.object({ connections: z.number(), in_recovery: z.boolean() });
+const ServerRow = z.object({
+  connections: z.number(),
+  in_recovery: z.boolean(),
+  archive_mode: z.string(),
+  last_archived_wal: z.string().nullable(),
+  last_archived_at: z.string().nullable(),
+  last_failed_wal: z.string().nullable(),
+  last_failed_at: z.string().nullable(),
+  failed_count: z.number(),
+  pending_files: z.number(),
+});
+const SERVER_QUERY = `SELECT (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid())::int AS connections,
+  pg_is_in_recovery() AS in_recovery, current_setting('archive_mode') AS archive_mode,
+  a.last_archived_wal, a.last_archived_time::text AS last_archived_at, a.last_failed_wal, a.last_failed_time::text AS last_failed_at,
+  a.failed_count::int AS failed_count,
+  (SELECT count(*) FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready')::int AS pending_files
+  FROM pg_stat_archiver a`;
 
 /** The running primaries and replicas of the cluster, by node name: the current primary first. */
 export async function runningNodes(docker: DockerClient, cluster: string, primaryNode: string): Promise<string[]> {
@@ -73,18 +102,24 @@ export async function serverStatuses(docker: DockerClient, cluster: string, prim
     const [usage, server, settings] = await Promise.all([
       readUsage(docker, info),
       running
-        ? queryRows(
-            docker,
-            base.container,
-            "SELECT (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid())::int AS connections, pg_is_in_recovery() AS in_recovery",
-            ServerRow,
-          )
+        ? queryRows(docker, base.container, SERVER_QUERY, ServerRow)
             .then((rows) => rows[0])
             .catch(() => undefined)
         : undefined,
       running ? settingsInForce(docker, base.container).catch(() => null) : null,
     ]);
-    return { ...base, role, connections: server?.connections ?? null, inRecovery: server?.in_recovery ?? null, usage, settings };
+    const archive: ArchiveStatus | null = server
+      ? {
+          mode: server.archive_mode,
+          lastArchivedWal: server.last_archived_wal,
+          lastArchivedAt: server.last_archived_at,
+          lastFailedWal: server.last_failed_wal,
+          lastFailedAt: server.last_failed_at,
+          failedCount: server.failed_count,
+          pendingFiles: server.pending_files,
+        }
+      : null;
+    return { ...base, role, connections: server?.connections ?? null, inRecovery: server?.in_recovery ?? null, usage, settings, archive };
   };
   const nodes = (await Promise.all(containers.map((summary) => read(summary.Id)))).filter((node): node is ServerStatus => node !== undefined);
   return nodes.sort((a, b) => (a.role === b.role ? a.node.localeCompare(b.node) : a.role === "primary" ? -1 : 1));

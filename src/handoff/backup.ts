@@ -78,6 +78,7 @@ const PruneResultSchema = z.object({
   decisions: z.array(z.object({ id: z.string(), kind: z.enum(["logical", "physical"]), keep: z.boolean(), reasons: z.array(z.string()) })),
   deleted: z.array(z.string()),
   abortedUploads: z.number(),
+  walRemoved: z.number(),
   dryRun: z.boolean(),
 });
 

@@ -5,6 +5,8 @@
 import assert from "node:assert/strict";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { BackupManifest } from "../../src/backup/manifest";
+import { readdir } from "node:fs/promises";
+import { parseWalFileName, segmentOfLsn } from "../../src/wal/names";
 import { connectTcp, docker, engineApi, psql } from "./postgres";
 import { freePort, Workspace } from "./workspace";
 
@@ -44,7 +46,7 @@ describe("point-in-time recovery", function () {
     const { workspace } = await pitrCluster();
     const primary = `${workspace.cluster}-primary`;
     await psql(primary, "CREATE TABLE marks(id int PRIMARY KEY, at timestamptz DEFAULT clock_timestamp())");
-    await physicalBackup(workspace);
+    const base = await physicalBackup(workspace);
     const insert = (id: number) => psql(primary, `INSERT INTO marks(id) VALUES (${id})`);
     await insert(1);
     await sleep(1000);
@@ -82,6 +84,43 @@ describe("point-in-time recovery", function () {
     const list = JSON.parse((await workspace.ok("backup", "list", "--json")).stdout) as Array<{ window: { from: { backupId: string } | null; to: { segment: string } | null; gaps: unknown[] } }>;
     assert.ok(list[0]?.window.from && list[0].window.to, JSON.stringify(list[0]?.window));
     assert.deepEqual(list[0].window.gaps, []);
+
+    // Retention knows the chain: WAL before the kept backup's start goes, what it needs stays.
+    const startSegment = segmentOfLsn(base.wal?.startLsn ?? "0/0");
+    const segmentsNow = async () =>
+      (await readdir(workspace.path("backups", workspace.cluster, "wal"))).flatMap((name) => {
+        const wal = parseWalFileName(name.split(".")[0] ?? "");
+        return wal?.segment !== undefined && /^[0-9A-F]{24}\.[0-9a-f]{64}/.test(name) ? [wal.segment] : [];
+      });
+    assert.ok((await segmentsNow()).some((segment) => segment < startSegment), "WAL from before the backup was archived");
+    await workspace.ok("backup", "prune");
+    const after = await segmentsNow();
+    assert.ok(after.every((segment) => segment >= startSegment), "nothing older than the kept backup's start");
+    assert.ok(after.includes(startSegment) && after.length >= 2, "what the kept backup needs stays");
+  });
+
+  it("after replica promote, archiving follows the new timeline and restore --latest replays across it", async function () {
+    const port = await freePort();
+    const workspace = await Workspace.create((cluster) => `cluster: ${cluster}\nprimary:\n  port: ${port}\n  resources: { memory: 512m, cpus: 1 }\nreplicas: [ { name: r1 } ]\nwal: { archiveTimeout: 10s }\n`);
+    await workspace.ok("up");
+    const primary = `${workspace.cluster}-primary`;
+    const promoted = `${workspace.cluster}-r1`;
+    await psql(primary, "CREATE TABLE marks(id int PRIMARY KEY, at timestamptz DEFAULT clock_timestamp())");
+    await physicalBackup(workspace);
+    await psql(primary, "INSERT INTO marks(id) VALUES (1), (2)");
+    await archiveNow(primary);
+    await workspace.ok("replica", "promote", "r1", "--yes");
+    assert.equal(await psql(promoted, "SELECT pg_is_in_recovery()"), "f");
+    await psql(promoted, "INSERT INTO marks(id) VALUES (3)");
+    await archiveNow(promoted);
+    // The new timeline's history file and its WAL are in the archive, stored by the new primary.
+    const names = await readdir(workspace.path("backups", workspace.cluster, "wal"));
+    assert.ok(names.some((name) => name.startsWith("00000002.history.")), names.join(", "));
+    assert.ok(names.some((name) => /^00000002[0-9A-F]{16}\./.test(name)), names.join(", "));
+    // From the backup taken on timeline 1, through the promotion, to the end of timeline 2.
+    const across = await workspace.ok("restore", "--as", "across", "--latest");
+    assert.deepEqual(await ids(`${workspace.cluster}-across`), [1, 2, 3], across.stdout);
+    assert.match(across.stdout, /new timeline 3/);
   });
 
   it("RPO: a primary killed with its volumes deleted is restored to within archive_timeout + 10 s of its last commit", async function () {

@@ -89,12 +89,15 @@ describe("WAL archiving", function () {
     assert.ok((await writes(primary)) > 3, "the primary takes writes");
     const logs = await engine.logTail(primary, 200_000);
     assert.match(logs, /the agent is not running/, "the server's log says why");
+    // status says so too, with the backlog.
+    assert.match((await workspace.ok("status")).stdout, /WAL archive: FAILING since .* [2-9] WAL file\(s\) waiting/);
     await engine.startContainer(agent);
     await eventually(180_000, async () => {
       const names = await archivedNames(workspace);
       for (const segment of closed) assert.ok(names.some((name) => name.startsWith(`${segment}.`)), `${segment} stored`);
       assert.equal(await readyCount(primary), 0);
     });
+    assert.match((await workspace.ok("status")).stdout, /WAL archive: last stored [0-9A-F]{24} at .*; 0 WAL file\(s\) waiting/);
   });
 
   it("past wal.maxPending the primary gives WAL up as a recorded gap, stays up, and /healthz says so", async function () {
