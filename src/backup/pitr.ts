@@ -60,3 +60,18 @@ export function chooseBase(entries: readonly BackupEntry[], window: RecoverableW
   if (!chosen) throw new NotFoundError(`no physical backup ends before the recovery target; ${describeWindow(window)}`, "take a physical backup (pgfort backup run --kind physical) or pick a later target");
   return chosen.entry;
 }
+
+/**
+ * A PITR drill's point: a random time inside the window (`random` in [0, 1)), and the base backup a
+ * restore to it starts from. No window, or no archived WAL after its start: an error that says so.
+ */
+export async function planPitrDrill(target: BackupTarget, cluster: string, random = Math.random()): Promise<{ entry: CompleteBackup; recovery: RecoveryTarget & { kind: "time" } }> {
+  const { entries, window } = await readWindow(target, cluster);
+  if (!window.from || !window.to || window.to.time <= window.from.time) {
+    throw new NotFoundError(`no point-in-time drill possible: ${describeWindow(window)}`, "take a physical backup and let the agent archive WAL after it (wal.archive: true)");
+  }
+  const from = Date.parse(window.from.time);
+  const span = Date.parse(window.to.time) - from;
+  const recovery = { kind: "time" as const, time: new Date(from + Math.floor(random * span)).toISOString() };
+  return { entry: chooseBase(entries, window, recovery), recovery };
+}

@@ -103,16 +103,20 @@ export function registerBackup(program: Command): void {
     .command("verify [id]")
     .description("restore drill in a job of the agent image: checksums, a scratch server, pg_amcheck, row counts; writes a new verify-*.json verdict")
     .option("--latest", "the newest complete backup")
+    .option("--pitr", "point-in-time drill: restore a physical backup plus archived WAL to a random point of the recoverable window")
     .option("--target <url>", "file://PATH or s3://bucket/prefix (default: backups.target)")
     .action(
-      action<{ latest?: boolean; target?: string }>(async ({ output, loadConfig, docker, signal }, options, id) => {
-        if (!id && !options.latest) throw new ConfigError("backup verify needs a backup id or --latest", "pgfort backup list shows the ids");
+      action<{ latest?: boolean; pitr?: boolean; target?: string }>(async ({ output, loadConfig, docker, signal }, options, id) => {
+        if (!id && !options.latest && !options.pitr) throw new ConfigError("backup verify needs a backup id, --latest or --pitr", "pgfort backup list shows the ids");
+        if (options.pitr && (id || options.latest)) throw new ConfigError("--pitr picks its own point and base backup", "give --pitr alone");
         const loaded = await loadConfig();
         const target = targetOf(loaded, options.target, output);
-        const entry = await findBackup(target, loaded.config.cluster, id ?? "latest");
+        const named = options.pitr ? undefined : await findBackup(target, loaded.config.cluster, id ?? "latest");
         await reapFirst(output, await docker(), loaded, target);
         // A DrillError (the drill could not run to a verdict) comes back as one: exit 3, no verdict written.
-        const { verdict, location: located } = await handOffVerify(await docker(), loaded, { id: entry.id, targetUrl: options.target, signal, ...jobListener(output) });
+        const request = named ? { id: named.id } : { pitr: true as const };
+        const { verdict, location: located } = await handOffVerify(await docker(), loaded, { ...request, targetUrl: options.target, signal, ...jobListener(output) });
+        const entry = named ?? { id: verdict.id, kind: "physical" as const };
         // The job names the verdict by its view of the target; the user knows the host's.
         const location = target.locate(`${backupDirectory(loaded.config.cluster, entry.kind, entry.id)}${path.posix.basename(located)}`);
         output.result({ ...verdict, location }, [

@@ -9,6 +9,7 @@ import { findBackup } from "../backup/catalog";
 import { backupDirectory } from "../backup/layout";
 import { verifyInJob } from "../jobs/drill";
 import { jobAction, type JobIo } from "./job";
+import { planPitrDrill } from "../backup/pitr";
 
 export function registerJobVerify(job: Command, io: JobIo): void {
   job
@@ -17,18 +18,21 @@ export function registerJobVerify(job: Command, io: JobIo): void {
     .option("--agent-config <file>", "the agent's config file (default: the secrets volume's)")
     .option("--scratch-dir <dir>", "where the scratch server lives (a volume)", AGENT_SCRATCH_DIR)
     .option("--target <url>", "a target other than the agent's (as the job sees it)")
+    .option("--pitr", "a point-in-time drill: restore to a random point of the recoverable window (its base backup instead of ID)")
     .option("--stdin-lifeline", "abort when stdin closes")
     .action(
-      jobAction<{ scratchDir: string }>(io, async ({ context, target, emit, signal }, options, id) => {
+      jobAction<{ scratchDir: string; pitr?: boolean }>(io, async ({ context, target, emit, signal }, options, id) => {
         const { loaded } = context;
-        const entry = await findBackup(target, loaded.config.cluster, id ?? "latest");
-        emit({ event: "info", message: `verifying ${entry.kind} backup ${entry.id}` });
+        const pitr = options.pitr ? await planPitrDrill(target, loaded.config.cluster) : undefined;
+        const entry = pitr?.entry ?? (await findBackup(target, loaded.config.cluster, id ?? "latest"));
+        emit({ event: "info", message: pitr ? `point-in-time drill: physical backup ${entry.id}, then archived WAL to ${pitr.recovery.time}` : `verifying ${entry.kind} backup ${entry.id}` });
         return verifyInJob({
           loaded,
           target,
           directory: backupDirectory(loaded.config.cluster, entry.kind, entry.id),
           manifest: entry.manifest,
           scratchDir: options.scratchDir,
+          ...(pitr ? { recovery: pitr.recovery } : {}),
           onInfo: (message) => emit({ event: "info", message }),
           signal,
         });

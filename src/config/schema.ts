@@ -111,7 +111,8 @@ export const BackupJobSchema = z.strictObject({
   kind: z.enum(["logical", "physical"]),
   schedule: z.string(),
   databases: z.array(z.string().min(1)).default([]),
-  verify: z.boolean().default(false),
+  /** A restore drill after each backup; "pitr": to a random point of the recoverable window (issue 11). */
+  verify: z.union([z.boolean(), z.literal("pitr")]).default(false),
   prune: z.boolean().default(false),
 });
 export type BackupJob = z.infer<typeof BackupJobSchema>;

@@ -95,7 +95,9 @@ const VerifyResultSchema = z.object({ verdict: VerdictSchema, location: z.string
  * killed or restarted mid-drill, the engine gone) after it started wrote no verdict either: a
  * DrillError too.
  */
-export async function handOffVerify(docker: DockerClient, loaded: LoadedConfig, request: HandOffCommon & { id: string }): Promise<z.infer<typeof VerifyResultSchema>> {
+export async function handOffVerify(docker: DockerClient, loaded: LoadedConfig, request: HandOffCommon & ({ id: string } | { pitr: true })): Promise<z.infer<typeof VerifyResultSchema>> {
+  const args = "pitr" in request ? ["verify", "--pitr"] : ["verify", request.id];
+  const drilled = "pitr" in request ? "(point-in-time drill)" : request.id;
   let value: unknown;
   let started = false;
   const onStart: HandOffListener["onStart"] = (where) => {
@@ -103,10 +105,10 @@ export async function handOffVerify(docker: DockerClient, loaded: LoadedConfig, 
     request.onStart?.(where);
   };
   try {
-    value = await handOff(docker, loaded, { ...request, onStart }, { args: ["verify", request.id], needsServer: false, scratch: true });
+    value = await handOff(docker, loaded, { ...request, onStart }, { args, needsServer: false, scratch: true });
   } catch (error) {
     if (!started || error instanceof JobFailedError || request.signal?.aborted) throw error;
-    throw drillError(request.id, error);
+    throw drillError(drilled, error);
   }
   return parsed(VerifyResultSchema, value, "verdict");
 }

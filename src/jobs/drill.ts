@@ -5,7 +5,6 @@
 // globals and every database restored from the target. Then pg_amcheck over every database, row
 // counts against the manifest (logical), and the server stopped and its directory removed, always.
 // The verdict is the one of `pgfort backup verify` (src/backup/drill-outcome.ts).
-import { readFile } from "node:fs/promises";
 import os from "node:os";
 import type { LoadedConfig } from "../config/load";
 import { BackupError } from "../errors";
@@ -16,8 +15,11 @@ import type { BackupManifest } from "../backup/manifest";
 import { planRestoreProgram, ROW_COUNT_QUERY } from "../backup/plan";
 import { compareRowCounts } from "../backup/row-counts";
 import type { BackupTarget } from "../backup/targets/target";
-import { parseCpuLimit, parseMemoryLimit, renderSettings, scratchSettings } from "./scratch-settings";
+import { renderSettings, scratchSettings } from "./scratch-settings";
+import { readLimits } from "./limits";
 import { ScratchServer, type ScratchServerOptions } from "./scratch-server";
+import { describeTarget, type RecoveryTarget } from "../wal/recovery-target";
+import { recoverToTarget } from "./recover";
 
 export interface VerifyInJobOptions {
   loaded: LoadedConfig;
@@ -32,6 +34,8 @@ export interface VerifyInJobOptions {
   signal?: AbortSignal;
   /** `pgfort-job` on PATH in the image; a path in tests. */
   jobCommand?: string;
+  /** A PITR drill (backup verify --pitr): after the base, archived WAL replayed to this point. */
+  recovery?: RecoveryTarget | undefined;
 }
 
 export async function verifyInJob(options: VerifyInJobOptions): Promise<VerifyResult> {
@@ -88,7 +92,8 @@ async function runDrill(options: VerifyInJobOptions, server: ScratchServer): Pro
       await server.feed(planRestoreProgram(base), await target.read(`${directory}${base.name}`), "extracting the base backup", { check: "extracting the base backup" });
       await server.feed({ verb: "verify-base", env: { PGFORT_DATA_DIR: server.dataDir } }, undefined, "pg_verifybackup", { check: "pg_verifybackup" });
       checks.push({ name: "pg_verifybackup", ok: true, detail: "the extracted files and WAL match the backup's own manifest" });
-      options.onInfo?.("starting the scratch server: recovery to consistency with the backup's own WAL");
+      if (options.recovery) checks.push(await replayInDrill(options, options.recovery, server));
+      options.onInfo?.(options.recovery ? "starting the scratch server on the recovered data" : "starting the scratch server: recovery to consistency with the backup's own WAL");
       await server.start(settings, { check: "server starts" });
       checks.push({ name: "server starts", ok: true, detail: "recovered to consistency and accepted connections on its Unix socket" });
     } else {
@@ -113,6 +118,29 @@ async function runDrill(options: VerifyInJobOptions, server: ScratchServer): Pro
   }
 }
 
+/** The archived WAL replayed to the drill's point: a check, failed when the archive does not get there. */
+async function replayInDrill(options: VerifyInJobOptions, recovery: RecoveryTarget, server: ScratchServer): Promise<Check> {
+  const name = "point-in-time recovery";
+  try {
+    const outcome = await recoverToTarget({
+      target: options.target,
+      manifest: options.manifest,
+      dataDir: server.dataDir,
+      recovery,
+      scratchDir: options.scratchDir,
+      jobCommand: options.jobCommand,
+      onInfo: options.onInfo,
+      signal: options.signal,
+    });
+    const { reached } = outcome;
+    return { name, ok: true, detail: `replayed ${outcome.walFiles} archived WAL file(s) to ${outcome.target}: ${reached.stopLine ?? "end of the archive"}; last transaction ${reached.lastTransactionAt ?? "none"}` };
+  } catch (error) {
+    if (options.signal?.aborted) throw options.signal.reason;
+    const message = error instanceof Error ? error.message : String(error);
+    throw new CheckFailedError(`point-in-time recovery to ${describeTarget(recovery)} failed: ${message}`, "the base backup or the WAL archive does not restore to this point", [{ name, ok: false, detail: message }]);
+  }
+}
+
 /** Rows per table of each database, with the query the backup's manifest counted them with. */
 async function countRows(server: ScratchServer, databases: readonly string[]): Promise<Record<string, Record<string, number>>> {
   const counts: Record<string, Record<string, number>> = {};
@@ -130,10 +158,3 @@ function parseCounts(text: string): Record<string, number> {
   return Object.fromEntries(Object.entries(parsed).map(([table, rows]) => [table, Number(rows)]));
 }
 
-/** The job container's own limits from its cgroup (v2, else v1): memory, and CPUs for pg_amcheck's --jobs. */
-export async function readLimits(): Promise<{ memoryBytes: number | null; jobs: number }> {
-  const read = (file: string) => readFile(file, "utf8").catch(() => undefined);
-  const memoryBytes = parseMemoryLimit((await read("/sys/fs/cgroup/memory.max")) ?? (await read("/sys/fs/cgroup/memory/memory.limit_in_bytes")));
-  const cpus = parseCpuLimit(await read("/sys/fs/cgroup/cpu.max"));
-  return { memoryBytes, jobs: Math.max(1, Math.min(os.availableParallelism(), cpus ?? os.availableParallelism())) };
-}

@@ -7,6 +7,7 @@ import type { BackupTarget } from "../backup/targets/target";
 import { AGENT_SCRATCH_DIR } from "../agent/contract";
 import { backupDirectory } from "../backup/layout";
 import { verifyInJob } from "./drill";
+import { planPitrDrill } from "../backup/pitr";
 import { runScheduledJob, type JobSteps } from "../schedule/backup-job";
 import type { RunOutcome } from "../schedule/scheduler";
 import { runBackupJob } from "./backup";
@@ -24,17 +25,21 @@ export function inAgentSteps(context: AgentContext, target: BackupTarget): JobSt
         await runtime.close();
       }
     },
-    verify: async (job, manifest, signal) =>
-      (
-        await verifyInJob({
-          loaded: context.loaded,
-          target,
-          directory: backupDirectory(config.cluster, job.kind, manifest.id),
-          manifest,
-          scratchDir: AGENT_SCRATCH_DIR,
-          ...(signal ? { signal } : {}),
-        })
-      ).verdict,
+    verify: async (job, manifest, signal) => {
+      // A PITR drill: the point is random in the window, its base the backup that fits it.
+      const pitr = job.verify === "pitr" ? await planPitrDrill(target, config.cluster) : undefined;
+      const base = pitr ? pitr.entry.manifest : manifest;
+      const { verdict } = await verifyInJob({
+        loaded: context.loaded,
+        target,
+        directory: backupDirectory(config.cluster, base.kind, base.id),
+        manifest: base,
+        scratchDir: AGENT_SCRATCH_DIR,
+        ...(pitr ? { recovery: pitr.recovery } : {}),
+        ...(signal ? { signal } : {}),
+      });
+      return verdict;
+    },
     prune: async () => {
       await pruneBackups(target, config.cluster, config.backups.retention, { dryRun: false });
     },

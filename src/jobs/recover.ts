@@ -14,7 +14,7 @@ import { fetchWalFiles } from "../wal/fetch";
 import { walDirectory } from "../wal/names";
 import { describeTarget, parseRecoveryLog, recoverySettings, walNeeded, type RecoveryReached, type RecoveryTarget } from "../wal/recovery-target";
 import { archivedObjects } from "../wal/window";
-import { readLimits } from "./drill";
+import { readLimits } from "./limits";
 import { ScratchServer } from "./scratch-server";
 import { renderSettings, scratchSettings } from "./scratch-settings";
 

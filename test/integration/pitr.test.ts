@@ -85,6 +85,14 @@ describe("point-in-time recovery", function () {
     assert.ok(list[0]?.window.from && list[0].window.to, JSON.stringify(list[0]?.window));
     assert.deepEqual(list[0].window.gaps, []);
 
+    // The PITR drill: a random point of the window, the drill's checks there, a verdict beside the base.
+    const drill = await workspace.ok("backup", "verify", "--pitr");
+    assert.match(drill.stdout, new RegExp(`backup ${base.id}: verify passed`));
+    assert.match(drill.stdout, /ok {3}point-in-time recovery: replayed [1-9]\d* archived WAL file\(s\) to time /);
+    assert.match(drill.stdout, /ok {3}pg_amcheck/);
+    const verdicts = (await readdir(workspace.path("backups", workspace.cluster, "physical", base.id))).filter((name) => name.startsWith("verify-"));
+    assert.equal(verdicts.length, 1);
+
     // Retention knows the chain: WAL before the kept backup's start goes, what it needs stays.
     const startSegment = segmentOfLsn(base.wal?.startLsn ?? "0/0");
     const segmentsNow = async () =>
