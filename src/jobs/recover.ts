@@ -74,8 +74,7 @@ export async function recoverToTarget(options: RecoverOptions): Promise<Recovery
         recovery.kind === "name" ? "create the point with pgfort restore-point NAME, or pick one the archive holds" : "pick a target inside the window (pgfort backup list), or use --latest",
       );
     }
-    const log = await server.log();
-    const timeline = /selected new timeline ID: (\d+)/.exec(log)?.[1];
+    const timeline = [...(await server.log()).matchAll(/selected new timeline ID: (\d+)/g)].at(-1)?.[1];
     await server.remove("fast");
     await putBackAutoConf(dataDir);
     await rm(walDir, { recursive: true, force: true });
@@ -88,27 +87,30 @@ export async function recoverToTarget(options: RecoverOptions): Promise<Recovery
 
 /** Starts the private server and waits for the promotion; the log's account of where it stopped. */
 async function replay(server: ScratchServer, settings: string): Promise<RecoveryReached> {
+  // This run's part of the log: a second run (after the WAL ended before a time target) appends to it.
+  const offset = (await server.log()).length;
+  const logOfThisRun = async () => (await server.log()).slice(offset);
   try {
     await server.start(settings, {});
   } catch (error) {
-    const reached = parseRecoveryLog(await server.log());
+    const reached = parseRecoveryLog(await logOfThisRun());
     if (reached.endedBeforeTarget) return reached;
     throw error;
   }
+  // pg_ctl returns once the postmaster runs; with hot standby off it refuses connections until the
+  // promotion. Refusals are the wait; a postmaster that shut down is the end.
   const deadline = Date.now() + PROMOTION_TIMEOUT_MS;
-  let refused = 0;
   while (Date.now() < deadline) {
     const run = await server.tool(["psql", "-X", "-A", "-t", "-d", "postgres", "-c", "SELECT pg_is_in_recovery()"]);
-    if (run.exitCode === 0 && run.stdout.trim() === "f") return parseRecoveryLog(await server.log());
-    if (run.exitCode !== 0 && ++refused >= 3) {
+    if (run.exitCode === 0 && run.stdout.trim() === "f") return parseRecoveryLog(await logOfThisRun());
+    const log = await logOfThisRun();
+    if (run.exitCode !== 0 && /database system is shut down|startup process \(PID \d+\) exited|PANIC:/.test(log)) {
       // It stopped: the WAL ended before the target (PostgreSQL 13+ stops with FATAL), or replay failed.
-      const log = await server.log();
       const reached = parseRecoveryLog(log);
       if (reached.endedBeforeTarget) return reached;
       const tail = log.trim().split("\n").slice(-8).join("\n");
       throw new BackupError(`the recovering server stopped: ${tail || run.stderr.trim()}`, "read its log above; nothing was started under the restored name");
     }
-    if (run.exitCode === 0) refused = 0;
     await sleep(500);
   }
   throw new BackupError("recovery did not finish within 6 hours", "restore from a newer base backup (fewer WAL files to replay)");

@@ -68,17 +68,7 @@ export async function storeWalFile(target: BackupTarget, cluster: string, name: 
   }
   const stored = await compress(raw, compression);
   const key = archiveKey(cluster, name, sha256, compression.method);
-  const pending = await target.write(key);
-  try {
-    await new Promise<void>((resolve, reject) => {
-      pending.stream.once("error", reject);
-      pending.stream.end(stored, () => resolve());
-    });
-    await pending.commit();
-  } catch (error) {
-    const failure = await pending.failure();
-    await pending.abort();
-    throw failure ?? error;
-  }
+  // One request, whole: a failed store leaves nothing to delete (write-once: no run deletes).
+  await target.writeText(key, stored);
   return { key, bytes: stored.length, rawBytes: raw.length, written: true };
 }

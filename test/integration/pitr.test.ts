@@ -58,6 +58,8 @@ describe("point-in-time recovery", function () {
     await insert(4);
     const afterFour = await psql(primary, "SELECT pg_current_wal_lsn()");
     await insert(5);
+    // After the last commit: the archive may hold no transaction that ends after it.
+    const afterAll = await psql(primary, `SELECT ${ISO_NOW}`);
     await archiveNow(primary);
 
     const restored = async (name: string, ...flags: string[]) => {
@@ -70,6 +72,7 @@ describe("point-in-time recovery", function () {
     assert.deepEqual((await restored("at-name", "--to-name", "before-four")).rows, [1, 2, 3]);
     assert.deepEqual((await restored("at-lsn", "--to-lsn", afterFour)).rows, [1, 2, 3, 4]);
     assert.deepEqual((await restored("at-end", "--latest")).rows, [1, 2, 3, 4, 5]);
+    assert.deepEqual((await restored("after-all", "--to", afterAll)).rows, [1, 2, 3, 4, 5], "a time after the last archived commit");
     // The restored server is a primary of its own, on a new timeline, taking writes.
     assert.equal(await psql(`${workspace.cluster}-at-end`, "SELECT pg_is_in_recovery()"), "f");
     assert.equal(await psql(`${workspace.cluster}-at-end`, "INSERT INTO marks(id) VALUES (6) RETURNING id"), "6\nINSERT 0 1");

@@ -1,15 +1,40 @@
 // s3rver exactly as published, in its own process: a third-party S3 server with no routes added,
 // so the tests meet what users meet (it lacks ListMultipartUploads and AbortMultipartUpload).
-// Usage: node s3-server.js PORT DIRECTORY BUCKET; prints "ready PORT". Used by the tests and the bench.
+// Usage: node s3-server.js PORT DIRECTORY BUCKET [REQUEST_LOG]; prints "ready PORT". Used by the
+// tests and the bench. With REQUEST_LOG, every request is appended to that file as a JSON line
+// {method, path, query, existed} before s3rver handles it (`existed`: the object was stored
+// already), so a test can count DeleteObject calls and writes over existing keys.
+
+import { appendFileSync, existsSync } from "node:fs";
+import path from "node:path";
 
 // s3rver has no type declarations.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const S3rver = require("s3rver") as new (options: Record<string, unknown>) => { run(): Promise<{ port: number }> };
+const S3rver = require("s3rver") as new (options: Record<string, unknown>) => {
+  run(): Promise<{ port: number }>;
+  middleware: Array<(ctx: RequestContext, next: () => Promise<void>) => Promise<void>>;
+};
+
+interface RequestContext {
+  method: string;
+  path: string;
+  querystring: string;
+}
 
 async function main(): Promise<void> {
-  const [port = "0", directory = "", bucket = "pgfort-test"] = process.argv.slice(2);
+  const [port = "0", directory = "", bucket = "pgfort-test", requestLog] = process.argv.slice(2);
   // Every address: job containers reach it through their network's gateway (src/handoff/s3-access.ts).
   const server = new S3rver({ port: Number(port), address: "0.0.0.0", directory, silent: true, configureBuckets: [{ name: bucket }] });
+  if (requestLog) {
+    // First in the chain: it sees every request as it arrives, and only observes.
+    server.middleware.unshift(async (ctx, next) => {
+      // s3rver's file store: <directory>/<bucket>/<key>._S3rver_object (keys are path-style here).
+      const key = decodeURIComponent(ctx.path.replace(/^\/[^/]+\/?/, ""));
+      const existed = key !== "" && existsSync(path.join(directory, bucket, `${key}._S3rver_object`));
+      appendFileSync(requestLog, `${JSON.stringify({ method: ctx.method, path: ctx.path, query: ctx.querystring, existed })}\n`);
+      await next();
+    });
+  }
   const { port: actual } = await server.run();
   process.stdout.write(`ready ${actual}\n`);
 }

@@ -58,7 +58,7 @@ export abstract class TestS3 {
 }
 
 /** s3rver exactly as published (test/integration/s3-server.ts), on disk, in a child process. */
-class S3rverServer extends TestS3 {
+export class S3rverServer extends TestS3 {
   readonly kind = "s3rver";
   private process: ChildProcess | undefined;
   private port = 0;
@@ -66,6 +66,8 @@ class S3rverServer extends TestS3 {
   constructor(
     private readonly directory: string,
     bucket: string,
+    /** Where the server logs every request (s3-server.ts), when asked for. */
+    readonly requestLog?: string,
   ) {
     super(bucket, { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" });
   }
@@ -75,7 +77,7 @@ class S3rverServer extends TestS3 {
   }
 
   async launch(port: number): Promise<void> {
-    const child = spawn(process.execPath, [path.join(__dirname, "s3-server.js"), String(port), this.directory, this.bucket], { stdio: ["ignore", "pipe", "inherit"] });
+    const child = spawn(process.execPath, [path.join(__dirname, "s3-server.js"), String(port), this.directory, this.bucket, ...(this.requestLog ? [this.requestLog] : [])], { stdio: ["ignore", "pipe", "inherit"] });
     this.process = child;
     this.port = await new Promise<number>((resolve, reject) => {
       child.once("exit", (code) => reject(new Error(`s3rver exited with ${code}`)));
@@ -115,6 +117,17 @@ class S3rverServer extends TestS3 {
   async stop(): Promise<void> {
     await this.crash();
     await rm(this.directory, { recursive: true, force: true });
+    if (this.requestLog) await rm(this.requestLog, { force: true });
+  }
+
+  /** Every request the server got, in order (startS3 with logRequests). */
+  async requests(): Promise<Array<{ method: string; path: string; query: string; existed: boolean }>> {
+    if (!this.requestLog) throw new Error("this server was started without logRequests");
+    const text = await readFile(this.requestLog, "utf8").catch(() => "");
+    return text
+      .split("\n")
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as { method: string; path: string; query: string; existed: boolean });
   }
 
   private uploadsDirectory(): string {
@@ -234,12 +247,13 @@ async function waitUntilAnswering(s3: TestS3): Promise<void> {
   }
 }
 
-export async function startS3(kind: S3ServerKind, bucket = "pgfort-test"): Promise<TestS3> {
+export async function startS3(kind: S3ServerKind, bucket = "pgfort-test", options: { logRequests?: boolean } = {}): Promise<TestS3> {
   let server: TestS3;
   if (kind === "moto") {
     server = await startMoto(bucket);
   } else {
-    const s3rver = new S3rverServer(await mkdtemp(path.join(os.tmpdir(), "pgfort-s3-")), bucket);
+    const directory = await mkdtemp(path.join(os.tmpdir(), "pgfort-s3-"));
+    const s3rver = new S3rverServer(directory, bucket, options.logRequests ? `${directory}.requests.jsonl` : undefined);
     await s3rver.launch(0);
     server = s3rver;
   }

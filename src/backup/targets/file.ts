@@ -78,7 +78,7 @@ export class FileTarget implements BackupTarget {
     };
   }
 
-  async writeText(key: string, text: string): Promise<void> {
+  async writeText(key: string, text: string | Buffer): Promise<void> {
     const target = this.pathOf(key);
     const temporary = `${target}${partialSuffix()}`;
     try {

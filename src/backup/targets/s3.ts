@@ -121,9 +121,9 @@ export class S3Target implements BackupTarget {
     };
   }
 
-  async writeText(key: string, text: string): Promise<void> {
+  async writeText(key: string, text: string | Buffer): Promise<void> {
     try {
-      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.keyOf(key), Body: text, ContentType: "application/json" }));
+      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.keyOf(key), Body: text, ContentType: typeof text === "string" ? "application/json" : "application/octet-stream" }));
     } catch (cause) {
       throw this.failure(`cannot write ${this.locate(key)}`, cause);
     }

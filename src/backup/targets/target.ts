@@ -28,8 +28,8 @@ export interface BackupTarget {
   /** Fails early with a BackupTargetError when the target cannot be written. */
   check(): Promise<void>;
   write(key: string): Promise<PendingWrite>;
-  /** Small files (manifest, verify): written whole and atomically. */
-  writeText(key: string, text: string): Promise<void>;
+  /** Small files (manifest, verify, a WAL file): written whole and atomically, in one request. */
+  writeText(key: string, text: string | Buffer): Promise<void>;
   read(key: string): Promise<Readable>;
   readText(key: string): Promise<string | undefined>;
   list(prefix: string): Promise<StoredObject[]>;
