@@ -97,7 +97,7 @@ describe("the agent container", function () {
     const port = workspace.agentPort ?? assert.fail("the workspace chose no agent port");
     const first = await eventually(30_000, () => healthz(port));
     assert.equal(first.status, 200, first.body);
-    assert.deepEqual(JSON.parse(first.body).jobs.map((job: { name: string }) => job.name), ["nightly"]);
+    assert.deepEqual(JSON.parse(first.body).jobs.map((job: { name: string }) => job.name), ["nightly", "wal-archive"]);
 
     // The database metrics, read by the agent over the cluster network with the password file of its secrets.
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
@@ -159,7 +159,7 @@ describe("the agent container", function () {
     assert.notEqual(after.Id, before.Id);
     const port = workspace.agentPort ?? assert.fail("no agent port");
     const health = await eventually(30_000, () => healthz(port));
-    assert.deepEqual(JSON.parse(health.body).jobs.map((job: { name: string }) => job.name), ["nightly"]);
+    assert.deepEqual(JSON.parse(health.body).jobs.map((job: { name: string }) => job.name), ["nightly", "wal-archive"]);
 
     await workspace.ok("replica", "add", "r1");
     const config = await (await docker()).exec(name, ["cat", "/run/secrets/agent.json"]);

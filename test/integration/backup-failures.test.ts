@@ -9,10 +9,12 @@ import { docker, psql } from "./postgres";
 
 const run = promisify(execFile);
 
+/** Files of backups under the target: the WAL archive (<cluster>/wal/, the agent's) is not a backup's. */
 async function filesUnder(directory: string): Promise<string[]> {
   const found: string[] = [];
   for (const entry of await readdir(directory, { withFileTypes: true, recursive: true }).catch(() => [])) {
-    if (entry.isFile()) found.push(path.join(entry.parentPath, entry.name));
+    const file = path.join(entry.parentPath, entry.name);
+    if (entry.isFile() && path.basename(path.dirname(file)) !== "wal") found.push(file);
   }
   return found;
 }
