@@ -3,6 +3,8 @@ import type { Command } from "commander";
 import { applyConfig, checkConfig, type ConfigReport } from "../cluster/config-apply";
 import { down } from "../cluster/down";
 import { planNode, primarySpec } from "../cluster/plan";
+import type { BootstrapResult } from "../orchestrate/bootstrap";
+import { describeWindow } from "../backup/pitr";
 import { agentStatus, runningNodes, type AgentStatus, type ArchiveStatus } from "../cluster/status";
 import { connectionInfo, readHostFacts } from "../cluster/up";
 import { clusterStatus, type NodeStatus } from "../orchestrate/status";
@@ -18,6 +20,16 @@ import { formatBytes } from "./output";
 import { formatSettings, formatTable, formatUsageTable } from "./status-usage";
 import { findLeftovers } from "../lifecycle/reaper";
 
+/** What `up` restored for an empty primary (primary.bootstrap: restore-latest), and what is lost. */
+export function formatBootstrap(bootstrap: BootstrapResult): string[] {
+  const { reached } = bootstrap.recovery;
+  return [
+    `restored the primary from physical backup ${bootstrap.backupId}${bootstrap.verified ? "" : " (its drill had NOT passed)"} and ${bootstrap.recovery.walFiles} archived WAL file(s), on timeline ${bootstrap.recovery.timeline ?? "?"}`,
+    `last transaction restored: ${reached.lastTransactionAt ?? "none after the backup"} (redo done at ${reached.redoDoneAt ?? "?"}); ${describeWindow(bootstrap.window)}`,
+    `data-loss window: whatever was committed after ${reached.lastTransactionAt ?? bootstrap.window.to?.time ?? "the backup"} and not yet archived is gone`,
+  ];
+}
+
 /** The primary's WAL archiving in one line: what was stored last, what waits, what failed. */
 export function formatArchiveLine(archive: ArchiveStatus): string {
   if (archive.mode === "off") return "WAL archive: off (wal.archive: false): no point-in-time recovery";
@@ -31,17 +43,22 @@ export function registerCluster(program: Command): void {
   program
     .command("up")
     .description("create or update the cluster: network, volumes, secrets, conf.d, primary; wait until healthy")
+    .option("--allow-unverified", "primary.bootstrap: restore-latest may restore a physical backup whose drill has not passed")
     .action(
-      action(async ({ output, loadConfig, docker }) => {
+      action<{ allowUnverified?: boolean }>(async ({ output, loadConfig, docker, signal }, options) => {
         const loaded = await loadConfig();
         const engine = await docker();
-        const { nodes: results, agent } = await upCluster(engine, loaded, {
+        const { nodes: results, agent, bootstrap } = await upCluster(engine, loaded, {
           onInfo: (message) => output.info(message),
+          onWarning: (message) => output.warn(message),
           onStep: (step) => output.progress(`building image [${step.step}/${step.total}] ${step.instruction.slice(0, 80)}`),
+          allowUnverified: Boolean(options.allowUnverified),
+          signal,
         });
         for (const warning of [...results.flatMap((result) => result.warnings), ...agent.warnings]) output.warn(warning);
         const connection = connectionInfo(loaded);
-        output.result({ cluster: loaded.config.cluster, nodes: results, agent, connection }, [
+        output.result({ cluster: loaded.config.cluster, nodes: results, agent, connection, bootstrap }, [
+          ...(bootstrap ? formatBootstrap(bootstrap) : []),
           ...results.map((result) => `${result.container}: ${result.outcome}${describePending(result.config)}`),
           `${agent.container}: ${agent.outcome} (${agent.url}/metrics and /healthz)`,
           "",

@@ -96,6 +96,11 @@ const PrimarySchema = z.strictObject({
   bind: z.string().default("127.0.0.1"),
   resources: resourcesWithDefaults(PRIMARY_RESOURCES),
   settings: SettingsSchema,
+  /**
+   * What `up` does with an empty data volume (issue 11): initdb, or restore-latest: the newest
+   * verified physical backup plus every archived WAL file (seed 004's autopilot).
+   */
+  bootstrap: z.enum(["initdb", "restore-latest"]).default("initdb"),
 });
 
 const ReplicaSchema = z.strictObject({

@@ -10,19 +10,24 @@ import { prepareHostFacts, upNode, type NodeUpResult, type UpListener } from "..
 import { addReplica } from "../replica/add";
 import { upAgent, type AgentUpResult } from "../cluster/agent";
 import { agentContainerName } from "../docker/names";
+import { bootstrapPrimary, type BootstrapOptions, type BootstrapResult } from "./bootstrap";
 
 export interface ClusterUpResult {
   nodes: NodeUpResult[];
   agent: AgentUpResult;
+  /** The primary came back from the target (primary.bootstrap: restore-latest). */
+  bootstrap: BootstrapResult | null;
 }
 
 /** The servers, then the agent (its config file lists the servers that now exist). */
-export async function upCluster(docker: DockerClient, loaded: LoadedConfig, listener: UpListener = {}): Promise<ClusterUpResult> {
+export async function upCluster(docker: DockerClient, loaded: LoadedConfig, listener: UpListener & BootstrapOptions = {}): Promise<ClusterUpResult> {
   const { config, stateDir } = loaded;
   const facts = await prepareHostFacts(docker, loaded, listener);
   const topology = await readTopology(stateDir);
   const results: NodeUpResult[] = [];
+  let bootstrap: BootstrapResult | null = null;
   if (topology.primary === "primary") {
+    bootstrap = await bootstrapPrimary(docker, loaded, listener);
     listener.onInfo?.(`starting ${containerName(config.cluster, "primary")}`);
     results.push(await upNode(docker, loaded, facts, primarySpec(config), "primary.resources"));
   } else {
@@ -49,5 +54,5 @@ export async function upCluster(docker: DockerClient, loaded: LoadedConfig, list
   }
   listener.onInfo?.(`starting ${agentContainerName(config.cluster)}`);
   const agent = await upAgent(docker, loaded);
-  return { nodes: results, agent };
+  return { nodes: results, agent, bootstrap };
 }

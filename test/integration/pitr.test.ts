@@ -134,6 +134,44 @@ describe("point-in-time recovery", function () {
     assert.match(across.stdout, /new timeline 3/);
   });
 
+  it("autopilot: with bootstrap restore-latest, up on a deleted primary restores the verified backup and all archived WAL", async function () {
+    const port = await freePort();
+    const workspace = await Workspace.create(
+      (cluster) => `cluster: ${cluster}\nprimary:\n  port: ${port}\n  resources: { memory: 512m, cpus: 1 }\n  bootstrap: restore-latest\nwal: { archiveTimeout: 10s }\n`,
+    );
+    await workspace.ok("up");
+    const primary = `${workspace.cluster}-primary`;
+    await psql(primary, "CREATE TABLE marks(id int PRIMARY KEY, at timestamptz DEFAULT clock_timestamp())");
+    await psql(primary, "INSERT INTO marks(id) VALUES (1)");
+    const base = await physicalBackup(workspace);
+    await psql(primary, "INSERT INTO marks(id) VALUES (2), (3)");
+    const last = await psql(primary, "SELECT pg_walfile_name(pg_current_wal_lsn())");
+    await archiveNow(primary);
+    const engine = await docker();
+    const lose = async () => {
+      await engine.removeContainer(primary);
+      for (const volume of [`${primary}-data`, `${primary}-wal`]) await engine.removeVolume(volume);
+    };
+    await lose();
+    // No drill has passed: up refuses, and leaves no half-filled volume.
+    const refused = await workspace.run("up");
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /no physical backup of .* has passed a restore drill/);
+    assert.match(refused.stderr, new RegExp(`pgfort backup verify ${base.id}`));
+    assert.equal(await engine.volumeExists(`${primary}-data`), false);
+
+    await workspace.ok("backup", "verify", base.id);
+    const up = await workspace.ok("up");
+    assert.match(up.stdout, new RegExp(`restored the primary from physical backup ${base.id} and [1-9]\\d* archived WAL file`));
+    assert.match(up.stdout, new RegExp(`recoverable window: .* \\(backup ${base.id}\\) to .*WAL ${last}`), "the printed window ends at the last archived WAL");
+    assert.match(up.stdout, /data-loss window: whatever was committed after /);
+    assert.deepEqual(await ids(primary), [1, 2, 3]);
+    assert.equal(await psql(primary, "SELECT pg_is_in_recovery()"), "f");
+    // It is the cluster's primary again: it takes writes and archives them.
+    await psql(primary, "INSERT INTO marks(id) VALUES (4)");
+    await archiveNow(primary);
+  });
+
   it("RPO: a primary killed with its volumes deleted is restored to within archive_timeout + 10 s of its last commit", async function () {
     const { workspace, port } = await pitrCluster();
     const primary = `${workspace.cluster}-primary`;
