@@ -117,3 +117,8 @@ export class DockerEngineError extends PgfortError {
 export class WalArchiveError extends PgfortError {
   readonly code = "WAL_ARCHIVE_FAILED";
 }
+
+/** An encrypted backup or WAL file cannot be decrypted: the identity is wrong or missing (nothing is wrong with the backup). */
+export class DecryptionError extends PgfortError {
+  readonly code = "DECRYPTION_FAILED";
+}

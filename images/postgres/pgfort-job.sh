@@ -8,10 +8,12 @@
 # Environment, per verb:
 #   every verb reaching a server  PGFORT_SECRET_FILE (password file), PGFORT_PGUSER, PGFORT_PGHOST
 #   dump-*, basebackup            PGFORT_COMPRESSION (zstd|lz4|none), PGFORT_COMPRESSION_LEVEL,
-#                                 PGFORT_COMPRESSION_THREADS
+#                                 PGFORT_COMPRESSION_THREADS; PGFORT_AGE_RECIPIENTS (age public
+#                                 keys, space-separated): encrypted with age after compression
 #   dump-database                 PGFORT_DATABASE, PGFORT_DUMP_MODE (pipe|builtin), PGFORT_ROW_COUNT_SQL
 #   basebackup                    PGFORT_BACKUP_LABEL
-#   restore-*, extract-base       PGFORT_DECOMPRESSION (zstd|lz4|none), stdin: the stored file
+#   restore-*, extract-base       PGFORT_DECOMPRESSION (zstd|lz4|none), stdin: the stored file;
+#                                 PGFORT_AGE_IDENTITY_FILE: decrypted with age first
 #   restore-database              PGFORT_DATABASE
 #   extract-base, verify-base     PGFORT_DATA_DIR
 #   restore-* into a drill's scratch server: PGFORT_PGHOST = its socket directory and no
@@ -76,6 +78,20 @@ compressor_words() {
   esac
 }
 
+# `age -r KEY...` for PGFORT_AGE_RECIPIENTS, one word per line; nothing when it is empty.
+encryptor_words() {
+  local recipient
+  [ -n "${PGFORT_AGE_RECIPIENTS:-}" ] || return 0
+  printf '%s\n' age
+  for recipient in $PGFORT_AGE_RECIPIENTS; do
+    if ! [[ $recipient =~ ^age1[0-9a-z]+$ ]]; then
+      echo "pgfort: PGFORT_AGE_RECIPIENTS holds ${recipient}, not an age public key" >&2
+      return 2
+    fi
+    printf '%s\n' -r "$recipient"
+  done
+}
+
 decompressor_words() {
   case "${PGFORT_DECOMPRESSION:-none}" in
     zstd) printf '%s\n' zstd -dc ;;
@@ -93,23 +109,31 @@ decompressor_words() {
 # compression: the tool's own stdout (the job counts those bytes itself). A counting stage (dd)
 # cost ~5% of a base backup's time: the compressors count for free.
 compressed_pipe() {
-  local -a compressor
+  local -a compressor encryptor
   local stats status=0
   stats="$(job_tmp)/compressor-report"
   : >"$stats"
   # mapfile hides the function's status: ask again, so a bad value fails here (set -e may be off).
   compressor_words >/dev/null || return
+  encryptor_words >/dev/null || return
   mapfile -t compressor < <(compressor_words)
-  if [ "${#compressor[@]}" -eq 0 ]; then
+  mapfile -t encryptor < <(encryptor_words)
+  if [ "${#compressor[@]}" -eq 0 ] && [ "${#encryptor[@]}" -eq 0 ]; then
     "$@"
     return
   fi
-  "$@" | "${compressor[@]}" 2>"$stats" || status=$?
+  if [ "${#compressor[@]}" -eq 0 ]; then
+    "$@" | "${encryptor[@]}" || status=$?
+  elif [ "${#encryptor[@]}" -eq 0 ]; then
+    "$@" | "${compressor[@]}" 2>"$stats" || status=$?
+  else
+    "$@" | "${compressor[@]}" 2>"$stats" | "${encryptor[@]}" || status=$?
+  fi
   if [ "$status" -ne 0 ]; then
     # The compressor's own errors, without its verbose report (it would bury the tool's message).
     grep -v -e '^Using std' -e '^Decompression will require' -e '^/\*stdin\*' -e '^\*\*\* ' -e 'Compressed [0-9]* bytes into' "$stats" >&2 || true
     # The ERR trap sees only this function's `return`: say here what failed.
-    echo "pgfort: \"$* | ${compressor[*]}\" failed with exit status $status" >&2
+    echo "pgfort: \"$* | ${compressor[*]:-}${encryptor[*]:+ | ${encryptor[0]}}\" failed with exit status $status" >&2
     return "$status"
   fi
 }
@@ -157,7 +181,8 @@ dump_database() {
     '\set ON_ERROR_STOP 1' "SELECT 'pgfort-counted';" >&"$to_psql"
   if [ "${PGFORT_DUMP_MODE:-pipe}" = builtin ]; then
     local level="${PGFORT_COMPRESSION_LEVEL:-6}"
-    pg_dump -Fc "-Z$((level > 9 ? 9 : level))" --snapshot="$snapshot" -d "$PGFORT_DATABASE"
+    # pg_dump compresses; the pipe only encrypts (when asked).
+    PGFORT_COMPRESSION=none compressed_pipe pg_dump -Fc "-Z$((level > 9 ? 9 : level))" --snapshot="$snapshot" -d "$PGFORT_DATABASE"
   else
     compressed_pipe pg_dump -Fc -Z0 --snapshot="$snapshot" -d "$PGFORT_DATABASE"
     raw="$(raw_bytes)"
@@ -203,7 +228,15 @@ decompress_stdin() {
   local -a decompressor
   decompressor_words >/dev/null || return
   mapfile -t decompressor < <(decompressor_words)
-  "${decompressor[@]}"
+  if [ -n "${PGFORT_AGE_IDENTITY_FILE:-}" ]; then
+    if ! [ -r "$PGFORT_AGE_IDENTITY_FILE" ]; then
+      echo "pgfort: the file is encrypted and there is no identity file at $PGFORT_AGE_IDENTITY_FILE" >&2
+      return 2
+    fi
+    age -d -i "$PGFORT_AGE_IDENTITY_FILE" | "${decompressor[@]}"
+  else
+    "${decompressor[@]}"
+  fi
 }
 
 # The globals create roles that exist in any new server (the superuser): those errors are

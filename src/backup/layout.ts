@@ -62,6 +62,9 @@ export function parseBackupKey(key: string): BackupKey | undefined {
   return { cluster, kind, id, file };
 }
 
+/** The suffix of a file encrypted with age, after the compression's. */
+export const ENCRYPTION_SUFFIX = ".age";
+
 export function compressionSuffix(compression: Compression): string {
   return compression === "zstd" ? ".zst" : compression === "lz4" ? ".lz4" : "";
 }

@@ -11,6 +11,8 @@ export const BackupFileSchema = z.object({
   rawBytes: z.number().int().nonnegative().nullable(),
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
   compression: z.enum(["zstd", "lz4", "none", "pg_dump"]),
+  /** age: encrypted after compression (the stored bytes, which the sha256 is of, are age's). */
+  encryption: z.literal("age").optional(),
 });
 export type BackupFile = z.infer<typeof BackupFileSchema>;
 
@@ -30,6 +32,8 @@ export const ManifestSchema = z.object({
   compression: z.object({ method: z.enum(["zstd", "lz4", "none", "pg_dump"]), level: z.number().nullable() }),
   /** Logical: rows per table at the dump's snapshot, per database. */
   rowCounts: z.record(z.string(), z.record(z.string(), z.number())).optional(),
+  /** The public keys the files were encrypted to: a wrong identity is told which key it needs. */
+  encryption: z.object({ method: z.literal("age"), recipients: z.array(z.string()) }).optional(),
   /** Physical: where the backup starts and ends in the WAL. */
   wal: z.object({ startLsn: z.string(), endLsn: z.string(), timeline: z.number() }).optional(),
 });

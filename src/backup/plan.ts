@@ -1,8 +1,8 @@
 // What a backup runs: per file, the pgfort-job verb and its environment (the job engine runs it as
 // a child process, src/jobs). Pure: the shell programs themselves are images/postgres/pgfort-job.sh.
-import { DATA_DIR, REPLICATION_USER, SECRETS, SUPERUSER } from "../cluster/plan";
+import { DATA_DIR, REPLICATION_USER, SECRETS, SECRETS_DIR, SUPERUSER } from "../cluster/plan";
 import type { BackupFile } from "./manifest";
-import { compressionSuffix, databaseFileName, type Compression } from "./layout";
+import { compressionSuffix, databaseFileName, ENCRYPTION_SUFFIX, type Compression } from "./layout";
 
 /** Logical backups read everything, globals included (role passwords): the superuser. */
 export const DUMP_CREDENTIALS: Credentials = { user: SUPERUSER, secret: SECRETS.superuser.name };
@@ -33,8 +33,16 @@ export interface Artifact {
   content: BackupFile["content"];
   database?: string;
   compression: BackupFile["compression"];
+  /** Encrypted with age after compression, to the plan's recipients. */
+  encrypted: boolean;
   program: JobProgram;
 }
+
+/** backups.encryption's public keys; undefined: the files are not encrypted. */
+export type EncryptionPlan = { recipients: readonly string[] } | undefined;
+
+/** Where the identity (private keys) is in a job container: the secrets volume (src/cluster/agent.ts copies it). */
+export const BACKUP_IDENTITY_FILE = "backup-identity";
 
 export interface CompressionPlan {
   method: Compression;
@@ -59,23 +67,27 @@ export const ROW_COUNT_QUERY =
   "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace " +
   "WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%';";
 
-function compressionEnv(compression: CompressionPlan): Record<string, string> {
+function compressionEnv(compression: CompressionPlan, encryption: EncryptionPlan): Record<string, string> {
   return {
     PGFORT_COMPRESSION: compression.method,
     PGFORT_COMPRESSION_LEVEL: String(compression.level),
     PGFORT_COMPRESSION_THREADS: String(compression.threads),
+    // Public keys: not secrets.
+    ...(encryption ? { PGFORT_AGE_RECIPIENTS: encryption.recipients.join(" ") } : {}),
   };
 }
 
-export function planLogicalArtifacts(databases: readonly string[], compression: CompressionPlan, mode: LogicalMode): Artifact[] {
+export function planLogicalArtifacts(databases: readonly string[], compression: CompressionPlan, mode: LogicalMode, encryption?: EncryptionPlan): Artifact[] {
+  const sealed = encryption ? ENCRYPTION_SUFFIX : "";
   const suffix = compressionSuffix(compression.method);
-  const dumpSuffix = mode === "builtin" ? ".pgcustom" : `.pgcustom${suffix}`;
+  const dumpSuffix = mode === "builtin" ? `.pgcustom${sealed}` : `.pgcustom${suffix}${sealed}`;
   return [
     {
-      name: `globals.sql${suffix}`,
+      name: `globals.sql${suffix}${sealed}`,
       content: "globals",
       compression: compression.method,
-      program: { verb: "dump-globals", env: compressionEnv(compression) },
+      encrypted: Boolean(encryption),
+      program: { verb: "dump-globals", env: compressionEnv(compression, encryption) },
     },
     ...databases.map(
       (database): Artifact => ({
@@ -83,9 +95,10 @@ export function planLogicalArtifacts(databases: readonly string[], compression: 
         content: "database",
         database,
         compression: mode === "builtin" ? "pg_dump" : compression.method,
+        encrypted: Boolean(encryption),
         program: {
           verb: "dump-database",
-          env: { ...compressionEnv(compression), PGFORT_DATABASE: database, PGFORT_DUMP_MODE: mode, PGFORT_ROW_COUNT_SQL: ROW_COUNT_QUERY },
+          env: { ...compressionEnv(compression, encryption), PGFORT_DATABASE: database, PGFORT_DUMP_MODE: mode, PGFORT_ROW_COUNT_SQL: ROW_COUNT_QUERY },
         },
       }),
     ),
@@ -97,20 +110,22 @@ export function planLogicalArtifacts(databases: readonly string[], compression: 
  * the end (-X fetch): the primary keeps it meanwhile (wal_keep_size), and a backup whose WAL was
  * recycled fails with pg_basebackup's "requested WAL segment ... has already been removed".
  */
-export function planPhysicalArtifact(compression: CompressionPlan, label: string): Artifact {
+export function planPhysicalArtifact(compression: CompressionPlan, label: string, encryption?: EncryptionPlan): Artifact {
   return {
-    name: `base.tar${compressionSuffix(compression.method)}`,
+    name: `base.tar${compressionSuffix(compression.method)}${encryption ? ENCRYPTION_SUFFIX : ""}`,
     content: "base",
     compression: compression.method,
-    program: { verb: "basebackup", env: { ...compressionEnv(compression), PGFORT_BACKUP_LABEL: label } },
+    encrypted: Boolean(encryption),
+    program: { verb: "basebackup", env: { ...compressionEnv(compression, encryption), PGFORT_BACKUP_LABEL: label } },
   };
 }
 
 /** How a stored file is turned back into what the tool wrote, and fed to its restore verb. */
-export function planRestoreProgram(file: BackupFile): JobProgram {
+export function planRestoreProgram(file: BackupFile, secretsDir = SECRETS_DIR): JobProgram {
   const decompression = file.compression === "pg_dump" ? "none" : file.compression;
-  if (file.content === "globals") return { verb: "restore-globals", env: { PGFORT_DECOMPRESSION: decompression } };
-  if (file.content === "base") return { verb: "extract-base", env: { PGFORT_DECOMPRESSION: decompression, PGFORT_DATA_DIR: DATA_DIR } };
-  return { verb: "restore-database", env: { PGFORT_DECOMPRESSION: decompression, PGFORT_DATABASE: file.database ?? "postgres" } };
+  const decode = { PGFORT_DECOMPRESSION: decompression, ...(file.encryption === "age" ? { PGFORT_AGE_IDENTITY_FILE: `${secretsDir}/${BACKUP_IDENTITY_FILE}` } : {}) };
+  if (file.content === "globals") return { verb: "restore-globals", env: decode };
+  if (file.content === "base") return { verb: "extract-base", env: { ...decode, PGFORT_DATA_DIR: DATA_DIR } };
+  return { verb: "restore-database", env: { ...decode, PGFORT_DATABASE: file.database ?? "postgres" } };
 }
 

@@ -49,7 +49,7 @@ export function registerAgent(program: Command): void {
               cluster,
               target,
               socketsDir: SOCKETS_DIR,
-              compression: { method: backups.compression, level: backups.compressionLevel },
+              compression: { method: backups.compression, level: backups.compressionLevel, recipients: backups.encryption?.recipients },
               maxPendingBytes: wal.maxPending,
               notifier: new Notifier(notify, cluster, ({ message }) => output.warn(message)),
               log: output,

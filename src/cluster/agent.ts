@@ -1,7 +1,7 @@
 // `pgfort up` for the agent: its config file and credentials into the secrets volume, the target
 // directory made writable for it, then its container, created or re-created only when its spec
 // changed (src/cluster/agent-container.ts). `replica add|promote|remove` only rewrite its config file.
-import { chmod, chown, mkdir, readdir, readFile, stat, writeFile } from "node:fs/promises";
+import { chmod, chown, mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { LoadedConfig } from "../config/load";
 import type { DockerClient } from "../docker/client";
@@ -16,6 +16,8 @@ import { explainLimitWarnings } from "./limits";
 import { POSTGRES_UID, secretsDir } from "./secrets";
 import { syncSecretsVolume, type SecretsEngine } from "./secrets-volume";
 import { readTopology } from "./topology";
+import { BACKUP_IDENTITY_FILE } from "../backup/plan";
+import { ConfigError } from "../errors";
 
 /** What writing the agent's config needs from the engine: a plain fake in unit tests. */
 export interface AgentConfigEngine extends SecretsEngine {
@@ -62,9 +64,31 @@ export async function syncAgentConfig(docker: AgentConfigEngine, loaded: LoadedC
     else credentials = await readFile(file, "utf8").catch(() => undefined);
     if (!credentials) warnings.push(`the agent has no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY and run pgfort up again, or its backups to ${agentConfig.target} fail`);
   }
+  await syncIdentity(loaded, directory);
   await syncSecretsVolume(docker, config.cluster, config.image.tag, stateDir);
   const digest = agentConfigDigest({ configText: agentConfig.configText, target: agentConfig.target, credentials, servers: agentConfig.servers });
   return { digest, hasCredentials: credentials !== undefined, warnings };
+}
+
+/**
+ * backups.encryption.identityFile into the cluster's secrets (0600), for restores and drills in
+ * the agent and its job containers; removed from them when the config names none.
+ */
+async function syncIdentity(loaded: LoadedConfig, directory: string): Promise<void> {
+  const copy = path.join(directory, BACKUP_IDENTITY_FILE);
+  const file = loaded.config.backups.encryption?.identityFile;
+  if (!file) {
+    await rm(copy, { force: true });
+    return;
+  }
+  const source = path.resolve(loaded.baseDir, file);
+  const text = await readFile(source, "utf8").catch((error: NodeJS.ErrnoException) => {
+    throw new ConfigError(`backups.encryption.identityFile ${source} cannot be read: ${error.code ?? error.message}`, "point it at an age identity file (age-keygen -o FILE makes one)");
+  });
+  if (!/^AGE-SECRET-KEY-1[0-9A-Z]+$/m.test(text)) {
+    throw new ConfigError(`backups.encryption.identityFile ${source} holds no age identity`, "an identity file has lines AGE-SECRET-KEY-1…, as age-keygen writes them");
+  }
+  await writeFile(copy, text, { mode: 0o600 });
 }
 
 /** Brings the agent to its plan; call after the servers are up (it lists them). */

@@ -2,6 +2,7 @@
 // a bind mount would need the files owned by uid 999 on the host (chown: root only), and pgfort
 // must run as any user of the docker group (issue 9, item 7). The host copy stays 0600, owned by
 // the operator, who needs it to connect.
+import { BACKUP_IDENTITY_FILE } from "../backup/plan";
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
@@ -18,7 +19,7 @@ import { AGENT_CONFIG_FILE, AWS_CREDENTIALS_FILE } from "../agent/contract";
  * S3 credentials (src/cluster/agent.ts writes them). Read by every sync, so a sync from `replica add`
  * keeps what `up` wrote for the agent, and the digest covers them.
  */
-export const OPTIONAL_SECRET_FILES: readonly string[] = [AGENT_CONFIG_FILE, AWS_CREDENTIALS_FILE];
+export const OPTIONAL_SECRET_FILES: readonly string[] = [AGENT_CONFIG_FILE, AWS_CREDENTIALS_FILE, BACKUP_IDENTITY_FILE];
 
 export interface SecretFile {
   name: string;

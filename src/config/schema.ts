@@ -158,6 +158,17 @@ const BackupsSchema = z.strictObject({
   resources: resourcesWithDefaults(BACKUP_RESOURCES),
   jobs: z.array(BackupJobWithScheduleSchema).default([]),
   retention: RetentionSchema.prefault({}),
+  /**
+   * Client-side encryption (issue 11): every file pgfort writes to the target - dumps, globals,
+   * base backups, WAL - in age's format, to these public keys. The identity file (private keys)
+   * is needed to restore and to drill; it is copied into the cluster's secrets, never the target.
+   */
+  encryption: z
+    .strictObject({
+      recipients: z.array(z.string().regex(/^age1[0-9a-z]{58}$/, "an age public key: age1 followed by 58 characters (age-keygen -y KEYFILE prints it)")).min(1),
+      identityFile: z.string().min(1).optional(),
+    })
+    .optional(),
   timezone: z.string().default("UTC"),
 });
 
@@ -223,6 +234,11 @@ export const ConfigSchema = z
         context.addIssue({ code: "custom", path: ["replicas", index, "name"], message: `${replica.name} is used twice` });
       }
       names.add(replica.name);
+    }
+    if (config.backups.encryption && !config.backups.encryption.identityFile) {
+      for (const [index, job] of config.backups.jobs.entries()) {
+        if (job.verify) context.addIssue({ code: "custom", path: ["backups", "jobs", index, "verify"], message: `job ${job.name} drills its backups, which are encrypted: set backups.encryption.identityFile` });
+      }
     }
     const jobs = new Set<string>();
     for (const [index, job] of config.backups.jobs.entries()) {

@@ -66,8 +66,11 @@ export async function runBackupJob(runtime: JobRuntime, config: Config, target: 
   const startedAt = new Date();
   const id = newBackupId(startedAt, randomBytes(3).toString("hex"));
   const directory = backupDirectory(config.cluster, request.kind, id);
+  const encryption = config.backups.encryption ? { recipients: config.backups.encryption.recipients } : undefined;
   const artifacts =
-    request.kind === "logical" ? planLogicalArtifacts(databases, compression, request.logicalMode ?? "pipe") : [planPhysicalArtifact(compression, `pgfort ${id}`)];
+    request.kind === "logical"
+      ? planLogicalArtifacts(databases, compression, request.logicalMode ?? "pipe", encryption)
+      : [planPhysicalArtifact(compression, `pgfort ${id}`, encryption)];
 
   const written: string[] = [];
   try {
@@ -108,6 +111,7 @@ export async function runBackupJob(runtime: JobRuntime, config: Config, target: 
         level: compression.method === "none" ? null : compression.level,
       },
       ...(request.kind === "logical" ? { rowCounts } : {}),
+      ...(encryption ? { encryption: { method: "age" as const, recipients: [...encryption.recipients] } } : {}),
       ...(wal ? { wal } : {}),
     };
     // Last: its presence is what makes the backup complete; an interrupted run never writes it.
@@ -210,10 +214,11 @@ async function streamArtifact(
       content: artifact.content,
       ...(artifact.database !== undefined ? { database: artifact.database } : {}),
       bytes: measure.bytes,
-      // Uncompressed, what was stored is what the tool wrote; else the compressor's own count.
-      rawBytes: result.rawBytes ?? (artifact.compression === "none" ? measure.bytes : null),
+      // Uncompressed and unencrypted, what was stored is what the tool wrote; else the compressor's own count.
+      rawBytes: result.rawBytes ?? (artifact.compression === "none" && !artifact.encrypted ? measure.bytes : null),
       sha256: measure.sha256(),
       compression: artifact.compression,
+      ...(artifact.encrypted ? { encryption: "age" as const } : {}),
     },
     ...(result.rowCounts ? { rowCounts: result.rowCounts } : {}),
     ...(result.wal ? { wal: result.wal } : {}),

@@ -7,7 +7,7 @@
 // The verdict is the one of `pgfort backup verify` (src/backup/drill-outcome.ts).
 import os from "node:os";
 import type { LoadedConfig } from "../config/load";
-import { BackupError } from "../errors";
+import { BackupError, DecryptionError } from "../errors";
 import { amcheckCommand, amcheckVerdict } from "../backup/amcheck";
 import { CheckFailedError, requireIntactFiles, type Check } from "../backup/checksums";
 import { checksOfFailure, drillError, writeVerdict, type VerifyResult } from "../backup/drill-outcome";
@@ -40,7 +40,7 @@ export interface VerifyInJobOptions {
 
 export async function verifyInJob(options: VerifyInJobOptions): Promise<VerifyResult> {
   const { manifest, signal } = options;
-  const serverOptions = { scratchDir: options.scratchDir, signal, ...(options.jobCommand ? { command: options.jobCommand } : {}) };
+  const serverOptions = { scratchDir: options.scratchDir, signal, recipients: manifest.encryption?.recipients, ...(options.jobCommand ? { command: options.jobCommand } : {}) };
   let checks: Check[];
   let server: ScratchServer | undefined;
   try {
@@ -136,6 +136,8 @@ async function replayInDrill(options: VerifyInJobOptions, recovery: RecoveryTarg
     return { name, ok: true, detail: `replayed ${outcome.walFiles} archived WAL file(s) to ${outcome.target}: ${reached.stopLine ?? "end of the archive"}; last transaction ${reached.lastTransactionAt ?? "none"}` };
   } catch (error) {
     if (options.signal?.aborted) throw options.signal.reason;
+    // A wrong or missing identity says nothing of the backup or the archive: no verdict.
+    if (error instanceof DecryptionError) throw error;
     const message = error instanceof Error ? error.message : String(error);
     throw new CheckFailedError(`point-in-time recovery to ${describeTarget(recovery)} failed: ${message}`, "the base backup or the WAL archive does not restore to this point", [{ name, ok: false, detail: message }]);
   }

@@ -15,6 +15,8 @@ import { walDirectory } from "../wal/names";
 import { describeTarget, parseRecoveryLog, recoverySettings, walNeeded, type RecoveryReached, type RecoveryTarget } from "../wal/recovery-target";
 import { archivedObjects } from "../wal/window";
 import { readLimits } from "./limits";
+import { SECRETS_DIR } from "../cluster/secrets";
+import { BACKUP_IDENTITY_FILE } from "../backup/plan";
 import { ScratchServer } from "./scratch-server";
 import { renderSettings, scratchSettings } from "./scratch-settings";
 
@@ -30,6 +32,8 @@ export interface RecoverOptions {
   /** Where the private server's config, log and socket go (a tmpfs in the job container). */
   scratchDir?: string;
   jobCommand?: string | undefined;
+  /** The age identity for encrypted WAL (default: the secrets volume's backup-identity). */
+  identityFile?: string | undefined;
   onInfo?(message: string): void;
   signal?: AbortSignal | undefined;
 }
@@ -52,7 +56,8 @@ export async function recoverToTarget(options: RecoverOptions): Promise<Recovery
   const walDir = path.join(dataDir, RECOVERY_WAL_DIR);
   await mkdir(walDir, { mode: 0o700 });
   options.onInfo?.(`fetching ${needed.length} archived WAL file(s) from ${target.url} (sha256 of each checked)`);
-  await fetchWalFiles(target, needed, walDir, signal);
+  const decryption = { identityFile: options.identityFile ?? path.join(SECRETS_DIR, BACKUP_IDENTITY_FILE), recipients: manifest.encryption?.recipients };
+  await fetchWalFiles(target, needed, walDir, decryption, signal);
   await writeFile(path.join(dataDir, "recovery.signal"), "");
   const server = await ScratchServer.on(dataDir, { scratchDir: options.scratchDir ?? os.tmpdir(), signal, ...(options.jobCommand ? { command: options.jobCommand } : {}) });
   try {

@@ -9,7 +9,8 @@ import path from "node:path";
 import { BackupError } from "../errors";
 import { CheckFailedError, requireIntactFiles, type Check } from "../backup/checksums";
 import type { BackupManifest } from "../backup/manifest";
-import { DUMP_CREDENTIALS, planRestoreProgram, type JobProgram } from "../backup/plan";
+import { BACKUP_IDENTITY_FILE, DUMP_CREDENTIALS, planRestoreProgram, type JobProgram } from "../backup/plan";
+import { decryptionFailure } from "./tool-failure";
 import type { BackupTarget } from "../backup/targets/target";
 import type { Readable } from "node:stream";
 import { runChildProgram } from "./child-program";
@@ -44,6 +45,8 @@ export async function restoreInJob(options: RestoreInJobOptions): Promise<{ chec
     try {
       const run = await runChildProgram(program, { ...(input ? { stdin: input } : {}), signal, baseEnv: { PGFORT_TMP: scratch, ...baseEnv }, ...(options.jobCommand ? { command: options.jobCommand } : {}) });
       if (run.exitCode === 0 && run.result !== undefined) return;
+      const undecryptable = decryptionFailure(run.stderr.toString(), `backup ${manifest.id}`, manifest.encryption?.recipients);
+      if (undecryptable) throw undecryptable;
       const errors = run.stderr.toString().split("\n").filter((line) => /^psql: .*ERROR/.test(line));
       const message = `${what} failed (exit ${run.exitCode}): ${errors.join("; ") || run.stderr.lastLines(8) || "no output"}`;
       const hint = "read the message above; the partly restored server is removed";
@@ -63,12 +66,21 @@ export async function restoreInJob(options: RestoreInJobOptions): Promise<{ chec
       throw new CheckFailedError(detail, "its manifest is not one pgfort wrote", [...checks, { name: "base file", ok: false, detail }]);
     }
     options.onInfo?.(`checksums of ${manifest.files.length} file(s) match; extracting the base backup into ${dataDir}`);
-    const program = planRestoreProgram(base);
+    const program = planRestoreProgram(base, options.secretsDir);
     await step({ ...program, env: { ...program.env, PGFORT_DATA_DIR: dataDir } }, await target.read(`${directory}${base.name}`), "extracting the base backup", {});
     await step({ verb: "verify-base", env: { PGFORT_DATA_DIR: dataDir } }, undefined, "pg_verifybackup", {});
     checks.push({ name: "pg_verifybackup", ok: true, detail: "the extracted files and WAL match the backup's own manifest" });
     if (!options.recovery) return { checks };
-    const recovery = await recoverToTarget({ target, manifest, dataDir, recovery: options.recovery, jobCommand: options.jobCommand, onInfo: options.onInfo, signal });
+    const recovery = await recoverToTarget({
+      target,
+      manifest,
+      dataDir,
+      recovery: options.recovery,
+      jobCommand: options.jobCommand,
+      identityFile: path.join(options.secretsDir, BACKUP_IDENTITY_FILE),
+      onInfo: options.onInfo,
+      signal,
+    });
     const reached = recovery.reached;
     checks.push({
       name: "point-in-time recovery",
@@ -85,7 +97,7 @@ export async function restoreInJob(options: RestoreInJobOptions): Promise<{ chec
   const env = { PGFORT_PGHOST: host, PGFORT_PGUSER: DUMP_CREDENTIALS.user, PGFORT_SECRET_FILE: path.join(options.secretsDir, DUMP_CREDENTIALS.secret) };
   for (const file of manifest.files) {
     options.onInfo?.(`restoring ${file.name}`);
-    await step(planRestoreProgram(file), await target.read(`${directory}${file.name}`), `restoring ${file.name}`, env);
+    await step(planRestoreProgram(file, options.secretsDir), await target.read(`${directory}${file.name}`), `restoring ${file.name}`, env);
   }
   return { checks };
 }

@@ -10,6 +10,7 @@ import { BackupError } from "../errors";
 import { CheckFailedError } from "../backup/checksums";
 import { runChildProgram, type ChildProgram } from "./child-program";
 import { processStartTime } from "./scratch-settings";
+import { decryptionFailure } from "./tool-failure";
 
 /** The superuser of a scratch server: initdb's -U, and the source's own superuser in a base backup. */
 export const SCRATCH_USER = "postgres";
@@ -22,6 +23,8 @@ export interface ScratchServerOptions {
   /** `pgfort-job` on PATH; a script path in unit tests. */
   command?: string;
   signal?: AbortSignal | undefined;
+  /** The keys the drilled backup was encrypted to, named when the identity fits none. */
+  recipients?: readonly string[] | undefined;
 }
 
 /** Why a verb failed, as the drill reports it: a check that said no, or an error that stopped it. */
@@ -144,6 +147,9 @@ export class ScratchServer {
   private async run(program: ChildProgram, what: string, failure: StepFailure, input?: Readable): Promise<void> {
     const result = await runChildProgram(program, { ...this.request(input), signal: this.options.signal });
     if (result.exitCode === 0 && result.result !== undefined) return;
+    // A wrong or missing identity says nothing of the backup: an error, never a failed check.
+    const undecryptable = decryptionFailure(result.stderr.toString(), what, this.options.recipients);
+    if (undecryptable) throw undecryptable;
     const errors = result.stderr
       .toString()
       .split("\n")

@@ -1,4 +1,5 @@
 // What to do when a backup tool fails, read from its stderr. Pure.
+import { DecryptionError } from "../errors";
 
 export function explainToolFailure(stderr: string): string {
   if (/has already been removed/.test(stderr)) {
@@ -14,4 +15,22 @@ export function explainToolFailure(stderr: string): string {
 
 export function toolOf(content: "globals" | "database" | "base"): string {
   return content === "base" ? "pg_basebackup" : content === "globals" ? "pg_dumpall" : "pg_dump";
+}
+
+/**
+ * age could not decrypt a file of a backup: a wrong or missing identity, which says nothing about
+ * the backup itself (no failed verdict). Names the keys the backup was encrypted to.
+ */
+export function decryptionFailure(stderr: string, what: string, recipients: readonly string[] | undefined): DecryptionError | undefined {
+  const keys = recipients?.length ? recipients.join(", ") : "the recipients of backups.encryption when it was taken";
+  if (/no identity matched any of the recipients/.test(stderr)) {
+    return new DecryptionError(
+      `cannot decrypt ${what}: it was encrypted to ${keys}, and the identity in backups.encryption.identityFile is none of them`,
+      "set backups.encryption.identityFile to the identity (private key) of one of those recipients and run pgfort up; age-keygen -y FILE prints an identity's public key, and one file may hold several identities",
+    );
+  }
+  if (/encrypted and there is no identity file/.test(stderr)) {
+    return new DecryptionError(`cannot decrypt ${what}: it was encrypted to ${keys}, and no identity is configured`, "set backups.encryption.identityFile to the identity (private key) of one of those recipients and run pgfort up");
+  }
+  return undefined;
 }

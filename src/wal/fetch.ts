@@ -5,35 +5,64 @@ import { createHash } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import { rename, rm } from "node:fs/promises";
 import path from "node:path";
-import { PassThrough, Transform, type Readable } from "node:stream";
+import { Duplex, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { BackupTarget } from "../backup/targets/target";
-import { WalArchiveError } from "../errors";
+import { DecryptionError, WalArchiveError, type PgfortError } from "../errors";
 import type { ArchivedWal } from "./names";
 
 const PARALLEL_FETCHES = 4;
 
-function decompressor(archived: ArchivedWal): { input: NodeJS.WritableStream; output: Readable; done: Promise<void> } {
-  if (archived.compression === "none") {
-    const through = new PassThrough();
-    return { input: through, output: through, done: Promise.resolve() };
-  }
-  const command = archived.compression === "zstd" ? "zstd" : "lz4";
-  const child = spawn(command, ["-dc"], { stdio: ["pipe", "pipe", "pipe"] });
+/** A program as a stage of a stream pipeline, and the promise of its exit. */
+function stage(argv: readonly string[], failure: (stderr: string, code: number | null) => PgfortError): { duplex: Duplex; done: Promise<void> } {
+  const [command = "", ...args] = argv;
+  const child = spawn(command, args, { stdio: ["pipe", "pipe", "pipe"] });
   let stderr = "";
   child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
   const done = new Promise<void>((resolve, reject) => {
-    child.once("error", (cause) => reject(new WalArchiveError(`${command} could not run: ${cause.message}`, "the job's image must have zstd and lz4")));
-    child.once("close", (code) =>
-      code === 0 ? resolve() : reject(new WalArchiveError(`${command} could not decompress ${archived.key} (exit ${code ?? "signal"}): ${stderr.trim() || "no output"}`, "the archived file is damaged: restore to a point before it, or from a later base backup")),
-    );
+    child.once("error", (cause) => reject(new WalArchiveError(`${command} could not run: ${cause.message}`, "the job's image must have zstd, lz4 and age")));
+    child.once("close", (code) => (code === 0 ? resolve() : reject(failure(stderr.trim(), code))));
   });
   child.stdin.on("error", () => undefined);
-  return { input: child.stdin, output: child.stdout, done };
+  return { duplex: Duplex.from({ writable: child.stdin, readable: child.stdout }), done };
+}
+
+export interface WalDecryption {
+  /** The identity file (private keys) in the job container. */
+  identityFile: string;
+  /** The public keys the archive was written with, as far as pgfort knows them: named when the identity fits none. */
+  recipients?: readonly string[] | undefined;
+}
+
+/** The stages that turn a stored file back into WAL: age -d (when encrypted), then the decompressor. */
+function decoders(archived: ArchivedWal, decryption: WalDecryption | undefined, location: string): Array<{ duplex: Duplex; done: Promise<void> }> {
+  const stages: Array<{ duplex: Duplex; done: Promise<void> }> = [];
+  if (archived.encrypted) {
+    if (!decryption) throw new DecryptionError(`${location} is encrypted and no identity is configured`, "set backups.encryption.identityFile to the identity (private key) of its recipients");
+    stages.push(
+      stage(["age", "-d", "-i", decryption.identityFile], (stderr) =>
+        /no identity matched/.test(stderr)
+          ? new DecryptionError(
+              `cannot decrypt ${location}: the identity in backups.encryption.identityFile is not one of the keys it was encrypted to${decryption.recipients?.length ? ` (${decryption.recipients.join(", ")})` : ""}`,
+              "set backups.encryption.identityFile to the identity of one of those recipients (age-keygen -y FILE prints an identity's public key); one file may hold several identities",
+            )
+          : /no such file|permission denied/i.test(stderr)
+            ? new DecryptionError(`cannot decrypt ${location}: the identity file ${decryption.identityFile} cannot be read (${stderr})`, "set backups.encryption.identityFile and run pgfort up")
+            : new WalArchiveError(`age could not decrypt ${location}: ${stderr || "no output"}`, "the archived file is damaged"),
+      ),
+    );
+  }
+  if (archived.compression !== "none") {
+    const command = archived.compression === "zstd" ? "zstd" : "lz4";
+    stages.push(
+      stage([command, "-dc"], (stderr, code) => new WalArchiveError(`${command} could not decompress ${location} (exit ${code ?? "signal"}): ${stderr || "no output"}`, "the archived file is damaged: restore to a point before it, or from a later base backup")),
+    );
+  }
+  return stages;
 }
 
 /** One archived file to `directory/<its WAL name>`; a sha256 mismatch is an error and leaves nothing. */
-export async function fetchWalFile(target: BackupTarget, archived: ArchivedWal, directory: string, signal?: AbortSignal): Promise<void> {
+export async function fetchWalFile(target: BackupTarget, archived: ArchivedWal, directory: string, decryption: WalDecryption | undefined, signal?: AbortSignal): Promise<void> {
   const destination = path.join(directory, archived.name);
   const temporary = `${destination}.fetching`;
   const hash = createHash("sha256");
@@ -43,14 +72,15 @@ export async function fetchWalFile(target: BackupTarget, archived: ArchivedWal, 
       callback(null, chunk);
     },
   });
-  const { input, output, done } = decompressor(archived);
   try {
+    const stages = decoders(archived, decryption, target.locate(archived.key));
     const source = await target.read(archived.key);
-    await Promise.all([
-      pipeline(source, input, ...(signal ? [{ signal }] : [])),
-      pipeline(output, tap, createWriteStream(temporary, { mode: 0o600 }), ...(signal ? [{ signal }] : [])),
-      done,
-    ]);
+    const streams = [source, ...stages.map((one) => one.duplex), tap, createWriteStream(temporary, { mode: 0o600 })] as const;
+    // A stage's own error (its exit status, its stderr) says more than the broken pipe it causes.
+    const [flowed, ...exits] = await Promise.allSettled([pipeline([...streams], ...(signal ? [{ signal }] : [])), ...stages.map((one) => one.done)]);
+    const failedStage = exits.find((exit): exit is PromiseRejectedResult => exit.status === "rejected");
+    if (failedStage) throw failedStage.reason;
+    if (flowed?.status === "rejected") throw flowed.reason;
     const sha256 = hash.digest("hex");
     if (sha256 !== archived.sha256) {
       throw new WalArchiveError(`${target.locate(archived.key)} decompresses to bytes whose sha256 is ${sha256}, not the ${archived.sha256} its name holds`, "the archived file is damaged: restore to a point before it, or from a later base backup");
@@ -63,7 +93,7 @@ export async function fetchWalFile(target: BackupTarget, archived: ArchivedWal, 
 }
 
 /** Every file, PARALLEL_FETCHES at a time; the first failure stops the rest. */
-export async function fetchWalFiles(target: BackupTarget, files: readonly ArchivedWal[], directory: string, signal?: AbortSignal): Promise<void> {
+export async function fetchWalFiles(target: BackupTarget, files: readonly ArchivedWal[], directory: string, decryption: WalDecryption | undefined, signal?: AbortSignal): Promise<void> {
   let next = 0;
   const failed = new AbortController();
   const both = signal ? AbortSignal.any([signal, failed.signal]) : failed.signal;
@@ -72,7 +102,7 @@ export async function fetchWalFiles(target: BackupTarget, files: readonly Archiv
       const file = files[next++];
       if (!file) return;
       try {
-        await fetchWalFile(target, file, directory, both);
+        await fetchWalFile(target, file, directory, decryption, both);
       } catch (error) {
         failed.abort(error);
         throw error;

@@ -2,9 +2,9 @@
 //
 // Layout, the same under file:// and s3:// (write-once: the name holds the WAL file's sha256, so
 // storing a file again writes nothing new, and nothing is ever rewritten in place):
-//   <prefix>/<cluster>/wal/<WAL file name>.<sha256 of the WAL file's bytes><compression suffix>
+//   <prefix>/<cluster>/wal/<WAL file name>.<sha256 of the WAL file's bytes><compression suffix>[.age]
 // e.g. app/wal/000000010000000000000003.9f86d0…0a08.zst, app/wal/00000002.history.<sha256>.zst.
-import { compressionSuffix, type Compression } from "../backup/layout";
+import { compressionSuffix, ENCRYPTION_SUFFIX, type Compression } from "../backup/layout";
 import { parseLsn } from "../metrics/lsn";
 
 /** PostgreSQL's default and pgfort's (initdb is never given --wal-segsize). */
@@ -59,13 +59,15 @@ export interface ArchivedWal extends WalFile {
   key: string;
   sha256: string;
   compression: Compression;
+  /** Encrypted with age after compression (backups.encryption). */
+  encrypted: boolean;
 }
 
-export function archiveKey(cluster: string, name: string, sha256: string, compression: Compression): string {
-  return `${walDirectory(cluster)}${name}.${sha256}${compressionSuffix(compression)}`;
+export function archiveKey(cluster: string, name: string, sha256: string, compression: Compression, encrypted = false): string {
+  return `${walDirectory(cluster)}${name}.${sha256}${compressionSuffix(compression)}${encrypted ? ENCRYPTION_SUFFIX : ""}`;
 }
 
-const ARCHIVED = /^(.+)\.([0-9a-f]{64})(\.zst|\.lz4)?$/;
+const ARCHIVED = /^(.+)\.([0-9a-f]{64})(\.zst|\.lz4)?(\.age)?$/;
 
 /** An archived WAL file from its key (relative to the target root); undefined for other keys. */
 export function parseArchiveKey(cluster: string, key: string): ArchivedWal | undefined {
@@ -73,9 +75,9 @@ export function parseArchiveKey(cluster: string, key: string): ArchivedWal | und
   if (!key.startsWith(directory)) return undefined;
   const match = ARCHIVED.exec(key.slice(directory.length));
   if (!match) return undefined;
-  const [, name = "", sha256 = "", suffix] = match;
+  const [, name = "", sha256 = "", suffix, sealed] = match;
   const file = parseWalFileName(name);
   if (!file) return undefined;
   const compression: Compression = suffix === ".zst" ? "zstd" : suffix === ".lz4" ? "lz4" : "none";
-  return { ...file, key, sha256, compression };
+  return { ...file, key, sha256, compression, encrypted: sealed !== undefined };
 }

@@ -14,6 +14,8 @@ import { archiveKey, parseArchiveKey, walDirectory } from "./names";
 export interface WalCompression {
   method: Compression;
   level: number;
+  /** backups.encryption's public keys: encrypted with age after compression. */
+  recipients?: readonly string[] | undefined;
 }
 
 export interface StoredWal {
@@ -33,7 +35,14 @@ export function compressorArgs(compression: WalCompression): string[] | undefine
 
 export async function compress(raw: Buffer, compression: WalCompression): Promise<Buffer> {
   const argv = compressorArgs(compression);
-  if (!argv) return raw;
+  const compressed = argv ? await filter(argv, raw, "check the agent's memory limit and its log") : raw;
+  const recipients = compression.recipients ?? [];
+  if (recipients.length === 0) return compressed;
+  return filter(["age", ...recipients.flatMap((recipient) => ["-r", recipient])], compressed, "check backups.encryption.recipients");
+}
+
+/** A program as a filter: input on stdin, its stdout back whole. */
+function filter(argv: readonly string[], input: Buffer, hint: string): Promise<Buffer> {
   const [command = "", ...args] = argv;
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { stdio: ["pipe", "pipe", "pipe"] });
@@ -41,13 +50,13 @@ export async function compress(raw: Buffer, compression: WalCompression): Promis
     let stderr = "";
     child.stdout.on("data", (chunk: Buffer) => chunks.push(chunk));
     child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    child.once("error", (cause) => reject(new WalArchiveError(`${command} could not run: ${cause.message}`, "the agent image must have zstd and lz4 (rebuild it with pgfort build)")));
+    child.once("error", (cause) => reject(new WalArchiveError(`${command} could not run: ${cause.message}`, "the agent image must have zstd, lz4 and age (rebuild it with pgfort build)")));
     child.once("close", (code) => {
       if (code === 0) resolve(Buffer.concat(chunks));
-      else reject(new WalArchiveError(`${command} failed (exit ${code ?? "signal"}): ${stderr.trim() || "no output"}`, "check the agent's memory limit and its log"));
+      else reject(new WalArchiveError(`${command} failed (exit ${code ?? "signal"}): ${stderr.trim() || "no output"}`, hint));
     });
-    child.stdin.on("error", () => undefined); // a compressor that died early: its exit code says why
-    child.stdin.end(raw);
+    child.stdin.on("error", () => undefined); // a program that died early: its exit code says why
+    child.stdin.end(input);
   });
 }
 
@@ -67,7 +76,7 @@ export async function storeWalFile(target: BackupTarget, cluster: string, name: 
     );
   }
   const stored = await compress(raw, compression);
-  const key = archiveKey(cluster, name, sha256, compression.method);
+  const key = archiveKey(cluster, name, sha256, compression.method, (compression.recipients ?? []).length > 0);
   // One request, whole: a failed store leaves nothing to delete (write-once: no run deletes).
   await target.writeText(key, stored);
   return { key, bytes: stored.length, rawBytes: raw.length, written: true };

@@ -84,6 +84,34 @@ describe("pgfort-job", function () {
       assert.equal(wrong.result, undefined);
     });
 
+    it("encrypts with age after the compressor, to every recipient, and decrypts before decompressing", function () {
+      const keys = ["age1" + "q".repeat(58), "age1" + "p".repeat(58)];
+      fake("pg_dumpall", "printf 'CREATE ROLE x PASSWORD secret;\\n'");
+      fake("zstd", "sed 's/^/zstd:/'");
+      // A stand-in for age: it records its arguments and marks what passed through it.
+      fake("age", `printf '%s\\n' "$@" > "${directory}/age-args"; if [ "$1" = -d ]; then sed 's/^age://'; else sed 's/^/age:/'; fi`);
+      const sealed = job("dump-globals", { PGFORT_COMPRESSION: "zstd", PGFORT_AGE_RECIPIENTS: keys.join(" ") });
+      assert.equal(sealed.code, 0, sealed.stderr);
+      assert.equal(sealed.stdout.toString(), "age:zstd:CREATE ROLE x PASSWORD secret;\n", "compressed, then encrypted");
+      assert.deepEqual(recorded("age-args").trim().split("\n"), ["-r", keys[0], "-r", keys[1]]);
+      const plain = job("dump-globals", { PGFORT_COMPRESSION: "none", PGFORT_AGE_RECIPIENTS: keys[0] ?? "" });
+      assert.equal(plain.stdout.toString(), "age:CREATE ROLE x PASSWORD secret;\n", "encrypted without compression too");
+      const bad = job("dump-globals", { PGFORT_AGE_RECIPIENTS: "not-a-key" });
+      assert.notEqual(bad.code, 0);
+      assert.match(bad.stderr, /not an age public key/);
+
+      const identity = path.join(directory, "identity");
+      writeFileSync(identity, "AGE-SECRET-KEY-1X\n");
+      fake("psql", `cat > "${directory}/psql-in"`);
+      const restored = job("restore-globals", { PGFORT_DECOMPRESSION: "none", PGFORT_AGE_IDENTITY_FILE: identity }, "age:CREATE ROLE y;\n");
+      assert.equal(restored.code, 0, restored.stderr);
+      assert.equal(recorded("psql-in"), "CREATE ROLE y;\n");
+      assert.deepEqual(recorded("age-args").trim().split("\n"), ["-d", "-i", identity]);
+      const missing = job("restore-globals", { PGFORT_AGE_IDENTITY_FILE: path.join(directory, "nope") }, "x");
+      assert.notEqual(missing.code, 0);
+      assert.match(missing.stderr, /encrypted and there is no identity file/);
+    });
+
     it("really compresses with zstd: what it writes decompresses to the tool's bytes", function () {
       fake("pg_dumpall", "head -c 100000 /dev/zero");
       const run = job("dump-globals", { PGFORT_COMPRESSION: "zstd", PGFORT_COMPRESSION_LEVEL: "3" });

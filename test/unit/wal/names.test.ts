@@ -24,7 +24,10 @@ describe("WAL names", function () {
   it("keys hold the name, the sha256 and the compression; other keys are not WAL", function () {
     const key = archiveKey("app", "000000010000000000000003", SHA, "zstd");
     assert.equal(key, `app/wal/000000010000000000000003.${SHA}.zst`);
-    assert.deepEqual(parseArchiveKey("app", key), { name: "000000010000000000000003", kind: "segment", timeline: 1, segment: 3n, key, sha256: SHA, compression: "zstd" });
+    assert.deepEqual(parseArchiveKey("app", key), { name: "000000010000000000000003", kind: "segment", timeline: 1, segment: 3n, key, sha256: SHA, compression: "zstd", encrypted: false });
+    const sealed = archiveKey("app", "000000010000000000000003", SHA, "lz4", true);
+    assert.equal(sealed, `app/wal/000000010000000000000003.${SHA}.lz4.age`);
+    assert.equal(parseArchiveKey("app", sealed)?.encrypted, true);
     assert.equal(parseArchiveKey("app", archiveKey("app", "00000002.history", SHA, "none"))?.compression, "none");
     assert.equal(parseArchiveKey("other", key), undefined);
     assert.equal(parseArchiveKey("app", `app/wal/gaps/000000010000000000000003.app-primary.json`), undefined);
