@@ -17,6 +17,7 @@ import { ensureReplicationRole } from "../src/replica/replication";
 import { S3Client } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { buildPeerImage } from "./peer-image";
+import { ARCHIVE_COMMAND_PATH } from "../src/cluster/archive-settings";
 
 const SCALE = Number(process.env["PGFORT_BENCH_SCALE"] ?? 100);
 const SMALL_SCALE = Math.max(1, Math.round(SCALE / 10));
@@ -123,8 +124,9 @@ async function main(): Promise<void> {
     "primary:",
     "  port: 55499",
     "  resources: { memory: 4g, cpus: 2 }",
-    // pgBackRest needs WAL archiving (its repo sits on the WAL volume, writable by postgres).
-    `  settings: { archive_mode: "on", archive_command: "${pgbackrest} archive-push %p", max_wal_size: 4GB }`,
+    // pgBackRest needs WAL archiving too (its repo sits on the WAL volume, writable by postgres):
+    // after pgfort's own archive_command, so both archives get every file.
+    `  settings: { archive_mode: "on", archive_command: "${ARCHIVE_COMMAND_PATH} %p %f ${2 * 1024 ** 3} && ${pgbackrest} archive-push %p", max_wal_size: 4GB }`,
     `backups: { target: "${target}", compression: zstd, compressionLevel: 3, resources: { memory: 512m, cpus: 2 } }`,
   ];
   await writeFile(configFile, configLines("file://./backups").join("\n"));
