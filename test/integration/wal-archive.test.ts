@@ -5,6 +5,8 @@
 // the target, decompressed by zstd in the image and hashed.
 import assert from "node:assert/strict";
 import { readdir } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { docker, psql, runInImage } from "./postgres";
 import { freePort, Workspace } from "./workspace";
@@ -100,38 +102,70 @@ describe("WAL archiving", function () {
     assert.match((await workspace.ok("status")).stdout, /WAL archive: last stored [0-9A-F]{24} at .*; 0 WAL file\(s\) waiting/);
   });
 
-  it("past wal.maxPending the primary gives WAL up as a recorded gap, stays up, and /healthz says so", async function () {
+  it("past wal.maxPending the primary gives WAL up as a recorded gap, stays up, alerts, and /healthz and backup list say so", async function () {
     const workspace = await archiveCluster("wal: { maxPending: 64m }\n");
     const primary = `${workspace.cluster}-primary`;
     const agent = `${workspace.cluster}-agent`;
     const engine = await docker();
-    await engine.stopContainer(agent);
-    let most = 0;
-    for (let index = 0; index < 8; index++) {
-      await switchWal(primary);
-      most = Math.max(most, await readyCount(primary));
+    // A webhook on the host, reached by the agent through its network's gateway.
+    const hooks: Array<Record<string, unknown>> = [];
+    const receiver = createServer((request, response) => {
+      let body = "";
+      request.on("data", (chunk: Buffer) => (body += chunk.toString()));
+      request.on("end", () => {
+        hooks.push(JSON.parse(body) as Record<string, unknown>);
+        response.end("OK");
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, "0.0.0.0", resolve));
+    try {
+      const gateway = await engine.networkGateway(`${workspace.cluster}-net`);
+      await workspace.writeConfig(`${await workspace.read("pgfort.yaml")}notify: { webhook: "http://${gateway}:${(receiver.address() as AddressInfo).port}/hook" }\n`);
+      await workspace.ok("up");
+      await workspace.ok("backup", "run", "--kind", "physical");
+      await runBound(workspace, primary, agent, hooks);
+    } finally {
+      receiver.close();
     }
-    // The bound: 64 MiB is 4 segments; the archiver gives the oldest up once more wait.
-    await eventually(120_000, async () => assert.ok((await readyCount(primary)) <= 5));
-    assert.ok(most <= 8);
-    assert.ok((await writes(primary)) > 8, "the primary stays up");
-    assert.match(await engine.logTail(primary, 200_000), /over wal.maxPending \(67108864\).* leaves pg_wal unarchived/);
-    await engine.startContainer(agent);
-    const gaps = await eventually(120_000, async () => {
-      const entries = await readdir(workspace.path("backups", workspace.cluster, "wal", "gaps"));
-      assert.ok(entries.length > 0);
-      return entries;
-    });
-    assert.ok(gaps.every((name) => name.endsWith(`.${primary}.json`)), gaps.join(", "));
-    const port = workspace.agentPort;
-    const health = await eventually(30_000, async () => {
-      const response = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(5000) });
-      const body = await response.text();
-      assert.equal(response.status, 503, body);
-      return body;
-    });
-    assert.match(health, /given up unarchived/);
-    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-    assert.match(metrics, /pgfort_wal_archive_gaps_total [1-9]/);
   });
 });
+
+/** With the agent stopped, WAL past the bound; then the agent back: the gap recorded, alerted, shown. */
+async function runBound(workspace: Workspace, primary: string, agent: string, hooks: ReadonlyArray<Record<string, unknown>>): Promise<void> {
+  const engine = await docker();
+  await engine.stopContainer(agent);
+  let most = 0;
+  for (let index = 0; index < 8; index++) {
+    await switchWal(primary);
+    most = Math.max(most, await readyCount(primary));
+  }
+  // The bound: 64 MiB is 4 segments; the archiver gives the oldest up once more wait.
+  await eventually(120_000, async () => assert.ok((await readyCount(primary)) <= 5));
+  assert.ok(most <= 8);
+  assert.ok((await writes(primary)) > 8, "the primary stays up");
+  assert.match(await engine.logTail(primary, 200_000), /over wal.maxPending \(67108864\).* leaves pg_wal unarchived/);
+  await engine.startContainer(agent);
+  const gaps = await eventually(120_000, async () => {
+    const entries = await readdir(workspace.path("backups", workspace.cluster, "wal", "gaps"));
+    assert.ok(entries.length > 0);
+    return entries;
+  });
+  assert.ok(gaps.every((name) => name.endsWith(`.${primary}.json`)), gaps.join(", "));
+  const port = workspace.agentPort;
+  const health = await eventually(30_000, async () => {
+    const response = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(5000) });
+    const body = await response.text();
+    assert.equal(response.status, 503, body);
+    return body;
+  });
+  assert.match(health, /given up unarchived/);
+  const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  assert.match(metrics, /pgfort_wal_archive_gaps_total [1-9]/);
+  // The alert, and the window with its gap.
+  await eventually(30_000, async () => assert.ok(hooks.some((hook) => hook["job"] === "wal-archive" && hook["event"] === "failure" && /gave [0-9A-F]{24} up unarchived/.test(String(hook["error"]))), JSON.stringify(hooks)));
+  // Once WAL after the gap is stored, the window shows the gap.
+  await eventually(60_000, async () => {
+    const [listed] = JSON.parse((await workspace.ok("backup", "list", "--json")).stdout) as Array<{ window: { gaps: Array<{ from: string; to: string }> } }>;
+    assert.ok((listed?.window.gaps.length ?? 0) > 0, JSON.stringify(listed?.window));
+  });
+}
