@@ -32,3 +32,14 @@ export const DATABASE_METRICS = {
 export const REPLICA_LABEL = "application_name";
 export const SLOT_LABEL = "slot_name";
 export const DATABASE_LABEL = "datname";
+
+/** Served by the agent's WAL archiver (src/wal/archiver.ts), label `server` = the server's container. */
+export const WAL_METRICS = {
+  failing: "pgfort_wal_archive_failing",
+  gaps: "pgfort_wal_archive_gaps_total",
+  pendingBytes: "pgfort_wal_archive_pending_bytes",
+  maxPendingBytes: "pgfort_wal_archive_max_pending_bytes",
+  lastSuccessTimestamp: "pgfort_wal_archive_last_success_timestamp_seconds",
+  archived: "pgfort_wal_archived_total",
+  failures: "pgfort_wal_archive_failures_total",
+} as const;

@@ -5,7 +5,7 @@ import type { BackupJob, Config } from "../config/schema";
 import { ConfigError } from "../errors";
 import { longestCronGapSeconds } from "./cron-period";
 import { formatPrometheusDuration } from "./duration";
-import { BACKUP_METRICS, DATABASE_LABEL, DATABASE_METRICS, JOB_LABEL, LAST_VERIFIED_TIMESTAMP, REPLICA_LABEL, SLOT_LABEL } from "./metric-names";
+import { BACKUP_METRICS, DATABASE_LABEL, DATABASE_METRICS, JOB_LABEL, LAST_VERIFIED_TIMESTAMP, REPLICA_LABEL, SLOT_LABEL, WAL_METRICS } from "./metric-names";
 
 /** One rule as Prometheus's rule file format has it (https://prometheus.io/docs/prometheus/latest/configuration/alerting_rules/). */
 export interface AlertRule {
@@ -39,6 +39,7 @@ export function planAlertRules(config: Config): RuleFile {
   const groups = [
     { name: `pgfort-${config.cluster}-backups`, rules: [...backupRules, ...drillRules] },
     { name: `pgfort-${config.cluster}-database`, rules: planDatabaseRules(config, labels) },
+    { name: `pgfort-${config.cluster}-wal`, rules: config.wal.archive ? planWalRules(labels) : [] },
   ];
   // A group without rules is legal but says nothing (a cluster without backup jobs).
   return { groups: groups.filter((group) => group.rules.length > 0) };
@@ -110,6 +111,41 @@ function planDrillRule(maxAgeDays: number, labels: Record<string, string>): Aler
       description: `No backup of this cluster passed a restore drill in ${maxAge} (monitoring.drillMaxAgeDays): a backup never restored is not known to restore. Run \`pgfort backup verify\` or set verify: true on a job.`,
     },
   };
+}
+
+/** WAL archiving (issue 11): failing, a backlog past half the bound, a gap. */
+function planWalRules(labels: (severity: "critical" | "warning") => Record<string, string>): AlertRule[] {
+  return [
+    {
+      alert: "PgfortWalArchiveFailing",
+      expr: `max(${WAL_METRICS.failing}) == 1`,
+      for: DATABASE_FOR,
+      labels: labels("critical"),
+      annotations: {
+        summary: "WAL archiving fails",
+        description: "The agent cannot store WAL in the backup target: the primary keeps the WAL in pg_wal (up to wal.maxPending) and point-in-time recovery loses what is not stored. The agent's log and /healthz say why.",
+      },
+    },
+    {
+      alert: "PgfortWalArchiveBacklog",
+      expr: `max(${WAL_METRICS.pendingBytes}) > 0.5 * max(${WAL_METRICS.maxPendingBytes})`,
+      for: DATABASE_FOR,
+      labels: labels("warning"),
+      annotations: {
+        summary: "WAL waiting for the archive passed half of wal.maxPending",
+        description: "More than half of wal.maxPending waits in pg_wal for the archive; at the bound the oldest WAL leaves unarchived and the recoverable window gets a gap.",
+      },
+    },
+    {
+      alert: "PgfortWalArchiveGap",
+      expr: `increase(${WAL_METRICS.gaps}[1h]) > 0`,
+      labels: labels("critical"),
+      annotations: {
+        summary: "WAL left pg_wal unarchived (wal.maxPending reached)",
+        description: "A gap in the recoverable window: points after it cannot be restored until the next physical backup. Take one now (pgfort backup run --kind physical).",
+      },
+    },
+  ];
 }
 
 function planDatabaseRules(config: Config, labels: (severity: "critical" | "warning") => Record<string, string>): AlertRule[] {

@@ -8,6 +8,7 @@ import type { BackupTarget } from "../backup/targets/target";
 import type { RunNotifier } from "../notify/notifier";
 import type { LoopLog } from "../schedule/loop";
 import { walDirectory, WAL_SEGMENT_BYTES } from "./names";
+import { WAL_METRICS } from "../monitoring/metric-names";
 import { answerDone, answerFailed, clearSkipped, readSkipped, removeAlive, scanSpool, touchAlive, type SpoolEntry } from "./spool";
 import { storeWalFile, type WalCompression } from "./store";
 
@@ -37,13 +38,13 @@ export interface ArchiverHealth {
 
 export class WalArchiver {
   readonly registry = new Registry();
-  private readonly archived = new Counter({ name: "pgfort_wal_archived_total", help: "WAL files stored in the target by the agent (already-stored ones included)", labelNames: ["server"], registers: [this.registry] });
-  private readonly failures = new Counter({ name: "pgfort_wal_archive_failures_total", help: "Attempts to store a WAL file that failed (the server keeps it and retries)", registers: [this.registry] });
-  private readonly gaps = new Counter({ name: "pgfort_wal_archive_gaps_total", help: "WAL files given up past wal.maxPending: gaps in the recoverable window", registers: [this.registry] });
-  private readonly lastSuccess = new Gauge({ name: "pgfort_wal_archive_last_success_timestamp_seconds", help: "Unix time the agent last stored a WAL file", registers: [this.registry] });
-  private readonly failing = new Gauge({ name: "pgfort_wal_archive_failing", help: "1 while storing WAL fails", registers: [this.registry] });
-  private readonly pendingGauge = new Gauge({ name: "pgfort_wal_archive_pending_bytes", help: "WAL waiting in the server's pg_wal for the archive, as it last said", labelNames: ["server"], registers: [this.registry] });
-  private readonly maxPendingGauge = new Gauge({ name: "pgfort_wal_archive_max_pending_bytes", help: "wal.maxPending: past it the server gives WAL up unarchived", registers: [this.registry] });
+  private readonly archived = new Counter({ name: WAL_METRICS.archived, help: "WAL files stored in the target by the agent (already-stored ones included)", labelNames: ["server"], registers: [this.registry] });
+  private readonly failures = new Counter({ name: WAL_METRICS.failures, help: "Attempts to store a WAL file that failed (the server keeps it and retries)", registers: [this.registry] });
+  private readonly gaps = new Counter({ name: WAL_METRICS.gaps, help: "WAL files given up past wal.maxPending: gaps in the recoverable window", registers: [this.registry] });
+  private readonly lastSuccess = new Gauge({ name: WAL_METRICS.lastSuccessTimestamp, help: "Unix time the agent last stored a WAL file", registers: [this.registry] });
+  private readonly failing = new Gauge({ name: WAL_METRICS.failing, help: "1 while storing WAL fails", registers: [this.registry] });
+  private readonly pendingGauge = new Gauge({ name: WAL_METRICS.pendingBytes, help: "WAL waiting in the server's pg_wal for the archive, as it last said", labelNames: ["server"], registers: [this.registry] });
+  private readonly maxPendingGauge = new Gauge({ name: WAL_METRICS.maxPendingBytes, help: "wal.maxPending: past it the server gives WAL up unarchived", registers: [this.registry] });
 
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;

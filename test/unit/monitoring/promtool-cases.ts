@@ -131,4 +131,56 @@ export const CASES: PromtoolCase[] = [
   databaseCase("PostgresReplicaLagHigh", "pg_replication_lag_seconds", "application_name", "0", "600"),
   databaseCase("PostgresSlotRetainingWal", "pgfort_replication_slot_retained_wal_bytes", "slot_name", "1024", "2147483648"),
   databaseCase("PostgresXidWraparoundNear", "pgfort_database_xid_age", "datname", "1000", "1500000000"),
+  {
+    alert: "PgfortWalArchiveFailing",
+    evaluationInterval: "1m",
+    groups: [
+      {
+        // Fails from 10m to 30m; a one-minute blip at 40m is no page.
+        interval: "1m",
+        series: { pgfort_wal_archive_failing: "0x9 1x20 0x9 1 0x20" },
+        checks: [
+          { at: "12m", firing: [] },
+          { at: "20m", firing: [critical] },
+          { at: "35m", firing: [] },
+          { at: "41m", firing: [] },
+        ],
+      },
+    ],
+  },
+  {
+    alert: "PgfortWalArchiveBacklog",
+    evaluationInterval: "1m",
+    groups: [
+      {
+        // Bound 64 MiB; 48 MiB waiting from 10m on (over half), 16 MiB on the other server.
+        interval: "1m",
+        series: {
+          pgfort_wal_archive_max_pending_bytes: "67108864x40",
+          'pgfort_wal_archive_pending_bytes{server="app-primary"}': "16777216x9 50331648x30",
+          'pgfort_wal_archive_pending_bytes{server="app-r1"}': "16777216x40",
+        },
+        checks: [
+          { at: "9m", firing: [] },
+          { at: "20m", firing: [warning] },
+        ],
+      },
+    ],
+  },
+  {
+    alert: "PgfortWalArchiveGap",
+    evaluationInterval: "1m",
+    groups: [
+      {
+        // One file given up at 10m: the alert holds for the hour after.
+        interval: "1m",
+        series: { pgfort_wal_archive_gaps_total: "0x9 1x120" },
+        checks: [
+          { at: "5m", firing: [] },
+          { at: "12m", firing: [critical] },
+          { at: "100m", firing: [] },
+        ],
+      },
+    ],
+  },
 ];

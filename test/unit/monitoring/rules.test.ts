@@ -49,7 +49,8 @@ describe("planAlertRules", function () {
 
   it("has no backup or drill rules without backup jobs, and the database rules always", function () {
     const rules = rulesOf("");
-    assert.deepEqual(rules.map((rule) => rule.alert), ["PostgresReplicaLagHigh", "PostgresSlotRetainingWal", "PostgresXidWraparoundNear"]);
+    assert.deepEqual(rules.map((rule) => rule.alert), ["PostgresReplicaLagHigh", "PostgresSlotRetainingWal", "PostgresXidWraparoundNear", "PgfortWalArchiveFailing", "PgfortWalArchiveBacklog", "PgfortWalArchiveGap"]);
+    assert.ok(!rulesOf("wal: { archive: false }").some((rule) => rule.alert.startsWith("PgfortWalArchive")), "no WAL rules without archiving");
   });
 
   it("fails with a ConfigError for a schedule too rare to alert on", function () {
