@@ -5,10 +5,10 @@ import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { readdir, readFile, readlink } from "node:fs/promises";
 import path from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { connectTcp, docker, engineApi, psql } from "./postgres";
 import { freePort, Workspace } from "./workspace";
+import { eventually } from "./waiting";
 
 const run = promisify(execFile);
 const REPOSITORY = path.resolve(__dirname, "..", "..", "..");
@@ -29,18 +29,6 @@ async function healthz(port: number): Promise<{ status: number; body: string }> 
   return { status: response.status, body: await response.text() };
 }
 
-/** Polls until `check` holds (or throws its last failure after `timeoutMs`). */
-async function eventually<T>(timeoutMs: number, check: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await sleep(500);
-    }
-  }
-}
 
 async function secretsOf(workspace: Workspace): Promise<string[]> {
   const directory = workspace.path(".pgfort", workspace.cluster, "secrets");

@@ -5,10 +5,10 @@
 import assert from "node:assert/strict";
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import type { BackupManifest } from "../../src/backup/manifest";
 import { docker, psql, runInImage } from "./postgres";
 import { freePort, Workspace } from "./workspace";
+import { archiveNow } from "./waiting";
 
 const MARKER = "pgfort-marker-5d1c9e";
 
@@ -30,14 +30,6 @@ async function filesHolding(root: string, needle: string): Promise<{ files: numb
   return { files: files.length, holding };
 }
 
-async function archiveNow(primary: string): Promise<void> {
-  const closed = await psql(primary, "SELECT pg_walfile_name(pg_switch_wal())");
-  const deadline = Date.now() + 60_000;
-  while ((await psql(primary, "SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver")) < closed) {
-    assert.ok(Date.now() < deadline, `${closed} was not archived`);
-    await sleep(300);
-  }
-}
 
 describe("client-side encryption with age", function () {
   this.timeout(900_000);

@@ -9,6 +9,7 @@ import { readdir } from "node:fs/promises";
 import { parseWalFileName, segmentOfLsn } from "../../src/wal/names";
 import { connectTcp, docker, engineApi, psql } from "./postgres";
 import { freePort, Workspace } from "./workspace";
+import { archiveNow } from "./waiting";
 
 const ISO_NOW = `to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 
@@ -24,15 +25,6 @@ async function physicalBackup(workspace: Workspace): Promise<BackupManifest> {
   return JSON.parse(result.stdout) as BackupManifest;
 }
 
-/** Closes the current WAL file and waits until the primary says the agent has it. */
-async function archiveNow(primary: string): Promise<void> {
-  const closed = await psql(primary, "SELECT pg_walfile_name(pg_switch_wal())");
-  const deadline = Date.now() + 60_000;
-  while ((await psql(primary, "SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver")) < closed) {
-    assert.ok(Date.now() < deadline, `${closed} was not archived within 60 s`);
-    await sleep(300);
-  }
-}
 
 async function ids(container: string): Promise<number[]> {
   const text = await psql(container, "SELECT coalesce(string_agg(id::text, ',' ORDER BY id), '') FROM marks");

@@ -7,9 +7,9 @@ import assert from "node:assert/strict";
 import { readdir } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { setTimeout as sleep } from "node:timers/promises";
 import { docker, psql, runInImage } from "./postgres";
 import { freePort, Workspace } from "./workspace";
+import { eventually } from "./waiting";
 
 async function archiveCluster(walYaml = ""): Promise<Workspace> {
   const port = await freePort();
@@ -18,17 +18,6 @@ async function archiveCluster(walYaml = ""): Promise<Workspace> {
   return workspace;
 }
 
-async function eventually<T>(timeoutMs: number, check: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await sleep(500);
-    }
-  }
-}
 
 /** Writes a little and switches to a new WAL file; the name of the file that was closed. */
 async function switchWal(primary: string): Promise<string> {

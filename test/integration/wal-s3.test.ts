@@ -4,26 +4,15 @@
 // every committed pgbench transaction), and over the whole run - backups, archiving, retries - no
 // request deleted an object or wrote over one that existed.
 import assert from "node:assert/strict";
-import { setTimeout as sleep } from "node:timers/promises";
 import { assertPgbenchConsistent } from "./backup-helpers";
 import { runCli, type CliResult } from "./cli";
 import { docker, psql } from "./postgres";
 import { S3rverServer, startS3 } from "./s3";
 import { freePort, Workspace } from "./workspace";
+import { eventually } from "./waiting";
 
 const OUTAGE_SECONDS = Number(process.env["PGFORT_TEST_S3_OUTAGE_SECONDS"] ?? 600);
 
-async function eventually<T>(timeoutMs: number, check: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await sleep(1000);
-    }
-  }
-}
 
 describe("WAL archiving into S3 through an outage", function () {
   this.timeout((OUTAGE_SECONDS + 900) * 1000);
