@@ -2,7 +2,10 @@
 import type { Retention } from "../config/schema";
 import { listBackups } from "./catalog";
 import { INCOMPLETE_GRACE_MS, planRetention, type RetentionDecision } from "./retention";
-import type { BackupTarget } from "./targets/target";
+import type { BackupTarget, TargetEvents } from "./targets/target";
+import path from "node:path";
+import type { LoadedConfig } from "../config/load";
+import { openTarget } from "./targets/resolve";
 import { walDirectory } from "../wal/names";
 import { planWalPrune } from "../wal/retention";
 
@@ -13,6 +16,19 @@ export interface PruneResult {
   walRemoved: number;
   abortedUploads: number;
   dryRun: boolean;
+}
+
+/** The secrets-volume copy of backups.prune.credentialsFile (src/cluster/agent.ts writes it). */
+export const PRUNE_CREDENTIALS_FILE = "aws-prune-credentials";
+
+/**
+ * The target prune deletes through: on S3 with backups.prune.credentialsFile, a client of its own
+ * with those credentials (in the job container: the secrets volume's copy); else `everyday`.
+ */
+export function pruneTarget(everyday: BackupTarget, loaded: LoadedConfig, events: TargetEvents, secretsDir: string): BackupTarget {
+  const { prune } = loaded.config.backups;
+  if (!prune.credentialsFile || !everyday.url.startsWith("s3://")) return everyday;
+  return openTarget(everyday.url, loaded, events, { credentialsFile: { path: path.join(secretsDir, PRUNE_CREDENTIALS_FILE), profile: prune.profile } });
 }
 
 export async function pruneBackups(target: BackupTarget, cluster: string, policy: Retention, options: { dryRun: boolean; now?: Date }): Promise<PruneResult> {

@@ -4,7 +4,8 @@
 // result or one error; the exit code is the CLI's for the same outcome.
 import type { Command } from "commander";
 import { loadAgentContext, type AgentContext } from "../agent/context";
-import { pruneBackups } from "../backup/prune";
+import { pruneBackups, pruneTarget } from "../backup/prune";
+import { SECRETS_DIR } from "../cluster/secrets";
 import { openTarget } from "../backup/targets/resolve";
 import type { BackupTarget } from "../backup/targets/target";
 import { ConfigError, InterruptedError } from "../errors";
@@ -113,8 +114,10 @@ export function registerJobPrune(job: Command, io: JobIo): void {
     .option("--target <url>", "a target other than the agent's (as the job sees it)")
     .option("--stdin-lifeline", "abort when stdin closes")
     .action(
-      jobAction<{ dryRun?: boolean }>(io, async ({ context, target }, options) =>
-        pruneBackups(target, context.loaded.config.cluster, context.loaded.config.backups.retention, { dryRun: Boolean(options.dryRun) }),
+      jobAction<{ dryRun?: boolean }>(io, async ({ context, target, emit }, options) =>
+        pruneBackups(pruneTarget(target, context.loaded, { onWarning: (message) => emit({ event: "warning", message }) }, SECRETS_DIR), context.loaded.config.cluster, context.loaded.config.backups.retention, {
+          dryRun: Boolean(options.dryRun),
+        }),
       ),
     );
 }

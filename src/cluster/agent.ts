@@ -17,6 +17,7 @@ import { POSTGRES_UID, secretsDir } from "./secrets";
 import { syncSecretsVolume, type SecretsEngine } from "./secrets-volume";
 import { readTopology } from "./topology";
 import { BACKUP_IDENTITY_FILE } from "../backup/plan";
+import { PRUNE_CREDENTIALS_FILE } from "../backup/prune";
 import { ConfigError } from "../errors";
 
 /** What writing the agent's config needs from the engine: a plain fake in unit tests. */
@@ -64,31 +65,46 @@ export async function syncAgentConfig(docker: AgentConfigEngine, loaded: LoadedC
     else credentials = await readFile(file, "utf8").catch(() => undefined);
     if (!credentials) warnings.push(`the agent has no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY and run pgfort up again, or its backups to ${agentConfig.target} fail`);
   }
-  await syncIdentity(loaded, directory);
+  await syncSecretCopies(loaded, directory);
   await syncSecretsVolume(docker, config.cluster, config.image.tag, stateDir);
   const digest = agentConfigDigest({ configText: agentConfig.configText, target: agentConfig.target, credentials, servers: agentConfig.servers });
   return { digest, hasCredentials: credentials !== undefined, warnings };
 }
 
 /**
- * backups.encryption.identityFile into the cluster's secrets (0600), for restores and drills in
- * the agent and its job containers; removed from them when the config names none.
+ * A file the config names (backups.encryption.identityFile, backups.prune.credentialsFile) into the
+ * cluster's secrets (0600), for the agent and its job containers; removed from them when the
+ * config names none. `invalid` says what is wrong with its text, if anything.
  */
-async function syncIdentity(loaded: LoadedConfig, directory: string): Promise<void> {
-  const copy = path.join(directory, BACKUP_IDENTITY_FILE);
-  const file = loaded.config.backups.encryption?.identityFile;
+async function syncSecretCopy(loaded: LoadedConfig, directory: string, copyName: string, setting: string, file: string | undefined, invalid: (text: string) => string | undefined, hint: string): Promise<void> {
+  const copy = path.join(directory, copyName);
   if (!file) {
     await rm(copy, { force: true });
     return;
   }
   const source = path.resolve(loaded.baseDir, file);
   const text = await readFile(source, "utf8").catch((error: NodeJS.ErrnoException) => {
-    throw new ConfigError(`backups.encryption.identityFile ${source} cannot be read: ${error.code ?? error.message}`, "point it at an age identity file (age-keygen -o FILE makes one)");
+    throw new ConfigError(`${setting} ${source} cannot be read: ${error.code ?? error.message}`, hint);
   });
-  if (!/^AGE-SECRET-KEY-1[0-9A-Z]+$/m.test(text)) {
-    throw new ConfigError(`backups.encryption.identityFile ${source} holds no age identity`, "an identity file has lines AGE-SECRET-KEY-1…, as age-keygen writes them");
-  }
+  const problem = invalid(text);
+  if (problem) throw new ConfigError(`${setting} ${source} ${problem}`, hint);
   await writeFile(copy, text, { mode: 0o600 });
+}
+
+function syncSecretCopies(loaded: LoadedConfig, directory: string): Promise<unknown> {
+  const { encryption, prune } = loaded.config.backups;
+  return Promise.all([
+    syncSecretCopy(loaded, directory, BACKUP_IDENTITY_FILE, "backups.encryption.identityFile", encryption?.identityFile, (text) => (/^AGE-SECRET-KEY-1[0-9A-Z]+$/m.test(text) ? undefined : "holds no age identity"), "point it at an age identity file (lines AGE-SECRET-KEY-1…, as age-keygen -o FILE writes them)"),
+    syncSecretCopy(
+      loaded,
+      directory,
+      PRUNE_CREDENTIALS_FILE,
+      "backups.prune.credentialsFile",
+      prune.credentialsFile,
+      (text) => (text.split("\n").some((line) => line.trim() === `[${prune.profile}]`) && /aws_access_key_id/.test(text) ? undefined : `has no [${prune.profile}] profile with aws_access_key_id`),
+      "an AWS shared-credentials file as the AWS CLI writes it ([default] with aws_access_key_id and aws_secret_access_key), or set backups.prune.profile",
+    ),
+  ]);
 }
 
 /** Brings the agent to its plan; call after the servers are up (it lists them). */

@@ -3,6 +3,7 @@
 // must run as any user of the docker group (issue 9, item 7). The host copy stays 0600, owned by
 // the operator, who needs it to connect.
 import { BACKUP_IDENTITY_FILE } from "../backup/plan";
+import { PRUNE_CREDENTIALS_FILE } from "../backup/prune";
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
@@ -19,7 +20,7 @@ import { AGENT_CONFIG_FILE, AWS_CREDENTIALS_FILE } from "../agent/contract";
  * S3 credentials (src/cluster/agent.ts writes them). Read by every sync, so a sync from `replica add`
  * keeps what `up` wrote for the agent, and the digest covers them.
  */
-export const OPTIONAL_SECRET_FILES: readonly string[] = [AGENT_CONFIG_FILE, AWS_CREDENTIALS_FILE, BACKUP_IDENTITY_FILE];
+export const OPTIONAL_SECRET_FILES: readonly string[] = [AGENT_CONFIG_FILE, AWS_CREDENTIALS_FILE, BACKUP_IDENTITY_FILE, PRUNE_CREDENTIALS_FILE];
 
 export interface SecretFile {
   name: string;

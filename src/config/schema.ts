@@ -159,6 +159,17 @@ const BackupsSchema = z.strictObject({
   jobs: z.array(BackupJobWithScheduleSchema).default([]),
   retention: RetentionSchema.prefault({}),
   /**
+   * Prune's own S3 credentials (issue 11): an AWS shared-credentials file used only by `prune`
+   * (and a job's `prune: true`), so the everyday credentials of backups and WAL archiving need no
+   * delete right (S3 Object Lock, versioned buckets). Copied into the cluster's secrets.
+   */
+  prune: z
+    .strictObject({
+      credentialsFile: z.string().min(1).optional(),
+      profile: z.string().min(1).default("default"),
+    })
+    .prefault({}),
+  /**
    * Client-side encryption (issue 11): every file pgfort writes to the target - dumps, globals,
    * base backups, WAL - in age's format, to these public keys. The identity file (private keys)
    * is needed to restore and to drill; it is copied into the cluster's secrets, never the target.

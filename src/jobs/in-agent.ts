@@ -2,7 +2,8 @@
 // retention when the job asks), the same code `pgfort job backup` runs for the host.
 import type { AgentContext } from "../agent/context";
 import type { BackupJob } from "../config/schema";
-import { pruneBackups } from "../backup/prune";
+import { pruneBackups, pruneTarget } from "../backup/prune";
+import { SECRETS_DIR } from "../cluster/secrets";
 import type { BackupTarget } from "../backup/targets/target";
 import { AGENT_SCRATCH_DIR } from "../agent/contract";
 import { backupDirectory } from "../backup/layout";
@@ -41,7 +42,7 @@ export function inAgentSteps(context: AgentContext, target: BackupTarget): JobSt
       return verdict;
     },
     prune: async () => {
-      await pruneBackups(target, config.cluster, config.backups.retention, { dryRun: false });
+      await pruneBackups(pruneTarget(target, context.loaded, { onWarning: () => undefined }, SECRETS_DIR), config.cluster, config.backups.retention, { dryRun: false });
     },
   };
 }

@@ -2,8 +2,11 @@
 // so the tests meet what users meet (it lacks ListMultipartUploads and AbortMultipartUpload).
 // Usage: node s3-server.js PORT DIRECTORY BUCKET [REQUEST_LOG]; prints "ready PORT". Used by the
 // tests and the bench. With REQUEST_LOG, every request is appended to that file as a JSON line
-// {method, path, query, existed} before s3rver handles it (`existed`: the object was stored
-// already), so a test can count DeleteObject calls and writes over existing keys.
+// {method, path, query, existed, accessKey} before s3rver handles it (`existed`: the object was
+// stored already), so a test can count DeleteObject calls and writes over existing keys.
+// Besides s3rver's own key pair (S3RVER/S3RVER) a second one, NODELETE/NODELETE, may do
+// everything but delete: its DeleteObject(s) calls get AccessDenied, as a bucket policy without
+// s3:DeleteObject would answer.
 
 import { appendFileSync, existsSync } from "node:fs";
 import path from "node:path";
@@ -19,22 +22,39 @@ interface RequestContext {
   method: string;
   path: string;
   querystring: string;
+  get(header: string): string;
+  status: number;
+  body: unknown;
+  type: string;
 }
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { DUMMY_ACCOUNT } = require("s3rver/lib/models/account") as { DUMMY_ACCOUNT: { createKeyPair(id: string, secret: string): void } };
+const NO_DELETE_KEY = "NODELETE";
 
 async function main(): Promise<void> {
   const [port = "0", directory = "", bucket = "pgfort-test", requestLog] = process.argv.slice(2);
   // Every address: job containers reach it through their network's gateway (src/handoff/s3-access.ts).
   const server = new S3rver({ port: Number(port), address: "0.0.0.0", directory, silent: true, configureBuckets: [{ name: bucket }] });
-  if (requestLog) {
-    // First in the chain: it sees every request as it arrives, and only observes.
-    server.middleware.unshift(async (ctx, next) => {
+  DUMMY_ACCOUNT.createKeyPair(NO_DELETE_KEY, NO_DELETE_KEY);
+  // First in the chain: it sees every request as it arrives.
+  server.middleware.unshift(async (ctx, next) => {
+    const accessKey = /Credential=([^/]+)\//.exec(ctx.get("authorization"))?.[1] ?? null;
+    const deletes = ctx.method === "DELETE" || (ctx.method === "POST" && /(^|&)delete(=|&|$)/.test(ctx.querystring));
+    if (requestLog) {
       // s3rver's file store: <directory>/<bucket>/<key>._S3rver_object (keys are path-style here).
       const key = decodeURIComponent(ctx.path.replace(/^\/[^/]+\/?/, ""));
       const existed = key !== "" && existsSync(path.join(directory, bucket, `${key}._S3rver_object`));
-      appendFileSync(requestLog, `${JSON.stringify({ method: ctx.method, path: ctx.path, query: ctx.querystring, existed })}\n`);
-      await next();
-    });
-  }
+      appendFileSync(requestLog, `${JSON.stringify({ method: ctx.method, path: ctx.path, query: ctx.querystring, existed, accessKey })}\n`);
+    }
+    if (deletes && accessKey === NO_DELETE_KEY) {
+      ctx.status = 403;
+      ctx.type = "application/xml";
+      ctx.body = '<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>';
+      return;
+    }
+    await next();
+  });
   const { port: actual } = await server.run();
   process.stdout.write(`ready ${actual}\n`);
 }

@@ -13,6 +13,8 @@ import { CreateBucketCommand, ListBucketsCommand, ListMultipartUploadsCommand, L
 import { TcpProxy } from "./tcp-proxy";
 
 export const S3_SERVER_KINDS = ["s3rver", "moto"] as const;
+/** s3rver's second key pair (test/integration/s3-server.ts): everything but deleting. */
+export const NO_DELETE_CREDENTIALS = { AWS_ACCESS_KEY_ID: "NODELETE", AWS_SECRET_ACCESS_KEY: "NODELETE" } as const;
 export type S3ServerKind = (typeof S3_SERVER_KINDS)[number];
 
 const REPOSITORY = path.resolve(__dirname, "..", "..", "..");
@@ -121,13 +123,13 @@ export class S3rverServer extends TestS3 {
   }
 
   /** Every request the server got, in order (startS3 with logRequests). */
-  async requests(): Promise<Array<{ method: string; path: string; query: string; existed: boolean }>> {
+  async requests(): Promise<Array<{ method: string; path: string; query: string; existed: boolean; accessKey: string | null }>> {
     if (!this.requestLog) throw new Error("this server was started without logRequests");
     const text = await readFile(this.requestLog, "utf8").catch(() => "");
     return text
       .split("\n")
       .filter(Boolean)
-      .map((line) => JSON.parse(line) as { method: string; path: string; query: string; existed: boolean });
+      .map((line) => JSON.parse(line) as { method: string; path: string; query: string; existed: boolean; accessKey: string | null });
   }
 
   private uploadsDirectory(): string {

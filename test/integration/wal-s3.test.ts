@@ -2,12 +2,14 @@
 // request it gets, is killed for ten minutes under pgbench. The primary keeps running, status,
 // /metrics and /healthz show the backlog, nothing is lost once S3 is back (restore --latest holds
 // every committed pgbench transaction), and over the whole run - backups, archiving, retries - no
-// request deleted an object or wrote over one that existed.
+// request deleted an object or wrote over one that existed. The everyday credentials may not
+// delete at all (s3rver's NODELETE key); prune deletes with its own (backups.prune.credentialsFile).
 import assert from "node:assert/strict";
 import { assertPgbenchConsistent } from "./backup-helpers";
 import { runCli, type CliResult } from "./cli";
 import { docker, psql } from "./postgres";
-import { S3rverServer, startS3 } from "./s3";
+import { NO_DELETE_CREDENTIALS, S3rverServer, startS3 } from "./s3";
+import { writeFile } from "node:fs/promises";
 import { freePort, Workspace } from "./workspace";
 import { eventually } from "./waiting";
 
@@ -22,10 +24,13 @@ describe("WAL archiving into S3 through an outage", function () {
     assert.ok(s3 instanceof S3rverServer);
     const port = await freePort();
     const workspace = await Workspace.create(
-      (cluster) => `cluster: ${cluster}\nprimary:\n  port: ${port}\n  resources: { memory: 512m, cpus: 1 }\nbackups:\n  target: s3://${s3.bucket}/arch\nwal: { archiveTimeout: 10s }\n`,
+      (cluster) =>
+        `cluster: ${cluster}\nprimary:\n  port: ${port}\n  resources: { memory: 512m, cpus: 1 }\nbackups:\n  target: s3://${s3.bucket}/arch\n  prune: { credentialsFile: ./prune-credentials }\nwal: { archiveTimeout: 10s }\n`,
     );
+    await writeFile(workspace.path("prune-credentials"), "[default]\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\n", { mode: 0o600 });
+    const env = { ...s3.env, ...NO_DELETE_CREDENTIALS };
     const pgfort = async (...args: string[]): Promise<CliResult> => {
-      const result = await runCli(args, { cwd: workspace.directory, env: s3.env });
+      const result = await runCli(args, { cwd: workspace.directory, env });
       assert.equal(result.code, 0, `pgfort ${args.join(" ")}: ${result.stderr}\n${result.stdout}`);
       return result;
     };
@@ -44,7 +49,7 @@ describe("WAL archiving into S3 through an outage", function () {
     const load = bench(OUTAGE_SECONDS);
     // The backlog shows long before the bound: in the server, in status, in /metrics and /healthz.
     await eventually(180_000, async () => {
-      const status = (await runCli(["status"], { cwd: workspace.directory, env: s3.env })).stdout;
+      const status = (await runCli(["status"], { cwd: workspace.directory, env })).stdout;
       assert.match(status, /WAL archive: FAILING since .*; [1-9]\d* WAL file\(s\) waiting/);
     });
     const health = await fetch(`http://127.0.0.1:${workspace.agentPort}/healthz`);
@@ -80,5 +85,13 @@ describe("WAL archiving into S3 through an outage", function () {
     assert.ok(puts.length > 10, "WAL files and backups were written");
     assert.deepEqual(deletes, []);
     assert.deepEqual(overwrites, []);
+    assert.ok(requests.every((request) => request.accessKey === null || request.accessKey === NO_DELETE_CREDENTIALS.AWS_ACCESS_KEY_ID), "all of it with the key that may not delete");
+
+    // Only prune deletes, with its own credentials: the WAL from before the physical backup.
+    const pruned = await pgfort("backup", "prune");
+    assert.match(pruned.stdout, /and [1-9]\d* archived WAL file\(s\) no kept backup needs/);
+    const pruneDeletes = (await s3.requests()).slice(requests.length).filter((request) => request.method === "DELETE" || (request.method === "POST" && /(^|&)delete(=|&|$)/.test(request.query)));
+    assert.ok(pruneDeletes.length > 0);
+    assert.ok(pruneDeletes.every((request) => request.accessKey === "S3RVER"), JSON.stringify(pruneDeletes));
   });
 });

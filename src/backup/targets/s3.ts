@@ -9,6 +9,7 @@ import {
   NoSuchKey,
   PutObjectCommand,
   S3Client,
+  type S3ClientConfig,
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { isIP } from "node:net";
@@ -30,6 +31,8 @@ export interface S3Options {
   endpoint?: string | undefined;
   region?: string | undefined;
   forcePathStyle?: boolean | undefined;
+  /** Instead of the standard chain (prune's own credentials). */
+  credentials?: S3ClientConfig["credentials"] | undefined;
 }
 
 /** Path-style addressing when the endpoint is an IP address or localhost (no virtual-host DNS there). */
@@ -59,7 +62,9 @@ export class S3Target implements BackupTarget {
     this.endpoint = process.env["PGFORT_S3_ENDPOINT"] ?? options.endpoint ?? process.env["AWS_ENDPOINT_URL_S3"] ?? process.env["AWS_ENDPOINT_URL"];
     this.region = options.region ?? process.env["AWS_REGION"] ?? process.env["AWS_DEFAULT_REGION"] ?? "us-east-1";
     this.client = new S3Client({
-      // Credentials come from the standard chain (environment, profile, instance role).
+      // Credentials come from the standard chain (environment, profile, instance role), or from
+      // the caller (prune's own, backups.prune.credentialsFile).
+      ...(options.credentials ? { credentials: options.credentials } : {}),
       region: this.region,
       endpoint: this.endpoint,
       forcePathStyle: options.forcePathStyle ?? needsPathStyle(this.endpoint),

@@ -68,6 +68,27 @@ describe("syncAgentConfig", function () {
     assert.deepEqual(synced.warnings, []);
   });
 
+  it("copies the age identity and prune's credentials into the secrets volume (0600), checks them, and drops them when the config names none", async function () {
+    const key = "age1" + "q".repeat(58);
+    await writeFile(path.join(directory, "identity.txt"), "# created\nAGE-SECRET-KEY-1ABCDEF\n");
+    await writeFile(path.join(directory, "prune.ini"), "[default]\naws_access_key_id = A\naws_secret_access_key = B\n");
+    const sealed = await workspace(`cluster: app\nbackups:\n  encryption: { recipients: [${key}], identityFile: ./identity.txt }\n  prune: { credentialsFile: ./prune.ini }\n`);
+    const engine = new FakeEngine([{ role: "primary", node: "primary" }]);
+    await syncAgentConfig(engine, sealed, {});
+    const files = await engine.lastCopy();
+    assert.equal(files.get("backup-identity"), "# created\nAGE-SECRET-KEY-1ABCDEF\n");
+    assert.match(files.get("aws-prune-credentials") ?? "", /aws_access_key_id = A/);
+    assert.equal((await stat(path.join(sealed.stateDir, "secrets", "backup-identity"))).mode & 0o777, 0o600);
+    // Wrong files: a ConfigError naming the setting, nothing copied.
+    await writeFile(path.join(directory, "prune.ini"), "[other]\naws_access_key_id = A\n");
+    await assert.rejects(syncAgentConfig(engine, sealed, {}), /backups.prune.credentialsFile .* has no \[default\] profile/);
+    await writeFile(path.join(directory, "identity.txt"), "not a key\n");
+    await assert.rejects(syncAgentConfig(engine, sealed, {}), /backups.encryption.identityFile .* holds no age identity/);
+    // The config names none any more: the copies go.
+    await syncAgentConfig(engine, await workspace("cluster: app\n"), {});
+    assert.deepEqual([...(await engine.lastCopy()).keys()].sort(), ["agent.json", "postgres-password", "replication-password"]);
+  });
+
   it("keeps the digest across a promotion (same servers), and changes it for a new server or config", async function () {
     const loaded = await workspace("cluster: app\n");
     const servers = [{ role: "primary", node: "primary" }, { role: "replica", node: "r1" }];
