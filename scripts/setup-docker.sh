@@ -45,9 +45,17 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 
-# No systemd in containers and CI sandboxes: start dockerd ourselves, detached, logging to a file.
+# A dockerd that died (killed, a reboot of a container) leaves its pid file, and a new one refuses
+# to start while it is there: remove it when no process has that pid.
+if [ -f /var/run/docker.pid ] && ! kill -0 "$(cat /var/run/docker.pid 2>/dev/null || echo 0)" 2>/dev/null; then
+  log "removing the stale /var/run/docker.pid of a dockerd that is gone"
+  rm -f /var/run/docker.pid
+fi
+
+# No systemd in containers and CI sandboxes: start dockerd ourselves, logging to a file, in a
+# session of its own: a Ctrl-C or the end of the shell that ran `npm start` must not stop the engine.
 log "starting dockerd (log: /var/log/pgfort-dockerd.log)"
-nohup dockerd >/var/log/pgfort-dockerd.log 2>&1 &
+setsid nohup dockerd >/var/log/pgfort-dockerd.log 2>&1 </dev/null &
 dockerd_pid=$!
 
 for _ in $(seq 1 60); do
