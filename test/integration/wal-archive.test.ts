@@ -123,14 +123,9 @@ describe("WAL archiving", function () {
 async function runBound(workspace: Workspace, primary: string, agent: string, hooks: ReadonlyArray<Record<string, unknown>>): Promise<void> {
   const engine = await docker();
   await engine.stopContainer(agent);
-  let most = 0;
-  for (let index = 0; index < 8; index++) {
-    await switchWal(primary);
-    most = Math.max(most, await readyCount(primary));
-  }
+  for (let index = 0; index < 8; index++) await switchWal(primary);
   // The bound: 64 MiB is 4 segments; the archiver gives the oldest up once more wait.
   await eventually(120_000, async () => assert.ok((await readyCount(primary)) <= 5));
-  assert.ok(most <= 8);
   assert.ok((await writes(primary)) > 8, "the primary stays up");
   assert.match(await engine.logTail(primary, 200_000), /over wal.maxPending \(67108864\).* leaves pg_wal unarchived/);
   await engine.startContainer(agent);
