@@ -91,20 +91,19 @@ async function syncSecretCopy(loaded: LoadedConfig, directory: string, copyName:
   await writeFile(copy, text, { mode: 0o600 });
 }
 
-function syncSecretCopies(loaded: LoadedConfig, directory: string): Promise<unknown> {
+/** One after the other: the first problem is the one reported, whichever it is. */
+async function syncSecretCopies(loaded: LoadedConfig, directory: string): Promise<void> {
   const { encryption, prune } = loaded.config.backups;
-  return Promise.all([
-    syncSecretCopy(loaded, directory, BACKUP_IDENTITY_FILE, "backups.encryption.identityFile", encryption?.identityFile, (text) => (/^AGE-SECRET-KEY-1[0-9A-Z]+$/m.test(text) ? undefined : "holds no age identity"), "point it at an age identity file (lines AGE-SECRET-KEY-1…, as age-keygen -o FILE writes them)"),
-    syncSecretCopy(
-      loaded,
-      directory,
-      PRUNE_CREDENTIALS_FILE,
-      "backups.prune.credentialsFile",
-      prune.credentialsFile,
-      (text) => (text.split("\n").some((line) => line.trim() === `[${prune.profile}]`) && /aws_access_key_id/.test(text) ? undefined : `has no [${prune.profile}] profile with aws_access_key_id`),
-      "an AWS shared-credentials file as the AWS CLI writes it ([default] with aws_access_key_id and aws_secret_access_key), or set backups.prune.profile",
-    ),
-  ]);
+  await syncSecretCopy(loaded, directory, BACKUP_IDENTITY_FILE, "backups.encryption.identityFile", encryption?.identityFile, (text) => (/^AGE-SECRET-KEY-1[0-9A-Z]+$/m.test(text) ? undefined : "holds no age identity"), "point it at an age identity file (lines AGE-SECRET-KEY-1…, as age-keygen -o FILE writes them)");
+  await syncSecretCopy(
+    loaded,
+    directory,
+    PRUNE_CREDENTIALS_FILE,
+    "backups.prune.credentialsFile",
+    prune.credentialsFile,
+    (text) => (text.split("\n").some((line) => line.trim() === `[${prune.profile}]`) && /aws_access_key_id/.test(text) ? undefined : `has no [${prune.profile}] profile with aws_access_key_id`),
+    "an AWS shared-credentials file as the AWS CLI writes it ([default] with aws_access_key_id and aws_secret_access_key), or set backups.prune.profile",
+  );
 }
 
 /** Brings the agent to its plan; call after the servers are up (it lists them). */

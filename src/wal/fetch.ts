@@ -1,31 +1,17 @@
 // Archived WAL back out of the target for a recovery: each file decompressed, its sha256 checked
 // against the one its name holds, written whole (a temporary name, then a rename), a few at once.
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import { rename, rm } from "node:fs/promises";
 import path from "node:path";
-import { Duplex, Transform } from "node:stream";
+import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { BackupTarget } from "../backup/targets/target";
-import { DecryptionError, WalArchiveError, type PgfortError } from "../errors";
+import { DecryptionError, WalArchiveError } from "../errors";
+import { programStage, type ProgramStage } from "./program-stage";
 import type { ArchivedWal } from "./names";
 
 const PARALLEL_FETCHES = 4;
-
-/** A program as a stage of a stream pipeline, and the promise of its exit. */
-function stage(argv: readonly string[], failure: (stderr: string, code: number | null) => PgfortError): { duplex: Duplex; done: Promise<void> } {
-  const [command = "", ...args] = argv;
-  const child = spawn(command, args, { stdio: ["pipe", "pipe", "pipe"] });
-  let stderr = "";
-  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-  const done = new Promise<void>((resolve, reject) => {
-    child.once("error", (cause) => reject(new WalArchiveError(`${command} could not run: ${cause.message}`, "the job's image must have zstd, lz4 and age")));
-    child.once("close", (code) => (code === 0 ? resolve() : reject(failure(stderr.trim(), code))));
-  });
-  child.stdin.on("error", () => undefined);
-  return { duplex: Duplex.from({ writable: child.stdin, readable: child.stdout }), done };
-}
 
 export interface WalDecryption {
   /** The identity file (private keys) in the job container. */
@@ -35,12 +21,12 @@ export interface WalDecryption {
 }
 
 /** The stages that turn a stored file back into WAL: age -d (when encrypted), then the decompressor. */
-function decoders(archived: ArchivedWal, decryption: WalDecryption | undefined, location: string): Array<{ duplex: Duplex; done: Promise<void> }> {
-  const stages: Array<{ duplex: Duplex; done: Promise<void> }> = [];
+function decoders(archived: ArchivedWal, decryption: WalDecryption | undefined, location: string): ProgramStage[] {
+  const stages: ProgramStage[] = [];
   if (archived.encrypted) {
     if (!decryption) throw new DecryptionError(`${location} is encrypted and no identity is configured`, "set backups.encryption.identityFile to the identity (private key) of its recipients");
     stages.push(
-      stage(["age", "-d", "-i", decryption.identityFile], (stderr) =>
+      programStage(["age", "-d", "-i", decryption.identityFile], (stderr) =>
         /no identity matched/.test(stderr)
           ? new DecryptionError(
               `cannot decrypt ${location}: the identity in backups.encryption.identityFile is not one of the keys it was encrypted to${decryption.recipients?.length ? ` (${decryption.recipients.join(", ")})` : ""}`,
@@ -55,7 +41,7 @@ function decoders(archived: ArchivedWal, decryption: WalDecryption | undefined, 
   if (archived.compression !== "none") {
     const command = archived.compression === "zstd" ? "zstd" : "lz4";
     stages.push(
-      stage([command, "-dc"], (stderr, code) => new WalArchiveError(`${command} could not decompress ${location} (exit ${code ?? "signal"}): ${stderr || "no output"}`, "the archived file is damaged: restore to a point before it, or from a later base backup")),
+      programStage([command, "-dc"], (stderr, code) => new WalArchiveError(`${command} could not decompress ${location} (exit ${code ?? "signal"}): ${stderr || "no output"}`, "the archived file is damaged: restore to a point before it, or from a later base backup")),
     );
   }
   return stages;

@@ -123,7 +123,7 @@ export function parseRecoveryLog(log: string): RecoveryReached {
     return found;
   };
   return {
-    stopLine: last(/(recovery stopping (?:before|after) .*)$/)?.[1]?.trim() ?? null,
+    stopLine: last(/(recovery stopping (?:before|after|at) .*)$/)?.[1]?.trim() ?? null,
     lastTransactionAt: last(/last completed transaction was at log time (.+)$/)?.[1]?.trim() ?? null,
     redoDoneAt: last(/redo done at ([0-9A-F]+\/[0-9A-F]+)/)?.[1] ?? null,
     endedBeforeTarget: /recovery ended before configured recovery target was reached/.test(log),

@@ -3,13 +3,13 @@
 // the file must decompress to whatever compressor version wrote it. A file already stored with
 // the same bytes is not written again (PostgreSQL archives a file again after a crash); the same
 // name with other bytes is a conflict, never an overwrite.
-import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import type { Compression } from "../backup/layout";
 import type { BackupTarget } from "../backup/targets/target";
 import { WalArchiveError } from "../errors";
 import { archiveKey, parseArchiveKey, walDirectory } from "./names";
+import { filterBuffer } from "./program-stage";
 
 export interface WalCompression {
   method: Compression;
@@ -41,23 +41,9 @@ export async function compress(raw: Buffer, compression: WalCompression): Promis
   return filter(["age", ...recipients.flatMap((recipient) => ["-r", recipient])], compressed, "check backups.encryption.recipients");
 }
 
-/** A program as a filter: input on stdin, its stdout back whole. */
+/** One program over the whole file; a non-zero exit is a WalArchiveError with its stderr. */
 function filter(argv: readonly string[], input: Buffer, hint: string): Promise<Buffer> {
-  const [command = "", ...args] = argv;
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ["pipe", "pipe", "pipe"] });
-    const chunks: Buffer[] = [];
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => chunks.push(chunk));
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    child.once("error", (cause) => reject(new WalArchiveError(`${command} could not run: ${cause.message}`, "the agent image must have zstd, lz4 and age (rebuild it with pgfort build)")));
-    child.once("close", (code) => {
-      if (code === 0) resolve(Buffer.concat(chunks));
-      else reject(new WalArchiveError(`${command} failed (exit ${code ?? "signal"}): ${stderr.trim() || "no output"}`, hint));
-    });
-    child.stdin.on("error", () => undefined); // a program that died early: its exit code says why
-    child.stdin.end(input);
-  });
+  return filterBuffer(argv, input, (stderr, code) => new WalArchiveError(`${argv[0] ?? ""} failed (exit ${code ?? "signal"}): ${stderr || "no output"}`, hint));
 }
 
 export async function storeWalFile(target: BackupTarget, cluster: string, name: string, file: string, compression: WalCompression): Promise<StoredWal> {
