@@ -3,6 +3,10 @@
 #   pgfort-archive-wal PATH NAME MAX_PENDING_BYTES
 # Hands one WAL file to the cluster's agent and succeeds only once the agent says it is stored in
 # the backup target (sha256 checked): PostgreSQL removes or recycles a WAL file only after that.
+# It also hands over the next few files PostgreSQL has marked ready (PGFORT_ARCHIVE_AHEAD, 4), so
+# the agent stores them in parallel while PostgreSQL is still waiting for this one: PostgreSQL's
+# archiver runs one archive_command at a time, and a burst of WAL would otherwise queue behind the
+# round trip of each file. A file stored ahead is answered `done` at once when its turn comes.
 # Past MAX_PENDING_BYTES of WAL waiting in pg_wal (wal.maxPending) the file is given up instead:
 # it leaves pg_wal unarchived, a `.skipped` mark tells the agent, which records the gap in the
 # target and alerts; the primary keeps running and its disk does not fill.
@@ -18,6 +22,8 @@
 # stops: without a fresh one this fails at once (PostgreSQL retries) rather than waiting for nobody.
 # Sourced by the unit tests (test/unit/image/pgfort-archive-wal.test.ts), executed in the image.
 
+# How many of the following ready WAL files are handed over with this one.
+readonly ARCHIVE_AHEAD=${PGFORT_ARCHIVE_AHEAD:-4}
 # Seconds to wait for the agent's answer before failing this attempt (PostgreSQL retries).
 readonly ARCHIVE_WAIT_SECONDS=${PGFORT_ARCHIVE_WAIT_SECONDS:-120}
 # An agent whose mark is older than this is taken as not running.
@@ -73,6 +79,34 @@ await_agent() {
   return 1
 }
 
+# Copies one WAL file into the spool whole (a temporary name, then the rename the agent looks for).
+hand_over() {
+  local source=$1 spool=$2 name=$3
+  if ! cp "$source" "$spool/.$name.tmp"; then
+    rm -f "$spool/.$name.tmp"
+    archive_log "cannot copy $name into the spool $spool (is the socket volume full?): it waits in pg_wal"
+    return 1
+  fi
+  mv -f "$spool/.$name.tmp" "$spool/$name.ready"
+}
+
+# Hands over up to ARCHIVE_AHEAD ready WAL files that follow NAME and are not in the spool yet.
+# PostgreSQL marks a file ready only once it is complete, and keeps it until it is archived.
+hand_over_ahead() {
+  local source=$1 spool=$2 name=$3 status_dir mark next count=0
+  status_dir="$(dirname "$source")/archive_status"
+  for mark in "$status_dir"/*.ready; do
+    [ "$count" -lt "$ARCHIVE_AHEAD" ] || break
+    [ -e "$mark" ] || break
+    next=$(basename "$mark" .ready)
+    case "$next" in "$name" | */* | .*) continue ;; esac
+    [[ "$next" > "$name" ]] || continue
+    count=$((count + 1))
+    [ -e "$spool/$next.ready" ] || [ -e "$spool/$next.done" ] || [ ! -f "$(dirname "$source")/$next" ] ||
+      hand_over "$(dirname "$source")/$next" "$spool" "$next" || true
+  done
+}
+
 archive_wal() {
   local source=${1:?usage: pgfort-archive-wal PATH NAME MAX_PENDING_BYTES} name=${2:?missing NAME} max_pending=${3:?missing MAX_PENDING_BYTES}
   local spool pending
@@ -101,10 +135,10 @@ archive_wal() {
     archive_log "the agent is not running (no fresh $PGFORT_SOCKETS_DIR/.agent-alive): $name waits in pg_wal; start it with pgfort up"
     return 1
   fi
-  if ! [ -e "$spool/$name.ready" ]; then
-    cp "$source" "$spool/.$name.tmp"
-    mv -f "$spool/.$name.tmp" "$spool/$name.ready"
-  fi
+  # A failure answered to an earlier attempt (or to a hand-over ahead) is not this attempt's answer.
+  rm -f "$spool/$name.failed"
+  [ -e "$spool/$name.ready" ] || hand_over "$source" "$spool" "$name"
+  hand_over_ahead "$source" "$spool" "$name"
   await_agent "$spool" "$name"
 }
 

@@ -14,6 +14,8 @@ import { storeWalFile, type WalCompression } from "./store";
 
 export const ARCHIVE_HEALTH_NAME = "wal-archive";
 const MAX_BACKOFF_MS = 30_000;
+/** WAL files stored at once: the servers hand over a few ahead (PGFORT_ARCHIVE_AHEAD), each is compressed by its own process. */
+const PARALLEL_STORES = 3;
 /** A recorded gap keeps /healthz failing this long: the window is broken until a new base backup. */
 const GAP_UNHEALTHY_MS = 24 * 3_600_000;
 const REPEAT_ALERT_MS = 3_600_000;
@@ -68,10 +70,13 @@ export class WalArchiver {
   start(): void {
     const loop = () => {
       if (this.stopped) return;
+      let handled = 0;
       this.running = this.tick()
+        .then((count) => void (handled = count))
         .catch((error: unknown) => this.options.log.warn(`wal archiver: ${error instanceof Error ? error.message : String(error)}`))
         .finally(() => {
-          if (!this.stopped) this.timer = setTimeout(loop, this.options.intervalMs ?? 250);
+          // Straight on after a round that stored something: more is often ready (a burst of WAL).
+          if (!this.stopped) this.timer = setTimeout(loop, handled > 0 ? 0 : (this.options.intervalMs ?? 250));
         });
     };
     loop();
@@ -85,8 +90,8 @@ export class WalArchiver {
     await removeAlive(this.options.socketsDir).catch(() => undefined);
   }
 
-  /** One round: the alive mark, then every skip mark and ready file. Exposed for the tests. */
-  async tick(now = new Date()): Promise<void> {
+  /** One round: the alive mark, then every skip mark and ready file, up to PARALLEL_STORES at a time; how many it handled. Exposed for the tests. */
+  async tick(now = new Date()): Promise<number> {
     const { socketsDir } = this.options;
     await touchAlive(socketsDir);
     const scan = await scanSpool(socketsDir);
@@ -94,17 +99,25 @@ export class WalArchiver {
       this.pending.set(server, value);
       this.pendingGauge.set({ server }, value.bytes);
     }
-    if (now.getTime() < this.nextAttemptAt) return;
-    for (const entry of scan.entries) {
-      if (this.stopped) return;
-      try {
-        if (entry.state === "skipped") await this.recordGap(entry, now);
-        else await this.store(entry);
-      } catch (error) {
-        await this.failed(entry, error, now);
-        return;
+    if (now.getTime() < this.nextAttemptAt) return 0;
+    const queue = [...scan.entries];
+    let failure: { entry: SpoolEntry; error: unknown } | undefined;
+    const work = async (): Promise<void> => {
+      for (let entry = queue.shift(); entry && !this.stopped && !failure; entry = queue.shift()) {
+        try {
+          if (entry.state === "skipped") await this.recordGap(entry, now);
+          else await this.store(entry);
+        } catch (error) {
+          // The first failure stops the round (the target is likely down: back off); files
+          // being stored beside it finish, each with its own answer.
+          if (failure) await this.answerFailure(entry, error);
+          else failure = { entry, error };
+        }
       }
-    }
+    };
+    await Promise.all(Array.from({ length: PARALLEL_STORES }, work));
+    if (failure) await this.failed(failure.entry, failure.error, now);
+    return failure ? 0 : scan.entries.length - queue.length;
   }
 
   health(now = new Date()): ArchiverHealth {
@@ -165,12 +178,17 @@ export class WalArchiver {
     this.lastError = reason;
     const first = this.failingSince === null;
     this.failingSince ??= now;
-    if (entry.state === "ready") await answerFailed(entry, reason).catch(() => undefined);
+    await this.answerFailure(entry, error);
     if (first || now.getTime() - this.lastAlertAt > REPEAT_ALERT_MS) {
       this.lastAlertAt = now.getTime();
       this.options.log.warn(`wal archiver: cannot store ${entry.name} of ${entry.server}: ${reason} (the server keeps it and retries)`, { wal: entry.name, server: entry.server });
       void this.options.notifier?.notify({ event: "failure", job: ARCHIVE_HEALTH_NAME, backupId: null, bytes: null, durationMs: null, error: `storing WAL ${entry.name} of ${entry.server} failed: ${reason}` });
     }
+  }
+
+  /** The server reads the reason from NAME.failed when the file's turn comes; PostgreSQL retries it. */
+  private async answerFailure(entry: SpoolEntry, error: unknown): Promise<void> {
+    if (entry.state === "ready") await answerFailed(entry, error instanceof Error ? error.message : String(error)).catch(() => undefined);
   }
 }
 

@@ -123,4 +123,39 @@ describe("pgfort-archive-wal", function () {
     const result = await archive().done;
     assert.equal(result.code, 0, result.stderr);
   });
+
+  it("hands over the next ready files with this one, so the agent stores them while PostgreSQL waits", async function () {
+    const later = ["000000010000000000000004", "000000010000000000000004.00000028.backup", "000000010000000000000005", "000000010000000000000006", "000000010000000000000007", "000000010000000000000008"];
+    for (const [index, name] of later.entries()) {
+      writeFileSync(path.join(pgWal, name), Buffer.alloc(1024, index + 1));
+      writeFileSync(path.join(pgWal, "archive_status", `${name}.ready`), "");
+    }
+    // Older than this one (PostgreSQL archives it itself) and a file already stored: not copied.
+    writeFileSync(path.join(pgWal, "000000010000000000000002"), "old");
+    writeFileSync(path.join(pgWal, "archive_status", "000000010000000000000002.ready"), "");
+    mkdirSync(spool, { recursive: true });
+    writeFileSync(path.join(spool, "000000010000000000000005.done"), "");
+    const run = archive(1024 * MiB);
+    await until(() => existsSync(path.join(spool, `${SEGMENT}.ready`)) && existsSync(path.join(spool, "000000010000000000000006.ready")));
+    writeFileSync(path.join(spool, `${SEGMENT}.done`), "");
+    rmSync(path.join(spool, `${SEGMENT}.ready`));
+    const result = await run.done;
+    assert.equal(result.code, 0, result.stderr);
+    const ready = readdirSync(spool).filter((name) => name.endsWith(".ready")).sort();
+    // Four ahead (PGFORT_ARCHIVE_AHEAD): 04, its backup history file, 05 (stored: skipped), 06.
+    assert.deepEqual(ready, ["000000010000000000000004.00000028.backup.ready", "000000010000000000000004.ready", "000000010000000000000006.ready"]);
+    assert.deepEqual(readFileSync(path.join(spool, "000000010000000000000006.ready")), Buffer.alloc(1024, 4), "a whole copy");
+  });
+
+  it("a failure answered to an earlier attempt is not this attempt's answer", async function () {
+    mkdirSync(spool, { recursive: true });
+    writeFileSync(path.join(spool, `${SEGMENT}.failed`), "an earlier outage\n");
+    const run = archive();
+    await until(() => existsSync(path.join(spool, `${SEGMENT}.ready`)));
+    assert.ok(!existsSync(path.join(spool, `${SEGMENT}.failed`)));
+    writeFileSync(path.join(spool, `${SEGMENT}.done`), "");
+    const result = await run.done;
+    assert.equal(result.code, 0, result.stderr);
+    assert.doesNotMatch(result.stderr, /earlier outage/);
+  });
 });

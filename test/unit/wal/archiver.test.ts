@@ -135,4 +135,26 @@ describe("WAL archiver", function () {
     assert.match(alerts.join("\n"), /gave 000000010000000000000003 up unarchived/);
     assert.match(await agent.registry.metrics(), /pgfort_wal_archive_gaps_total 1/);
   });
+
+  it("stores every file handed over in one round and answers each", async function () {
+    const names = ["000000010000000000000003", "000000010000000000000004", "000000010000000000000005", "000000010000000000000006", "000000010000000000000007"];
+    for (const [index, name] of names.entries()) hand(name, Buffer.alloc(1024, index));
+    const agent = archiver();
+    assert.equal(await agent.tick(), names.length);
+    assert.deepEqual(stored().map((key) => key.slice(0, 24)).sort(), names);
+    for (const name of names) assert.ok(existsSync(path.join(spool, `${name}.done`)), `${name} answered`);
+    assert.equal(await agent.tick(), 0, "nothing left: the next round waits");
+  });
+
+  it("a failing target answers failed to every file of the round that was tried, and stops the round", async function () {
+    writeFileSync(path.join(directory, "not-a-directory"), "");
+    const names = ["000000010000000000000003", "000000010000000000000004", "000000010000000000000005", "000000010000000000000006"];
+    for (const name of names) hand(name, Buffer.from(name));
+    const broken = archiver(path.join(directory, "not-a-directory", "target"));
+    assert.equal(await broken.tick(), 0);
+    const failed = names.filter((name) => existsSync(path.join(spool, `${name}.failed`)));
+    assert.ok(failed.length >= 1 && failed.length < names.length, `some tried, the rest left for after the back-off: ${failed.join(" ")}`);
+    for (const name of names) assert.ok(existsSync(path.join(spool, `${name}.ready`)), `${name} kept for the retry`);
+    assert.equal(alerts.length, 1, "one alert for the round");
+  });
 });
