@@ -93,17 +93,17 @@ hand_over() {
 # Hands over up to ARCHIVE_AHEAD ready WAL files that follow NAME and are not in the spool yet.
 # PostgreSQL marks a file ready only once it is complete, and keeps it until it is archived.
 hand_over_ahead() {
-  local source=$1 spool=$2 name=$3 status_dir mark next count=0
-  status_dir="$(dirname "$source")/archive_status"
-  for mark in "$status_dir"/*.ready; do
+  local source=$1 spool=$2 name=$3 wal_dir mark next count=0
+  wal_dir=$(dirname "$source")
+  for mark in "$wal_dir"/archive_status/*.ready; do
     [ "$count" -lt "$ARCHIVE_AHEAD" ] || break
     [ -e "$mark" ] || break
     next=$(basename "$mark" .ready)
     case "$next" in "$name" | */* | .*) continue ;; esac
     [[ "$next" > "$name" ]] || continue
     count=$((count + 1))
-    [ -e "$spool/$next.ready" ] || [ -e "$spool/$next.done" ] || [ ! -f "$(dirname "$source")/$next" ] ||
-      hand_over "$(dirname "$source")/$next" "$spool" "$next" || true
+    [ -e "$spool/$next.ready" ] || [ -e "$spool/$next.done" ] || [ ! -f "$wal_dir/$next" ] ||
+      hand_over "$wal_dir/$next" "$spool" "$next" || true
   done
 }
 
