@@ -23,6 +23,8 @@ import { renderSettings, scratchSettings } from "./scratch-settings";
 /** In the new data directory: removed once recovery is done. */
 export const RECOVERY_WAL_DIR = "pgfort-recovery-wal";
 const PROMOTION_TIMEOUT_MS = 6 * 3_600_000;
+/** A server whose startup process failed shuts its other processes down: seconds, not minutes. */
+const EXIT_TIMEOUT_MS = 120_000;
 
 export interface RecoverOptions {
   target: BackupTarget;
@@ -99,8 +101,9 @@ async function replay(server: ScratchServer, settings: string): Promise<Recovery
     await server.start(settings, {});
   } catch (error) {
     const reached = parseRecoveryLog(await logOfThisRun());
-    if (reached.endedBeforeTarget) return reached;
-    throw error;
+    if (!reached.endedBeforeTarget) throw error;
+    await server.exited(EXIT_TIMEOUT_MS);
+    return reached;
   }
   // pg_ctl returns once the postmaster runs; with hot standby off it refuses connections until the
   // promotion. Refusals are the wait; a postmaster that shut down is the end.
@@ -111,8 +114,13 @@ async function replay(server: ScratchServer, settings: string): Promise<Recovery
     const log = await logOfThisRun();
     if (run.exitCode !== 0 && /database system is shut down|startup process \(PID \d+\) exited|PANIC:/.test(log)) {
       // It stopped: the WAL ended before the target (PostgreSQL 13+ stops with FATAL), or replay failed.
+      // The startup process's exit is logged before the postmaster's last lines: a second run
+      // starts only once they are written, or its part of the log would begin with them.
       const reached = parseRecoveryLog(log);
-      if (reached.endedBeforeTarget) return reached;
+      if (reached.endedBeforeTarget) {
+        await server.exited(EXIT_TIMEOUT_MS);
+        return reached;
+      }
       const tail = log.trim().split("\n").slice(-8).join("\n");
       throw new BackupError(`the recovering server stopped: ${tail || run.stderr.trim()}`, "read its log above; nothing was started under the restored name");
     }

@@ -3,7 +3,8 @@
 // no TCP). Started and stopped by pgfort-job's scratch-* verbs; removed with its directory always.
 import { randomBytes } from "node:crypto";
 import { execFile } from "node:child_process";
-import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { setTimeout as sleep } from "node:timers/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import { BackupError } from "../errors";
@@ -61,6 +62,19 @@ export class ScratchServer {
   /** The server's log so far (empty when there is none yet). */
   async log(): Promise<string> {
     return readFile(path.join(this.dir, "server.log"), "utf8").catch(() => "");
+  }
+
+  /**
+   * Waits until the postmaster has exited (it removes postmaster.pid last, after its final log
+   * line): the log is then whole, and the data directory free for another start.
+   */
+  async exited(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (await stat(path.join(this.dataDir, "postmaster.pid")).then(() => true, () => false)) {
+      if (Date.now() > deadline) throw new BackupError(`the server on ${this.dataDir} did not exit within ${timeoutMs / 1000} s of stopping`, "it is killed with the job's container; run the restore again");
+      this.options.signal?.throwIfAborted();
+      await sleep(100);
+    }
   }
 
   /** A new directory drill-<random> (mode 0700) with an owner mark: the next drill can tell it from a live one. */
