@@ -110,7 +110,7 @@ main() {
   ensure_data_dir
   if is_replica_mode; then write_replica_passfile; fi
   case "$(data_dir_state)" in
-    initialised) ;;
+    initialised) check_data_major ;;
     empty) if is_replica_mode; then bootstrap_replica; else initialise_database; fi ;;
     foreign) pgfort_die "PGDATA=$PGDATA is not empty but holds no database (no PG_VERSION); empty it or point PGDATA at a subdirectory" ;;
   esac

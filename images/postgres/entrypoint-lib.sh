@@ -118,6 +118,17 @@ data_dir_state() {
   fi
 }
 
+# check_data_major: an initialised PGDATA of another major (a 15 volume under the 17 image, the
+# common way a default change goes wrong) stops here with what to do, before postgres says only
+# "database files are incompatible with server".
+check_data_major() {
+  local data_major
+  data_major=$(cat "$PGDATA/PG_VERSION")
+  if [ "$data_major" != "${PG_MAJOR:?PG_MAJOR is set by the image}" ]; then
+    pgfort_die "PGDATA=$PGDATA holds a PostgreSQL $data_major cluster and this image runs PostgreSQL $PG_MAJOR: set image.pgMajor: $data_major in pgfort.yaml (the $data_major image) to run it; moving it to $PG_MAJOR is a major upgrade (dump and restore), never this image on the old files"
+  fi
+}
+
 # ensure_data_dir: PGDATA exists, belongs to us and is 0700, or a message says how to fix it.
 # We cannot chown as uid 999, so a root-owned bind mount is the user's to fix, and we say how.
 ensure_data_dir() {

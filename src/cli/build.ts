@@ -10,9 +10,9 @@ export function registerBuild(program: Command): void {
   program
     .command("build")
     .description("build the hardened PostgreSQL image (plpython3u, data checksums, split conf.d, non-root) and the agent image on it")
-    .option("--tag <tag>", "image tag (default: image.tag of the config, pgfort/postgres:15)")
-    .option("--pg-major <major>", "PostgreSQL major version (default: image.pgMajor, 15)")
-    .option("--base <image>", "base image (default: image.base, debian:bookworm-slim)")
+    .option("--tag <tag>", "image tag (default: image.tag of the config, pgfort/postgres:MAJOR)")
+    .option("--pg-major <major>", "PostgreSQL major version: 17 or 15 (default: image.pgMajor, 17)")
+    .option("--base <image>", "base image (default: image.base, else debian:trixie-slim for 17, debian:bookworm-slim for 15)")
     .option("--no-cache", "do not use the build cache")
     .action(
       action<Record<string, unknown>>(async ({ output, loadConfig, docker }, options) => {

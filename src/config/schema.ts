@@ -78,16 +78,31 @@ const MIB = 1024 ** 2;
 const PRIMARY_RESOURCES: Resources = { memory: 1024 * MIB, swap: 0, swappiness: 0, shm: 256 * MIB, pids: 512 };
 const BACKUP_RESOURCES: Resources = { memory: 512 * MIB, swap: 0, cpus: 2, pids: 256 };
 
+/** The majors pgfort builds from Debian's own packages, and the suite that carries each. */
+export const SUPPORTED_MAJORS = { 15: "debian:bookworm-slim", 17: "debian:trixie-slim" } as const;
+export const DEFAULT_PG_MAJOR = 17;
+
+/** The base image a major builds on by default: the Debian release that packages it (trixie past 15). */
+export function defaultBase(pgMajor: number): string {
+  return pgMajor <= 15 ? SUPPORTED_MAJORS[15] : SUPPORTED_MAJORS[17];
+}
+
 const ImageSchema = z
   .strictObject({
     tag: z.string().min(1).optional(),
-    pgMajor: z.number().int().min(12).max(30).default(15),
-    base: z.string().min(1).default("debian:bookworm-slim"),
+    pgMajor: z.number().int().min(12).max(30).default(DEFAULT_PG_MAJOR),
+    base: z.string().min(1).optional(),
     extensions: z.array(z.string().regex(/^[a-z0-9][a-z0-9.+-]*$/, "not a package-style extension name")).default([
       "plpython3",
     ]),
   })
-  .transform((image) => ({ ...image, tag: image.tag ?? `pgfort/postgres:${image.pgMajor}` }));
+  .transform((image) => ({
+    ...image,
+    tag: image.tag ?? `pgfort/postgres:${image.pgMajor}`,
+    /** The base named in the config; unset, each major's own (defaultBase). */
+    base: image.base ?? defaultBase(image.pgMajor),
+    baseFromConfig: image.base !== undefined,
+  }));
 export type ImageConfig = z.infer<typeof ImageSchema>;
 
 const PrimarySchema = z.strictObject({

@@ -5,6 +5,7 @@ import { dockerMessage } from "../docker/client";
 import { ImageBuildError } from "../errors";
 import { createBuildContext, listContextFiles } from "./context";
 import type { ImageBuildPlan } from "./plan";
+import { defaultBase, SUPPORTED_MAJORS } from "../config/schema";
 import { parseStepLine, StepOutput, type BuildStep } from "./progress";
 
 export interface BuiltImage {
@@ -71,9 +72,9 @@ async function explainFailure(
   if (atFrom && !(await docker.imageExists(plan.base))) {
     return new ImageBuildError(
       `the base image ${plan.base} is not on this host and cannot be pulled (${firstLine(message)})`,
-      plan.base.startsWith("debian:bookworm")
+      /^debian:[a-z]+(-slim)?$/.test(plan.base)
         ? `build it offline with: bash scripts/base-image.sh ${plan.base}`
-        : `docker pull or docker load ${plan.base} first, or use --base debian:bookworm-slim`,
+        : `docker pull or docker load ${plan.base} first, or use --base ${defaultBase(plan.pgMajor)}`,
       { cause },
     );
   }
@@ -81,7 +82,9 @@ async function explainFailure(
   if (tail.some((line) => missingServer.test(line.trim()))) {
     return new ImageBuildError(
       `PostgreSQL ${plan.pgMajor} is not in the package repositories of ${plan.base}`,
-      `use a base image whose apt sources include the PGDG repository (apt.postgresql.org) for PostgreSQL ${plan.pgMajor}, or --pg-major 15 on Debian bookworm`,
+      `use a base image whose apt sources include the PGDG repository (apt.postgresql.org) for PostgreSQL ${plan.pgMajor}, or a major Debian packages: ${Object.entries(SUPPORTED_MAJORS)
+        .map(([major, base]) => `--pg-major ${major} (${base})`)
+        .join(", ")}`,
       { cause },
     );
   }

@@ -1,6 +1,6 @@
 // What `pgfort build` builds: tag, build args, labels and the files of the context. Pure.
 import { z } from "zod";
-import type { ImageConfig } from "../config/schema";
+import { defaultBase, type ImageConfig } from "../config/schema";
 import { formatIssues } from "../config/issues";
 
 /** A Docker image reference: [registry[:port]/]name[/name...][:tag][@digest]. */
@@ -12,8 +12,8 @@ const ReferenceSchema = z.string().regex(REFERENCE_PATTERN, "not an image refere
 export const BuildFlagsSchema = z.strictObject({
   tag: ReferenceSchema.optional(),
   pgMajor: z.coerce
-    .number({ error: "expected a PostgreSQL major version such as 15" })
-    .int("expected a whole major version such as 15")
+    .number({ error: "expected a PostgreSQL major version such as 17" })
+    .int("expected a whole major version such as 17")
     .min(12, "PostgreSQL 12 is the oldest supported major")
     .max(30, "no such PostgreSQL major")
     .optional(),
@@ -58,7 +58,8 @@ export function planImageBuild(
   version: string,
 ): ImageBuildPlan {
   const pgMajor = flags.pgMajor ?? image.pgMajor;
-  const base = flags.base ?? image.base;
+  // A base the config names stays; otherwise another major gets its own Debian release.
+  const base = flags.base ?? (image.baseFromConfig ? image.base : defaultBase(pgMajor));
   const tag = flags.tag ?? (flags.pgMajor === undefined ? image.tag : `${repositoryOf(image.tag)}:${pgMajor}`);
   return {
     tag,

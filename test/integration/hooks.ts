@@ -11,7 +11,7 @@ import { VERSION } from "../../src/version";
 import { clustersInThisTest, clustersOfThisRun } from "./clusters";
 import { removeWorkspaces } from "./workspace";
 import { stopS3Servers } from "./s3";
-import { IMAGE } from "./postgres";
+import { IMAGE, TEST_PG_MAJOR } from "./postgres";
 
 const docker = new Dockerode();
 // The AWS SDK warns under Node 20 that its future versions need Node 22; the test S3 clients use it too.
@@ -31,10 +31,10 @@ export const mochaHooks: Mocha.RootHookObject = {
         { cause: error },
       );
     }
-    const plan = planImageBuild({ ...parseConfig("{}").image, tag: IMAGE }, { noCache: false }, VERSION);
-    await buildImage(client, plan);
+    const image = { ...parseConfig(`image: { pgMajor: ${TEST_PG_MAJOR} }`).image, tag: IMAGE };
+    await buildImage(client, planImageBuild(image, { noCache: false }, VERSION));
     // And the agent image on it (jobs and the agent run in it), so no test pays for its build.
-    await ensureAgentImage(client, { ...parseConfig("{}").image, tag: IMAGE });
+    await ensureAgentImage(client, image);
   },
   async afterEach(this: Mocha.Context) {
     this.timeout(120_000);

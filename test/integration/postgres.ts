@@ -4,12 +4,15 @@ import Dockerode from "dockerode";
 import { Client } from "pg";
 import { DockerClient, type ContainerCreateOptions } from "../../src/docker/client";
 import { clusterLabels } from "../../src/docker/labels";
+import { DEFAULT_PG_MAJOR } from "../../src/config/schema";
 
+/** The major under test: PGFORT_TEST_PG_MAJOR (15 for the run on the older major), else the default. */
+export const TEST_PG_MAJOR = Number(process.env["PGFORT_TEST_PG_MAJOR"] ?? DEFAULT_PG_MAJOR);
 /**
  * The image under test. PGFORT_TEST_IMAGE gives it another tag, so that two checkouts testing
  * different images on one Docker engine do not retag each other's builds; unset, the default tag.
  */
-export const IMAGE = process.env["PGFORT_TEST_IMAGE"] ?? "pgfort/postgres:15";
+export const IMAGE = process.env["PGFORT_TEST_IMAGE"] ?? `pgfort/postgres:${TEST_PG_MAJOR}`;
 let client: DockerClient | undefined;
 
 /** The engine itself, for checks that must not go through the code under test. */

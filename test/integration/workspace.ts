@@ -5,7 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import { runCli, type CliResult } from "./cli";
 import { uniqueClusterName } from "./clusters";
-import { IMAGE } from "./postgres";
+import { IMAGE, TEST_PG_MAJOR } from "./postgres";
 
 export class Workspace {
   private constructor(
@@ -27,7 +27,7 @@ export class Workspace {
    */
   async writeConfig(yaml: string): Promise<void> {
     let text = yaml.endsWith("\n") || yaml === "" ? yaml : `${yaml}\n`;
-    if (!/^image:/m.test(text)) text += `image: { tag: "${IMAGE}" }\n`;
+    if (!/^image:/m.test(text)) text += `image: { tag: "${IMAGE}", pgMajor: ${TEST_PG_MAJOR} }\n`;
     if (!/^agent:/m.test(text)) text += `agent: { port: ${this.agentPort ??= await freePort()} }\n`;
     await writeFile(path.join(this.directory, "pgfort.yaml"), text);
   }

@@ -14,7 +14,11 @@ describe("config", function () {
   it("has built-in defaults that work with no file", function () {
     const config = parseConfig("");
     assert.equal(config.cluster, "pgfort");
-    assert.equal(config.image.tag, "pgfort/postgres:15");
+    assert.equal(config.image.tag, "pgfort/postgres:17");
+    assert.equal(config.image.pgMajor, 17);
+    assert.equal(config.image.base, "debian:trixie-slim");
+    // 15 stays supported, on the Debian release that packages it.
+    assert.deepEqual([parseConfig("image: { pgMajor: 15 }").image.tag, parseConfig("image: { pgMajor: 15 }").image.base], ["pgfort/postgres:15", "debian:bookworm-slim"]);
     assert.equal(config.primary.port, 5432);
     assert.equal(config.primary.bind, "127.0.0.1");
     assert.equal(config.primary.resources.memory, 1024 ** 3);

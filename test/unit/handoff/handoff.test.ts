@@ -24,7 +24,7 @@ describe("the hand-off to a job container", function () {
       hostCpus: 2,
     });
     assert.equal(create.name, "app-backup-abc123");
-    assert.equal(create.Image, "pgfort/postgres:15-agent");
+    assert.equal(create.Image, "pgfort/postgres:17-agent");
     assert.equal(create.User, "999:999");
     assert.deepEqual(create.Cmd, ["job", "backup", "--kind", "physical", "--stdin-lifeline"]);
     assert.equal(create.Labels?.["pgfort.role"], "backup");

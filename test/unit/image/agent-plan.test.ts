@@ -41,8 +41,8 @@ describe("the agent image plan", function () {
     const image = parseConfig("{}").image;
     const facts = { serverImageId: "sha256:aaaaaaaaaaaaaaaa", digest: "0123456789abcdef0123", nodeVersion: "22.23.5" };
     const plan = planAgentBuild(image, facts, "1.2.3");
-    assert.equal(plan.tag, "pgfort/postgres:15-agent");
-    assert.equal(plan.buildArgs["SERVER_IMAGE"], "pgfort/postgres:15");
+    assert.equal(plan.tag, "pgfort/postgres:17-agent");
+    assert.equal(plan.buildArgs["SERVER_IMAGE"], "pgfort/postgres:17");
     assert.equal(plan.labels[LABEL_AGENT_DIGEST], agentDigest(facts));
     assert.notEqual(agentDigest({ ...facts, serverImageId: "sha256:bbbbbbbbbbbbbbbb" }), agentDigest(facts));
     assert.notEqual(agentDigest({ ...facts, digest: "ffff456789abcdef0123" }), agentDigest(facts));

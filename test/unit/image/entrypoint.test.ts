@@ -153,6 +153,16 @@ describe("entrypoint", function () {
     });
   });
 
+  describe("check_data_major", function () {
+    it("passes the image's own major and stops on another one, saying which image runs it", function () {
+      writeFileSync(path.join(directory, "PG_VERSION"), "15\n");
+      assert.equal(bash("check_data_major", { PGDATA: directory, PG_MAJOR: "15" }).code, 0);
+      const other = bash("check_data_major", { PGDATA: directory, PG_MAJOR: "17" });
+      assert.equal(other.code, 1);
+      assert.match(other.stderr, /holds a PostgreSQL 15 cluster and this image runs PostgreSQL 17: set image\.pgMajor: 15 in pgfort\.yaml \(the 15 image\) to run it; moving it to 17 is a major upgrade/);
+    });
+  });
+
   describe("standby_conninfo and pgpass_line", function () {
     it("moves the replication password out of primary_conninfo into the passfile, and names the node", function () {
       const auto = path.join(directory, "postgresql.auto.conf");

@@ -6,12 +6,12 @@ import { IMAGE_FILES, parseBuildFlags, planContextFiles, planImageBuild } from "
 const defaults = parseConfig("{}").image;
 
 describe("planImageBuild", function () {
-  it("builds pgfort/postgres:15 on debian:bookworm-slim with PL/Python by default", function () {
+  it("builds pgfort/postgres:17 on debian:trixie-slim with PL/Python by default", function () {
     const plan = planImageBuild(defaults, parseBuildFlags({}), "1.2.3");
-    assert.equal(plan.tag, "pgfort/postgres:15");
+    assert.equal(plan.tag, "pgfort/postgres:17");
     assert.deepEqual(plan.buildArgs, {
-      BASE_IMAGE: "debian:bookworm-slim",
-      PG_MAJOR: "15",
+      BASE_IMAGE: "debian:trixie-slim",
+      PG_MAJOR: "17",
       EXTENSIONS: "plpython3",
       PGFORT_VERSION: "1.2.3",
     });
@@ -34,6 +34,11 @@ describe("planImageBuild", function () {
     assert.equal(plan.noCache, true);
     const tagged = planImageBuild(defaults, parseBuildFlags({ pgMajor: "16", tag: "mine/pg:x" }), "1.0.0");
     assert.equal(tagged.tag, "mine/pg:x");
+    // --pg-major 15 builds on the release that packages 15, unless the config names a base.
+    const fifteen = planImageBuild(defaults, parseBuildFlags({ pgMajor: "15" }), "1.0.0");
+    assert.deepEqual([fifteen.tag, fifteen.buildArgs["BASE_IMAGE"]], ["pgfort/postgres:15", "debian:bookworm-slim"]);
+    const ownBase = parseConfig("image: { base: 'registry.local/debian-with-pgdg:12' }").image;
+    assert.equal(planImageBuild(ownBase, parseBuildFlags({ pgMajor: "15" }), "1.0.0").buildArgs["BASE_IMAGE"], "registry.local/debian-with-pgdg:12");
     const withRegistryPort = parseConfig("image: { tag: 'localhost:5000/pg' }").image;
     assert.equal(planImageBuild(withRegistryPort, parseBuildFlags({ pgMajor: "17" }), "1").tag, "localhost:5000/pg:17");
   });

@@ -61,7 +61,7 @@ describe("first run: what the set-up scripts say when they cannot go on", functi
     const result = await runScript("base-image.sh", { ...NOT_ROOT, ...DEBIAN, docker: "exit 1" });
     assert.equal(result.code, 1);
     assert.deepEqual(result.stderrLines, [
-      "base-image: debian:bookworm-slim is missing and cannot be pulled, and building it with debootstrap needs root: run 'sudo bash scripts/base-image.sh debian:bookworm-slim' (or the whole command as root), or 'docker load' a debian:bookworm-slim image",
+      "base-image: debian:trixie-slim is missing and cannot be pulled, and building it with debootstrap needs root: run 'sudo bash scripts/base-image.sh debian:trixie-slim' (or the whole command as root), or 'docker load' a debian:trixie-slim image",
     ]);
   });
 
@@ -76,6 +76,6 @@ describe("first run: what the set-up scripts say when they cannot go on", functi
     const engine = await runScript("setup-docker.sh", { ...NOT_ROOT, docker: "exit 0" });
     assert.deepEqual(engine, { code: 0, stderrLines: ["setup-docker: Docker engine already answers"] });
     const base = await runScript("base-image.sh", { ...NOT_ROOT, docker: "exit 0" });
-    assert.deepEqual(base, { code: 0, stderrLines: ["base-image: debian:bookworm-slim is present"] });
+    assert.deepEqual(base, { code: 0, stderrLines: ["base-image: debian:trixie-slim is present"] });
   });
 });
