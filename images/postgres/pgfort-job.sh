@@ -22,6 +22,7 @@
 #   scratch-start                 PGFORT_DATA_DIR, PGFORT_SCRATCH_DIR (config, log, socket),
 #                                 PGFORT_SCRATCH_CONF (settings lines), PGFORT_START_TIMEOUT (s)
 #   scratch-stop                  PGFORT_DATA_DIR, PGFORT_STOP_MODE (fast|immediate)
+#   reindex-collations            PGFORT_PGHOST (a private server's socket), PGFORT_PGUSER
 # PGFORT_TMP (default /tmp, a tmpfs in the container) holds the pgpass file and the compressor's report.
 
 readonly PGFORT_RESULT_PREFIX="PGFORT-RESULT"
@@ -354,14 +355,47 @@ scratch_stop() {
   emit_result '"stopped":true'
 }
 
+# The indexes whose order a C library's collation rules decide: a key column (or expression) with
+# the database's default collation or a libc collation other than C and POSIX.
+readonly COLLATION_INDEXES_SQL="SELECT DISTINCT format('%s', s.indexrelid::regclass) FROM (
+  SELECT indexrelid, unnest(indcollation) AS coll FROM pg_index) s
+  JOIN pg_collation c ON c.oid = s.coll
+  WHERE c.collprovider IN ('d', 'c') AND c.collname NOT IN ('C', 'POSIX') ORDER BY 1"
+
+# Rebuilds, in every database that takes connections, the indexes sorted by libc collations, then
+# records the running library's collation versions (database and collation objects), so the
+# server's mismatch warning is answered, not silenced. Against a private server (PGFORT_PGHOST, its
+# socket) before the restored server takes writes.
+reindex_collations() {
+  local database index indexes=0 databases=0
+  while IFS= read -r database; do
+    while IFS= read -r index; do
+      [ -n "$index" ] || continue
+      psql -X -q -v ON_ERROR_STOP=1 -d "$database" -c "REINDEX INDEX $index" >&2
+      indexes=$((indexes + 1))
+    done < <(psql -X -At -v ON_ERROR_STOP=1 -d "$database" -c "$COLLATION_INDEXES_SQL")
+    psql -X -q -v ON_ERROR_STOP=1 -d "$database" >&2 <<'SQL'
+SELECT format('ALTER COLLATION %s REFRESH VERSION', oid::regcollation) FROM pg_collation
+  WHERE collversion IS DISTINCT FROM pg_collation_actual_version(oid) AND collversion IS NOT NULL \gexec
+SQL
+    databases=$((databases + 1))
+  done < <(psql -X -At -v ON_ERROR_STOP=1 -d postgres -c "SELECT datname FROM pg_database WHERE datallowconn ORDER BY 1")
+  # Every database's own recorded version (template1 too; template0 records none).
+  psql -X -q -v ON_ERROR_STOP=1 -d postgres >&2 <<'SQL'
+SELECT format('ALTER DATABASE %I REFRESH COLLATION VERSION', datname) FROM pg_database
+  WHERE datcollversion IS NOT NULL AND datcollversion IS DISTINCT FROM pg_database_collation_actual_version(oid) \gexec
+SQL
+  emit_result "\"reindexed\":$indexes" "\"databases\":$databases"
+}
+
 pgfort_job() {
   local verb="${1:-}"
   case "$verb" in
     dump-globals | dump-database | basebackup) write_pgpass ;;
-    restore-globals | restore-database) socket_env_or_pgpass ;;
+    restore-globals | restore-database | reindex-collations) socket_env_or_pgpass ;;
     extract-base | verify-base | scratch-init | scratch-start | scratch-stop) ;;
     *)
-      echo "usage: pgfort-job dump-globals|dump-database|basebackup|restore-globals|restore-database|extract-base|verify-base|scratch-init|scratch-start|scratch-stop" >&2
+      echo "usage: pgfort-job dump-globals|dump-database|basebackup|restore-globals|restore-database|extract-base|verify-base|scratch-init|scratch-start|scratch-stop|reindex-collations" >&2
       return 2
       ;;
   esac

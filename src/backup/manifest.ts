@@ -1,5 +1,6 @@
 // manifest.json (written last: its presence is what makes a backup complete). Verdicts: verdict.ts.
 import { z } from "zod";
+import { CollationRecordSchema } from "../collation/versions";
 
 export const BackupFileSchema = z.object({
   name: z.string(),
@@ -36,5 +37,7 @@ export const ManifestSchema = z.object({
   encryption: z.object({ method: z.literal("age"), recipients: z.array(z.string()) }).optional(),
   /** Physical: where the backup starts and ends in the WAL. */
   wal: z.object({ startLsn: z.string(), endLsn: z.string(), timeline: z.number() }).optional(),
+  /** The C library's version and each database's collation version at the backup (absent before issue 12). */
+  collation: CollationRecordSchema.optional(),
 });
 export type BackupManifest = z.infer<typeof ManifestSchema>;

@@ -25,6 +25,8 @@ export interface RestoreOptions {
   listener?: HandOffListener;
   /** Physical: replay archived WAL to this point before the server starts (restore --to …). */
   recovery?: RecoveryTarget | undefined;
+  /** Physical: restore a backup sorted under other collation rules and rebuild its indexes (restore --reindex). */
+  reindex?: boolean | undefined;
   /** Published port of the restored server (restore --as only). */
   port?: number;
   /** Aborting it (Ctrl-C) stops the restore and removes the server, its volumes and job containers. */
@@ -82,7 +84,7 @@ export async function restoreBackup(docker: DockerClient, loaded: LoadedConfig, 
     let checks: Check[];
     let recovery: RestoreResult["recovery"];
     if (manifest.kind === "physical") {
-      ({ checks, recovery } = await handOffRestore(docker, loaded, { ...handOver, dataVolume: dataVolumes.data, dataDir: DATA_DIR, recovery: options.recovery }));
+      ({ checks, recovery } = await handOffRestore(docker, loaded, { ...handOver, dataVolume: dataVolumes.data, dataDir: DATA_DIR, recovery: options.recovery, reindex: options.reindex }));
       await startServer();
     } else {
       await startServer();

@@ -160,9 +160,10 @@ export function registerRestore(program: Command): void {
     .option("--to-lsn <lsn>", "point in time: replay archived WAL to this WAL position")
     .option("--to-name <name>", "point in time: replay archived WAL to this restore point (pgfort restore-point NAME)")
     .option("--latest", "replay all archived WAL")
+    .option("--reindex", "physical: a backup whose databases were sorted under another C library's collation rules is restored and its affected indexes rebuilt before the server takes writes, instead of refused")
     .option("--yes", "replace an existing server of that name without asking")
     .action(
-      action<{ as: string; port?: string; target?: string; yes?: boolean } & RecoveryFlags>(async ({ output, loadConfig, docker, signal }, options, id) => {
+      action<{ as: string; port?: string; target?: string; yes?: boolean; reindex?: boolean } & RecoveryFlags>(async ({ output, loadConfig, docker, signal }, options, id) => {
         const loaded = await loadConfig();
         const { config } = loaded;
         const node = options.as;
@@ -189,6 +190,7 @@ export function registerRestore(program: Command): void {
           role: "restore",
           ...(port ? { port } : {}),
           recovery,
+          reindex: Boolean(options.reindex),
           targetUrl: options.target,
           listener: jobListener(output),
           signal,
@@ -196,6 +198,7 @@ export function registerRestore(program: Command): void {
         const reached = restored.recovery?.reached;
         output.result({ id: entry.id, ...restored }, [
           `restored ${entry.kind} backup ${entry.id} into ${restored.container}`,
+          ...restored.checks.filter((check) => check.name === "collation").map((check) => `collation: ${check.detail}`),
           ...(restored.recovery && reached
             ? [
                 `recovered to ${restored.recovery.target}${restored.recovery.replayedAll ? " (no later transaction was archived: all of the archive replayed)" : ""}: ${reached.stopLine ?? "end of the archived WAL"}`,

@@ -19,6 +19,7 @@ import { action } from "./context";
 import { formatBytes } from "./output";
 import { formatSettings, formatTable, formatUsageTable } from "./status-usage";
 import { findLeftovers } from "../lifecycle/reaper";
+import { mismatchWarning } from "../collation/versions";
 
 /** What `up` restored for an empty primary (primary.bootstrap: restore-latest), and what is lost. */
 export function formatBootstrap(bootstrap: BootstrapResult): string[] {
@@ -37,6 +38,11 @@ export function formatArchiveLine(archive: ArchiveStatus): string {
   const last = archive.lastArchivedWal ? `last stored ${archive.lastArchivedWal} at ${archive.lastArchivedAt ?? "?"}` : "nothing stored yet";
   const failing = archive.lastFailedAt && (!archive.lastArchivedAt || archive.lastFailedAt > archive.lastArchivedAt);
   return `WAL archive: ${failing ? `FAILING since ${archive.lastFailedAt ?? "?"} (${archive.lastFailedWal ?? "?"}, ${archive.failedCount} failed attempts; the agent's log says why); ` : ""}${last}; ${waiting}`;
+}
+
+/** PostgreSQL's collation-mismatch warnings, per node: text indexes there may be corrupt. */
+export function formatCollationWarnings(nodes: ReadonlyArray<Pick<NodeStatus, "node" | "collation">>): string[] {
+  return nodes.flatMap((node) => (node.collation ?? []).flatMap((mismatch) => mismatchWarning(mismatch).map((line) => `${node.node}: ${line}`)));
 }
 
 export function registerCluster(program: Command): void {
@@ -86,6 +92,7 @@ export function registerCluster(program: Command): void {
           ...(nodes.length ? formatStatusTable(nodes) : [`cluster ${config.cluster} has no containers (pgfort up)`]),
           formatAgentLine(agent),
           ...nodes.flatMap((node) => (node.role === "primary" && node.archive ? [formatArchiveLine(node.archive)] : [])),
+          ...formatCollationWarnings(nodes),
           ...(nodes.length ? ["", ...formatUsageTable(nodes), "", ...formatSettings(nodes)] : []),
           "",
           ...formatLatestBackups(backups),

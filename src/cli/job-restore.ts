@@ -19,9 +19,10 @@ export function registerJobRestore(job: Command, io: JobIo): void {
     .option("--agent-config <file>", "the agent's config file (default: the secrets volume's)")
     .option("--target <url>", "a target other than the agent's (as the job sees it)")
     .option("--recovery-target <json>", "physical: replay archived WAL to this target (JSON, as pgfort restore passes it)")
+    .option("--reindex", "physical: restore a backup sorted under other collation rules and rebuild its indexes, instead of refusing it")
     .option("--stdin-lifeline", "abort when stdin closes")
     .action(
-      jobAction<{ dataDir?: string; server?: string; recoveryTarget?: string }>(io, async ({ context, target, emit, signal }, options, id) => {
+      jobAction<{ dataDir?: string; server?: string; recoveryTarget?: string; reindex?: boolean }>(io, async ({ context, target, emit, signal }, options, id) => {
         const { cluster } = context.loaded.config;
         const entry = await findBackup(target, cluster, id ?? "latest");
         return restoreInJob({
@@ -32,6 +33,7 @@ export function registerJobRestore(job: Command, io: JobIo): void {
           server: options.server,
           recovery: options.recoveryTarget === undefined ? undefined : RecoveryTargetSchema.parse(JSON.parse(options.recoveryTarget)),
           secretsDir: SECRETS_DIR,
+          reindex: Boolean(options.reindex),
           onInfo: (message) => emit({ event: "info", message }),
           signal,
         });

@@ -6,6 +6,9 @@ import { agentContainerName } from "../docker/names";
 import { settingsInForce, type SettingInForce } from "./settings-in-force";
 import { queryRows } from "./sql";
 import { readUsage, type ContainerUsage } from "./usage";
+import { COLLATION_MISMATCH_QUERY, type CollationMismatch } from "../collation/versions";
+
+const MismatchRow = z.object({ database: z.string(), recorded: z.string().nullable(), actual: z.string().nullable() });
 
 /** A server node as the engine and the server itself see it; replication is added above (src/orchestrate/status.ts). */
 export interface ServerStatus {
@@ -25,6 +28,8 @@ export interface ServerStatus {
   settings: SettingInForce[] | null;
   /** WAL archiving as the server sees it (pg_stat_archiver, its archive_status directory); null when it does not answer. */
   archive: ArchiveStatus | null;
+  /** Databases whose collation version is not the running library's (PostgreSQL warns on connect); null when it does not answer. */
+  collation: CollationMismatch[] | null;
 }
 
 export interface ArchiveStatus {
@@ -39,7 +44,7 @@ export interface ArchiveStatus {
 }
 
 /** Maps `docker inspect` to the engine-side part of a NodeStatus. Pure. */
-export function mapInspect(info: ContainerInspect, now: Date): Omit<ServerStatus, "connections" | "inRecovery" | "usage" | "settings" | "archive"> {
+export function mapInspect(info: ContainerInspect, now: Date): Omit<ServerStatus, "connections" | "inRecovery" | "usage" | "settings" | "archive" | "collation"> {
   const host = info.HostConfig;
   const started = info.State.Running ? Date.parse(info.State.StartedAt) : NaN;
   const binding = info.NetworkSettings.Ports?.["5432/tcp"]?.[0];
@@ -99,7 +104,7 @@ export async function serverStatuses(docker: DockerClient, cluster: string, prim
     if (base.role !== "primary" && base.role !== "replica") return undefined; // throwaway backup/verify containers, the secrets carrier
     const role = base.node === primaryNode ? "primary" : base.role === "primary" ? "former primary (fenced)" : "replica";
     const running = info.State.Running;
-    const [usage, server, settings] = await Promise.all([
+    const [usage, server, settings, collation] = await Promise.all([
       readUsage(docker, info),
       running
         ? queryRows(docker, base.container, SERVER_QUERY, ServerRow)
@@ -107,6 +112,7 @@ export async function serverStatuses(docker: DockerClient, cluster: string, prim
             .catch(() => undefined)
         : undefined,
       running ? settingsInForce(docker, base.container).catch(() => null) : null,
+      running ? queryRows(docker, base.container, COLLATION_MISMATCH_QUERY, MismatchRow).catch(() => null) : null,
     ]);
     const archive: ArchiveStatus | null = server
       ? {
@@ -119,7 +125,7 @@ export async function serverStatuses(docker: DockerClient, cluster: string, prim
           pendingFiles: server.pending_files,
         }
       : null;
-    return { ...base, role, connections: server?.connections ?? null, inRecovery: server?.in_recovery ?? null, usage, settings, archive };
+    return { ...base, role, connections: server?.connections ?? null, inRecovery: server?.in_recovery ?? null, usage, settings, archive, collation };
   };
   const nodes = (await Promise.all(containers.map((summary) => read(summary.Id)))).filter((node): node is ServerStatus => node !== undefined);
   return nodes.sort((a, b) => (a.role === b.role ? a.node.localeCompare(b.node) : a.role === "primary" ? -1 : 1));

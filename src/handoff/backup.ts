@@ -135,13 +135,13 @@ export type RestoreResult = z.infer<typeof RestoreResultSchema>;
 export async function handOffRestore(
   docker: DockerClient,
   loaded: LoadedConfig,
-  request: HandOffCommon & { id: string } & ({ dataVolume: string; dataDir: string; recovery?: RecoveryTarget | undefined } | { server: string }),
+  request: HandOffCommon & { id: string } & ({ dataVolume: string; dataDir: string; recovery?: RecoveryTarget | undefined; reindex?: boolean | undefined } | { server: string }),
 ): Promise<z.infer<typeof RestoreResultSchema>> {
   const job: Parameters<typeof handOff>[3] =
     "server" in request
       ? { args: ["restore", request.id, "--server", request.server], needsServer: false, needsNetwork: true, role: "restore" }
       : {
-          args: ["restore", request.id, "--data-dir", request.dataDir, ...(request.recovery ? ["--recovery-target", JSON.stringify(request.recovery)] : [])],
+          args: ["restore", request.id, "--data-dir", request.dataDir, ...(request.recovery ? ["--recovery-target", JSON.stringify(request.recovery)] : []), ...(request.reindex ? ["--reindex"] : [])],
           needsServer: false,
           mounts: [{ volume: request.dataVolume, target: request.dataDir }],
           role: "restore",

@@ -26,6 +26,7 @@ import type { BackupTarget } from "../backup/targets/target";
 import { ensureReplicationRole } from "./replication-role";
 import type { JobRuntime } from "./runtime";
 import { explainToolFailure, toolOf } from "./tool-failure";
+import { COLLATION_RECORD_QUERY, CollationRecordSchema, type CollationRecord } from "../collation/versions";
 
 export interface BackupRequest {
   kind: BackupKind;
@@ -51,12 +52,13 @@ export async function runBackupJob(runtime: JobRuntime, config: Config, target: 
   signal?.throwIfAborted();
   const { primary } = runtime;
   // Independent look-ups, at once: they are a backup's fixed cost, paid on every run.
-  const [, , pgVersion, databases] = await Promise.all([
+  const [, , pgVersion, databases, collation] = await Promise.all([
     // Multipart uploads a crashed S3 left behind at an earlier failure: abort them now, not in 24 h.
     target.check().then(() => target.abortStaleUploads(new Date(Date.now() - 24 * 3_600_000))),
     request.kind === "physical" ? ensureReplicationRole(primary, runtime.secretsDir) : undefined,
     primary.query("SELECT current_setting('server_version') AS server_version", VersionRow).then((rows) => rows[0]?.server_version ?? "unknown"),
     request.kind === "logical" ? databasesToDump(runtime, request.databases) : Promise.resolve([]),
+    primary.query(COLLATION_RECORD_QUERY, CollationRecordSchema).then((rows): CollationRecord | undefined => rows[0]),
   ]);
   const compression: CompressionPlan = {
     method: config.backups.compression,
@@ -113,6 +115,7 @@ export async function runBackupJob(runtime: JobRuntime, config: Config, target: 
       ...(request.kind === "logical" ? { rowCounts } : {}),
       ...(encryption ? { encryption: { method: "age" as const, recipients: [...encryption.recipients] } } : {}),
       ...(wal ? { wal } : {}),
+      ...(collation ? { collation } : {}),
     };
     // Last: its presence is what makes the backup complete; an interrupted run never writes it.
     signal?.throwIfAborted();

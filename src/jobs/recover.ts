@@ -63,9 +63,7 @@ export async function recoverToTarget(options: RecoverOptions): Promise<Recovery
   await writeFile(path.join(dataDir, "recovery.signal"), "");
   const server = await ScratchServer.on(dataDir, { scratchDir: options.scratchDir ?? os.tmpdir(), signal, ...(options.jobCommand ? { command: options.jobCommand } : {}) });
   try {
-    const limits = await readLimits();
-    // The data directory becomes the new server's: durable settings, unlike a drill's.
-    const durable = { ...scratchSettings({ ...limits, fallbackBytes: os.totalmem() }), fsync: "on", synchronous_commit: "on", full_page_writes: "on", autovacuum: "off", cluster_name: "pgfort-recovery" };
+    const durable = await restoredServerSettings();
     options.onInfo?.(`replaying WAL to ${describeTarget(recovery)}`);
     let reached = await replay(server, renderSettings({ ...durable, ...recoverySettings(recovery, walDir) }));
     let replayedAll = false;
@@ -90,6 +88,12 @@ export async function recoverToTarget(options: RecoverOptions): Promise<Recovery
     await server.remove("immediate").catch(() => undefined);
     throw signal?.aborted ? signal.reason : error;
   }
+}
+
+/** A private server on what becomes the new server's data directory: durable settings, unlike a drill's. */
+export async function restoredServerSettings(): Promise<Record<string, string>> {
+  const limits = await readLimits();
+  return { ...scratchSettings({ ...limits, fallbackBytes: os.totalmem() }), fsync: "on", synchronous_commit: "on", full_page_writes: "on", autovacuum: "off", cluster_name: "pgfort-recovery" };
 }
 
 /** Starts the private server and waits for the promotion; the log's account of where it stopped. */
@@ -130,7 +134,7 @@ async function replay(server: ScratchServer, settings: string): Promise<Recovery
 }
 
 /** scratch-start set the backup's postgresql.auto.conf aside (a drill ignores it); the new server keeps it. */
-async function putBackAutoConf(dataDir: string): Promise<void> {
+export async function putBackAutoConf(dataDir: string): Promise<void> {
   await rename(path.join(dataDir, "postgresql.auto.conf.pgfort-drill"), path.join(dataDir, "postgresql.auto.conf")).catch((error: NodeJS.ErrnoException) => {
     if (error.code !== "ENOENT") throw error;
   });

@@ -17,6 +17,7 @@ import { runChildProgram } from "./child-program";
 import { socketDirOf } from "./postgres";
 import type { RecoveryTarget } from "../wal/recovery-target";
 import { recoverToTarget, type RecoveryOutcome } from "./recover";
+import { checkCollations, reindexCollations } from "./collation";
 
 export interface RestoreInJobOptions {
   target: BackupTarget;
@@ -34,10 +35,14 @@ export interface RestoreInJobOptions {
   signal?: AbortSignal | undefined;
   /** `pgfort-job` on PATH in the image; a path in tests. */
   jobCommand?: string;
+  /** Physical: a backup sorted under other collation rules is restored and its indexes rebuilt, not refused. */
+  reindex?: boolean | undefined;
 }
 
 export async function restoreInJob(options: RestoreInJobOptions): Promise<{ checks: Check[]; recovery?: RecoveryOutcome }> {
   const { target, directory, manifest, signal } = options;
+  // Before anything is read: a refusal costs nothing.
+  const mismatches = manifest.kind === "physical" ? await checkCollations(manifest, Boolean(options.reindex)) : [];
   const checks = await requireIntactFiles(target, directory, manifest, "restore another backup (pgfort backup list); this one was not applied anywhere", signal);
   signal?.throwIfAborted();
   const step = async (program: JobProgram, input: Readable | undefined, what: string, baseEnv: Record<string, string>) => {
@@ -70,8 +75,7 @@ export async function restoreInJob(options: RestoreInJobOptions): Promise<{ chec
     await step({ ...program, env: { ...program.env, PGFORT_DATA_DIR: dataDir } }, await target.read(`${directory}${base.name}`), "extracting the base backup", {});
     await step({ verb: "verify-base", env: { PGFORT_DATA_DIR: dataDir } }, undefined, "pg_verifybackup", {});
     checks.push({ name: "pg_verifybackup", ok: true, detail: "the extracted files and WAL match the backup's own manifest" });
-    if (!options.recovery) return { checks };
-    const recovery = await recoverToTarget({
+    const recovery = options.recovery && (await recoverToTarget({
       target,
       manifest,
       dataDir,
@@ -80,14 +84,22 @@ export async function restoreInJob(options: RestoreInJobOptions): Promise<{ chec
       identityFile: path.join(options.secretsDir, BACKUP_IDENTITY_FILE),
       onInfo: options.onInfo,
       signal,
-    });
-    const reached = recovery.reached;
-    checks.push({
-      name: "point-in-time recovery",
-      ok: true,
-      detail: `replayed ${recovery.walFiles} archived WAL file(s) to ${recovery.target}: ${reached.stopLine ?? "end of the archive"}; last transaction ${reached.lastTransactionAt ?? "none"}, redo done at ${reached.redoDoneAt ?? "?"}`,
-    });
-    return { checks, recovery };
+    }));
+    if (recovery) {
+      const reached = recovery.reached;
+      checks.push({
+        name: "point-in-time recovery",
+        ok: true,
+        detail: `replayed ${recovery.walFiles} archived WAL file(s) to ${recovery.target}: ${reached.stopLine ?? "end of the archive"}; last transaction ${reached.lastTransactionAt ?? "none"}, redo done at ${reached.redoDoneAt ?? "?"}`,
+      });
+    }
+    if (mismatches.length > 0) {
+      const which = mismatches.map((mismatch) => `${mismatch.database} ${mismatch.recorded ?? "?"}`).join(", ");
+      options.onInfo?.(`collation versions differ from this image's (glibc ${mismatches[0]?.actual ?? "?"}): ${which}; rebuilding the indexes that depend on them`);
+      const rebuilt = await reindexCollations({ dataDir, jobCommand: options.jobCommand, signal });
+      checks.push({ name: "collation", ok: true, detail: `rebuilt ${rebuilt.reindexed} index(es) in ${rebuilt.databases} database(s) and refreshed the collation versions (${which} -> ${mismatches[0]?.actual ?? "?"})` });
+    }
+    return { checks, ...(recovery ? { recovery } : {}) };
   }
   if (options.recovery) throw new BackupError(`backup ${manifest.id} is logical: it cannot be rolled forward with WAL`, "restore to a point in time from a physical backup (pgfort backup list)");
   const server = options.server;

@@ -122,10 +122,10 @@ export class ScratchServer {
   }
 
   /** A pgfort-job verb with stdin from the target (extract-base, restore-*), against this server. */
-  async feed(program: ChildProgram, input: Readable | undefined, what: string, failure: StepFailure): Promise<void> {
+  async feed(program: ChildProgram, input: Readable | undefined, what: string, failure: StepFailure): Promise<unknown> {
     const env: Record<string, string> = { ...program.env, PGFORT_PGHOST: this.socketDir, PGFORT_PGUSER: SCRATCH_USER };
     if ("PGFORT_DATA_DIR" in program.env) env.PGFORT_DATA_DIR = this.dataDir;
-    await this.run({ verb: program.verb, env }, what, failure, input);
+    return this.run({ verb: program.verb, env }, what, failure, input);
   }
 
   /** A client tool (pg_amcheck, psql) on this server's socket; its exit code is the caller's to judge. */
@@ -158,9 +158,10 @@ export class ScratchServer {
     return { ...(this.options.command ? { command: this.options.command } : {}), ...(input ? { stdin: input } : {}) };
   }
 
-  private async run(program: ChildProgram, what: string, failure: StepFailure, input?: Readable): Promise<void> {
+  /** The verb's result line (PGFORT-RESULT {…}), parsed. */
+  private async run(program: ChildProgram, what: string, failure: StepFailure, input?: Readable): Promise<unknown> {
     const result = await runChildProgram(program, { ...this.request(input), signal: this.options.signal });
-    if (result.exitCode === 0 && result.result !== undefined) return;
+    if (result.exitCode === 0 && result.result !== undefined) return result.result;
     // A wrong or missing identity says nothing of the backup: an error, never a failed check.
     const undecryptable = decryptionFailure(result.stderr.toString(), what, this.options.recipients);
     if (undecryptable) throw undecryptable;

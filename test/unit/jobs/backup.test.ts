@@ -28,6 +28,7 @@ interface FakeProgram {
 function fakeRuntime(programs: (run: ProgramRun) => FakeProgram, ran: ProgramRun[] = []): JobRuntime {
   const answer = (sql: string): unknown[] => {
     if (sql.includes("server_version")) return [{ server_version: "15.18" }];
+    if (sql.includes("pg_collation_actual_version")) return [{ libc: "2.36", databases: [{ name: "app", provider: "c", version: "2.36" }] }];
     if (sql.includes("pg_database")) return [{ datname: "app" }, { datname: "postgres" }];
     if (sql.includes("pg_roles")) return [{ one: 1 }];
     throw new Error(`unexpected SQL ${sql}`);
@@ -80,6 +81,7 @@ describe("the job engine (src/jobs/backup.ts)", function () {
     assert.equal(manifest.source, "t1-primary");
     assert.equal(manifest.job, "nightly");
     assert.deepEqual(manifest.databases, ["app", "postgres"]);
+    assert.deepEqual(manifest.collation, { libc: "2.36", databases: [{ name: "app", provider: "c", version: "2.36" }] });
     assert.deepEqual(manifest.files.map((file) => file.name), ["globals.sql.zst", "app.pgcustom.zst", "postgres.pgcustom.zst"]);
     assert.deepEqual(manifest.rowCounts, { app: { "public.items": 3 }, postgres: { "public.items": 3 } });
     const backup = path.join(directory, "t1", "logical", manifest.id);
