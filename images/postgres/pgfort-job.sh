@@ -12,10 +12,14 @@
 #                                 keys, space-separated): encrypted with age after compression
 #   dump-database                 PGFORT_DATABASE, PGFORT_DUMP_MODE (pipe|builtin), PGFORT_ROW_COUNT_SQL
 #   basebackup                    PGFORT_BACKUP_LABEL
+#   basebackup                    PGFORT_BACKUP_LABEL; PGFORT_KEEP_MANIFEST=1: backup_manifest kept
+#                                 in PGFORT_TMP (17+); PGFORT_PARENT_MANIFEST (a file in PGFORT_TMP, as stored) and
+#                                 PGFORT_PARENT_DECOMPRESSION: pg_basebackup --incremental against it
 #   restore-*, extract-base       PGFORT_DECOMPRESSION (zstd|lz4|none), stdin: the stored file;
 #                                 PGFORT_AGE_IDENTITY_FILE: decrypted with age first
 #   restore-database              PGFORT_DATABASE
 #   extract-base, verify-base     PGFORT_DATA_DIR
+#   combine-chain                 PGFORT_DATA_DIR, PGFORT_CHAIN_COUNT (links in PGFORT_DATA_DIR/pgfort-chain/0..)
 #   restore-* into a drill's scratch server: PGFORT_PGHOST = its socket directory and no
 #                                 PGFORT_SECRET_FILE (trust over a socket in a 0700 directory)
 #   scratch-init                  PGFORT_DATA_DIR, PGFORT_LOCALE (the image's LANG)
@@ -208,11 +212,53 @@ dump_database() {
 # A base backup as one tar on stdout. stdout allows no parallel WAL stream, so WAL is fetched at
 # the end (-X fetch). The WAL range comes from pg_basebackup's own report, read here so pgfort
 # gets it as JSON.
+# The base backup as one tar on stdout. PGFORT_KEEP_MANIFEST=1 (PostgreSQL 17+): the stream's
+# backup_manifest member, which the tar ends with, is also written to $(job_tmp)/backup_manifest,
+# read by a tar beside the stream (tee into a FIFO), so an incremental backup can later name it as its parent.
+# Arguments: more pg_basebackup options (--incremental=FILE).
+basebackup_tar() {
+  local status=0 manifest
+  manifest="$(job_tmp)/backup_manifest"
+  if [ -z "${PGFORT_KEEP_MANIFEST:-}" ]; then
+    pg_basebackup -D - -F tar -X fetch --checkpoint=fast --verbose --label="${PGFORT_BACKUP_LABEL:-pgfort}" "$@"
+    return
+  fi
+  # A reader of our own on a FIFO (not a process substitution: this function runs in a pipeline's
+  # subshell, where $! would not name it): the manifest is whole once it has exited.
+  local fifo reader
+  fifo="$(job_tmp)/backup_manifest.fifo"
+  rm -f "$fifo"
+  mkfifo -m 0600 "$fifo"
+  tar -xOf "$fifo" backup_manifest >"$manifest" &
+  reader=$!
+  pg_basebackup -D - -F tar -X fetch --checkpoint=fast --verbose --label="${PGFORT_BACKUP_LABEL:-pgfort}" "$@" |
+    tee "$fifo" || status=$?
+  local read_status=0
+  wait "$reader" || read_status=$?
+  rm -f "$fifo"
+  # pg_basebackup's own failure first: the reader then only saw a stream cut short.
+  [ "$status" -eq 0 ] || return "$status"
+  if [ "$read_status" -ne 0 ]; then
+    echo "pgfort: could not read backup_manifest from pg_basebackup's tar stream" >&2
+    return 1
+  fi
+}
+
+# PGFORT_PARENT_MANIFEST: a file in PGFORT_TMP, the parent's backup_manifest as stored
+# (PGFORT_PARENT_DECOMPRESSION says how): the backup is then pg_basebackup --incremental against it.
 basebackup() {
-  local log status=0 start end timeline
+  local log status=0 start end timeline raw kept="" parent
+  local -a incremental=() compressor
   log="$(job_tmp)/basebackup.log"
-  compressed_pipe pg_basebackup -D - -F tar -X fetch --checkpoint=fast --verbose \
-    --label="${PGFORT_BACKUP_LABEL:-pgfort}" 2>"$log" || status=$?
+  if [ -n "${PGFORT_PARENT_MANIFEST:-}" ]; then
+    parent="$(job_tmp)/parent_manifest"
+    if ! PGFORT_DECOMPRESSION="${PGFORT_PARENT_DECOMPRESSION:-none}" PGFORT_AGE_IDENTITY_FILE="" decompress_stdin <"$(job_tmp)/$PGFORT_PARENT_MANIFEST" >"$parent"; then
+      echo "pgfort: the parent backup's backup_manifest ($PGFORT_PARENT_MANIFEST) could not be decompressed" >&2
+      return 1
+    fi
+    incremental=(--incremental="$parent")
+  fi
+  compressed_pipe basebackup_tar "${incremental[@]}" 2>"$log" || status=$?
   cat "$log" >&2
   [ "$status" -eq 0 ] || return "$status"
   start="$(sed -n 's/.*write-ahead log start point: \([0-9A-F]*\/[0-9A-F]*\) on timeline \([0-9]*\).*/\1/p' "$log")"
@@ -222,7 +268,20 @@ basebackup() {
     echo "pgfort: pg_basebackup did not report its WAL start and end points" >&2
     return 1
   fi
-  emit_result "\"rawBytes\":$(raw_bytes)" "\"wal\":{\"startLsn\":\"$start\",\"endLsn\":\"$end\",\"timeline\":$timeline}"
+  raw="$(raw_bytes)"
+  if [ -n "${PGFORT_KEEP_MANIFEST:-}" ]; then
+    if ! [ -s "$(job_tmp)/backup_manifest" ]; then
+      echo "pgfort: pg_basebackup's tar stream held no backup_manifest" >&2
+      return 1
+    fi
+    # Compressed as the backup is, never encrypted: it holds file names, sizes and CRC-32C
+    # checksums, no data, and the next incremental must read it without the private key.
+    mapfile -t compressor < <(compressor_words)
+    if [ "${#compressor[@]}" -eq 0 ]; then compressor=(cat); fi
+    "${compressor[@]}" <"$(job_tmp)/backup_manifest" >"$(job_tmp)/backup_manifest.stored" 2>/dev/null
+    kept=',"pgManifest":"backup_manifest.stored"'
+  fi
+  emit_result "\"rawBytes\":$raw" "\"wal\":{\"startLsn\":\"$start\",\"endLsn\":\"$end\",\"timeline\":$timeline}$kept"
 }
 
 decompress_stdin() {
@@ -267,6 +326,27 @@ extract_base() {
   : "${PGFORT_DATA_DIR:?PGFORT_DATA_DIR must name the data directory}"
   decompress_stdin | tar -x -C "$PGFORT_DATA_DIR"
   emit_result '"extracted":true'
+}
+
+# An incremental chain, extracted link by link into $PGFORT_DATA_DIR/pgfort-chain/0..N-1 (full
+# first), combined by pg_combinebackup into one full data directory that takes their place.
+# PGFORT_CHAIN_COUNT: N. The combined backup has no WAL of its own: the last link's (which
+# pg_basebackup -X fetch put in its tar) goes with it, so pg_verifybackup and recovery find it.
+combine_chain() {
+  : "${PGFORT_DATA_DIR:?PGFORT_DATA_DIR must name the data directory}"
+  : "${PGFORT_CHAIN_COUNT:?PGFORT_CHAIN_COUNT must give the number of backups in the chain}"
+  local chain="$PGFORT_DATA_DIR/pgfort-chain" out index
+  local -a inputs=()
+  out="$chain/combined"
+  for ((index = 0; index < PGFORT_CHAIN_COUNT; index++)); do inputs+=("$chain/$index"); done
+  pg_combinebackup "${inputs[@]}" -o "$out" >&2
+  if [ -z "$(find "$out/pg_wal" -mindepth 1 -maxdepth 1 -print -quit 2>/dev/null)" ]; then
+    mkdir -p "$out/pg_wal"
+    cp -a "${inputs[-1]}/pg_wal/." "$out/pg_wal/"
+  fi
+  find "$out" -mindepth 1 -maxdepth 1 -exec mv -t "$PGFORT_DATA_DIR" {} +
+  rm -rf "$chain"
+  emit_result "\"combined\":$PGFORT_CHAIN_COUNT"
 }
 
 # pg_verifybackup reads the backup_manifest pg_basebackup put in the tar, and parses the WAL.
@@ -393,9 +473,9 @@ pgfort_job() {
   case "$verb" in
     dump-globals | dump-database | basebackup) write_pgpass ;;
     restore-globals | restore-database | reindex-collations) socket_env_or_pgpass ;;
-    extract-base | verify-base | scratch-init | scratch-start | scratch-stop) ;;
+    extract-base | verify-base | combine-chain | scratch-init | scratch-start | scratch-stop) ;;
     *)
-      echo "usage: pgfort-job dump-globals|dump-database|basebackup|restore-globals|restore-database|extract-base|verify-base|scratch-init|scratch-start|scratch-stop|reindex-collations" >&2
+      echo "usage: pgfort-job dump-globals|dump-database|basebackup|restore-globals|restore-database|extract-base|verify-base|combine-chain|scratch-init|scratch-start|scratch-stop|reindex-collations" >&2
       return 2
       ;;
   esac

@@ -7,6 +7,7 @@ import { createdAtOf, isVerdictFile, MANIFEST_FILE, parseBackupKey, type BackupK
 import { ManifestSchema, type BackupManifest } from "./manifest";
 import type { BackupTarget } from "./targets/target";
 import { currentVerdict, StoredVerdictSchema, type VerdictReading } from "./verdict";
+import { markBrokenChains } from "./incremental";
 
 export interface BackupEntry {
   id: string;
@@ -97,7 +98,7 @@ export async function listBackups(target: BackupTarget, cluster: string): Promis
       lastWrittenAt: new Date(group.lastWritten).toISOString(),
     });
   }
-  return entries.sort((a, b) => b.createdAt.localeCompare(a.createdAt) || b.id.localeCompare(a.id));
+  return markBrokenChains(entries.sort((a, b) => b.createdAt.localeCompare(a.createdAt) || b.id.localeCompare(a.id)));
 }
 
 /** A complete backup by id, or the newest complete one (of a kind) with "latest". */

@@ -14,6 +14,8 @@ export const JobResultSchema = z.object({
   wal: z
     .object({ startLsn: z.string().regex(LSN), endLsn: z.string().regex(LSN), timeline: z.number().int().positive() })
     .optional(),
+  /** basebackup with PGFORT_KEEP_MANIFEST: the stored form of its backup_manifest, a file in the program's PGFORT_TMP. */
+  pgManifest: z.literal("backup_manifest.stored").optional(),
 });
 export type JobResult = z.infer<typeof JobResultSchema>;
 

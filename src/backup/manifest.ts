@@ -4,8 +4,8 @@ import { CollationRecordSchema } from "../collation/versions";
 
 export const BackupFileSchema = z.object({
   name: z.string(),
-  /** What the file holds: the globals, one database's dump, or the base backup. */
-  content: z.enum(["globals", "database", "base"]),
+  /** What the file holds: the globals, one database's dump, the base backup, or PostgreSQL's backup_manifest of it (17+). */
+  content: z.enum(["globals", "database", "base", "pg-manifest"]),
   database: z.string().optional(),
   bytes: z.number().int().nonnegative(),
   /** Bytes before compression (what the tool wrote). */
@@ -37,6 +37,8 @@ export const ManifestSchema = z.object({
   encryption: z.object({ method: z.literal("age"), recipients: z.array(z.string()) }).optional(),
   /** Physical: where the backup starts and ends in the WAL. */
   wal: z.object({ startLsn: z.string(), endLsn: z.string(), timeline: z.number() }).optional(),
+  /** Physical, 17+: the backup this one is an incremental of (null: a full one). src/backup/incremental.ts. */
+  parent: z.string().nullable().optional(),
   /** The C library's version and each database's collation version at the backup (absent before issue 12). */
   collation: CollationRecordSchema.optional(),
 });

@@ -20,7 +20,8 @@ export type JobVerb =
   | "restore-globals"
   | "restore-database"
   | "extract-base"
-  | "verify-base";
+  | "verify-base"
+  | "combine-chain";
 
 /** One program run in a job container: its verb and its parameters, as environment only. */
 export interface JobProgram {
@@ -30,7 +31,8 @@ export interface JobProgram {
 
 export interface Artifact {
   name: string;
-  content: BackupFile["content"];
+  /** What a tool streams (a kept backup_manifest is no artifact: it comes with the base). */
+  content: Exclude<BackupFile["content"], "pg-manifest">;
   database?: string;
   compression: BackupFile["compression"];
   /** Encrypted with age after compression, to the plan's recipients. */

@@ -42,6 +42,7 @@ export async function pruneBackups(target: BackupTarget, cluster: string, policy
       createdAt: new Date(entry.createdAt),
       lastWrittenAt: new Date(entry.lastWrittenAt),
       verified: entry.verified,
+      parent: entry.manifest?.parent,
     })),
     policy,
     now,

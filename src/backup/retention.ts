@@ -11,6 +11,8 @@ export interface RetentionCandidate {
   /** Last write of any of its files: an incomplete backup younger than a day may still be running. */
   lastWrittenAt: Date;
   verified: "passed" | "failed" | null;
+  /** An incremental's parent (src/backup/incremental.ts): kept as long as the incremental is. */
+  parent?: string | null | undefined;
 }
 
 export interface RetentionDecision {
@@ -45,6 +47,15 @@ function planKind(backups: readonly RetentionCandidate[], policy: Retention, now
   if (complete[0]) keep(complete[0], "newest complete backup");
   const newestVerified = complete.find((backup) => backup.verified === "passed");
   if (newestVerified) keep(newestVerified, "newest verified backup");
+  // A kept incremental needs its whole chain: every parent up to the full one stays with it.
+  const byId = new Map(complete.map((backup) => [backup.id, backup]));
+  for (const backup of complete.filter((candidate) => (reasons.get(candidate.id) ?? []).length > 0)) {
+    const seen = new Set([backup.id]);
+    for (let parent = byId.get(backup.parent ?? ""); parent && !seen.has(parent.id); parent = byId.get(parent.parent ?? "")) {
+      seen.add(parent.id);
+      keep(parent, `in the chain of kept ${backup.id}`);
+    }
+  }
 
   return backups.map((backup) => {
     const kept = reasons.get(backup.id) ?? [];

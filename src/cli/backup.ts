@@ -1,6 +1,7 @@
 // `pgfort backup run | list | verify | prune` and `pgfort restore`.
 import path from "node:path";
 import type { Command } from "commander";
+import { incrementalFlags } from "../backup/incremental";
 import type { LoadedConfig } from "../config/load";
 import { ConfigError } from "../errors";
 import { findBackup } from "../backup/catalog";
@@ -44,8 +45,10 @@ export function registerBackup(program: Command): void {
     .option("--job <name>", "a job of backups.jobs (kind and databases from there)")
     .option("--database <name...>", "databases to dump (logical; default: every non-template database)")
     .option("--target <url>", "file://PATH or s3://bucket/prefix (default: backups.target)")
+    .option("--incremental", "physical, PostgreSQL 17+: only what changed since the newest physical backup (pg_basebackup --incremental)")
+    .option("--full-every <n>", "with --incremental: a chain holds at most N backups, then a full one (default: the job's fullEvery, 7)")
     .action(
-      action<{ kind?: string; job?: string; database?: string[]; target?: string }>(async ({ output, loadConfig, docker, signal }, options) => {
+      action<{ kind?: string; job?: string; database?: string[]; target?: string; incremental?: boolean; fullEvery?: string }>(async ({ output, loadConfig, docker, signal }, options) => {
         const loaded = await loadConfig();
         const job = options.job ? loaded.config.backups.jobs.find((candidate) => candidate.name === options.job) : undefined;
         if (options.job && !job) {
@@ -61,12 +64,19 @@ export function registerBackup(program: Command): void {
           kind: kind as BackupKind,
           databases: options.database ?? job?.databases,
           job: job?.name,
+          // The flags win over the job's; a job's own fullEvery applies to --incremental too.
+          incremental:
+            options.incremental || options.fullEvery !== undefined
+              ? incrementalFlags({ incremental: options.incremental, fullEvery: options.fullEvery ?? (job ? String(job.fullEvery) : undefined) })
+              : job?.incremental
+                ? { fullEvery: job.fullEvery }
+                : undefined,
           targetUrl: options.target,
           ...jobListener(output),
         });
         const total = manifest.files.reduce((sum, file) => sum + file.bytes, 0);
         output.result(manifest, [
-          `backup ${manifest.id} complete: ${manifest.files.length} file(s), ${formatBytes(total)}`,
+          `backup ${manifest.id} complete: ${manifest.files.length} file(s), ${formatBytes(total)}${manifest.parent ? ` (incremental of ${manifest.parent})` : ""}`,
           ...manifest.files.map((file) => `  ${file.name}  ${formatBytes(file.bytes)}${file.rawBytes ? ` (from ${formatBytes(file.rawBytes)})` : ""}  sha256 ${file.sha256.slice(0, 16)}…`),
           `location: ${target.locate(`${manifest.cluster}/${manifest.kind}/${manifest.id}/`)}`,
         ]);
@@ -83,12 +93,12 @@ export function registerBackup(program: Command): void {
         const { entries, window } = await readWindow(targetOf(loaded, options.target, output), loaded.config.cluster);
         // --json stays an array of backups (scripts rely on it); each carries the cluster's window.
         output.result(
-          entries.map(({ keys: _keys, manifest: _manifest, ...entry }) => ({ ...entry, window })),
+          entries.map(({ keys: _keys, manifest, ...entry }) => ({ ...entry, parent: manifest?.parent ?? null, window })),
           entries.length
             ? [
                 ...entries.map(
                   (entry) =>
-                    `${entry.id}  ${entry.kind.padEnd(8)}  ${entry.status.padEnd(10)}  ${formatBytes(entry.bytes).padStart(10)}  ${entry.verified ? `verify ${entry.verified}` : ""}${entry.reason ? `  (${entry.reason})` : ""}`.trimEnd(),
+                    `${entry.id}  ${entry.kind.padEnd(8)}  ${entry.status.padEnd(10)}  ${formatBytes(entry.bytes).padStart(10)}  ${entry.verified ? `verify ${entry.verified}` : ""}${entry.manifest?.parent ? `  incremental of ${entry.manifest.parent}` : ""}${entry.reason ? `  (${entry.reason})` : ""}`.trimEnd(),
                 ),
                 `${describeWindow(window)}; ${window.files} WAL file(s) archived`,
               ]

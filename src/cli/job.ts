@@ -3,6 +3,7 @@
 // the secrets volume and print NDJSON events on stdout (src/jobs/events.ts): progress, then one
 // result or one error; the exit code is the CLI's for the same outcome.
 import type { Command } from "commander";
+import { incrementalFlags } from "../backup/incremental";
 import { loadAgentContext, type AgentContext } from "../agent/context";
 import { pruneBackups, pruneTarget } from "../backup/prune";
 import { SECRETS_DIR } from "../cluster/secrets";
@@ -80,11 +81,13 @@ export function registerJobBackup(job: Command, io: JobIo): void {
     .option("--database <name...>", "databases to dump (logical; default: every non-template database)")
     .option("--job <name>", "the job of backups.jobs the backup is for (recorded in the manifest)")
     .option("--logical-mode <mode>", "pipe (pg_dump -Z0 | compressor, default) or builtin (pg_dump's own compression)")
+    .option("--incremental", "physical, PostgreSQL 17+: pg_basebackup --incremental against the newest physical backup")
+    .option("--full-every <n>", "with --incremental: a chain holds at most N backups, then a full one (default 7)")
     .option("--agent-config <file>", "the agent's config file (default: the secrets volume's)")
     .option("--target <url>", "a target other than the agent's (as the job sees it)")
     .option("--stdin-lifeline", "abort when stdin closes (the host that started the job went away or pressed Ctrl-C)")
     .action(
-      jobAction<{ kind: string; database?: string[]; job?: string; logicalMode?: string }>(io, async ({ context, target, emit, signal }, options) => {
+      jobAction<{ kind: string; database?: string[]; job?: string; logicalMode?: string; incremental?: boolean; fullEvery?: string }>(io, async ({ context, target, emit, signal }, options) => {
         if (options.kind !== "logical" && options.kind !== "physical") throw new ConfigError(`--kind must be logical or physical, got ${options.kind}`, "pass --kind logical|physical");
         const logicalMode = options.logicalMode ?? "pipe";
         if (logicalMode !== "pipe" && logicalMode !== "builtin") throw new ConfigError(`--logical-mode must be pipe or builtin, got ${logicalMode}`, "pass --logical-mode pipe|builtin");
@@ -95,7 +98,9 @@ export function registerJobBackup(job: Command, io: JobIo): void {
             databases: options.database,
             job: options.job,
             logicalMode,
+            incremental: incrementalFlags(options),
             signal,
+            onInfo: (message) => emit({ event: "info", message }),
             onProgress: throttled(({ file, bytes, elapsedMs }) => emit({ event: "progress", file, bytes, elapsedMs })),
           });
         } finally {

@@ -8,6 +8,14 @@ import type { Role } from "../docker/labels";
 /** The archive_command script in the server image (images/postgres/pgfort-archive-wal.sh). */
 export const ARCHIVE_COMMAND_PATH = "/usr/local/bin/pgfort-archive-wal";
 
+/**
+ * PostgreSQL 17+: WAL summaries, which pg_basebackup --incremental reads, on every primary and
+ * replica (a promoted one takes the next backups). A sighup setting: a reload turns it on.
+ */
+export function planSummarySettings(pgMajor: number, role: Role): Record<string, boolean> {
+  return pgMajor >= 17 && (role === "primary" || role === "replica") ? { summarize_wal: true } : {};
+}
+
 export function planArchiveSettings(wal: WalConfig, role: Role): Record<string, string | number | boolean> {
   const archives = wal.archive && (role === "primary" || role === "replica");
   if (!archives) return { archive_mode: false };

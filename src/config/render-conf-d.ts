@@ -57,6 +57,7 @@ export function renderConfD(input: RenderInput): Map<string, string> {
         "WAL archiving, from wal: in pgfort.yaml: each WAL file is handed to the cluster's agent, which",
         "stores it in the backup target; archive_command returns only once it is stored (or, past",
         "wal.maxPending, gives it up as a recorded gap). Do not edit: use wal: in pgfort.yaml.",
+        "PostgreSQL 17+: summarize_wal, the WAL summaries incremental backups are taken from.",
       ],
       input.archive,
     ),

@@ -134,11 +134,18 @@ export const BackupJobSchema = z.strictObject({
   /** A restore drill after each backup; "pitr": to a random point of the recoverable window (issue 11). */
   verify: z.union([z.boolean(), z.literal("pitr")]).default(false),
   prune: z.boolean().default(false),
+  /** Physical, PostgreSQL 17+: pg_basebackup --incremental against the newest physical backup (issue 12). */
+  incremental: z.boolean().default(false),
+  /** A chain (a full backup and its incrementals) holds at most this many: then the next is full. */
+  fullEvery: z.number().int().min(1).max(1000).default(7),
 });
 export type BackupJob = z.infer<typeof BackupJobSchema>;
 
 /** A bad schedule fails at start-up naming the job, not only its position in the list. */
 const BackupJobWithScheduleSchema = BackupJobSchema.superRefine((job, context) => {
+  if (job.incremental && job.kind !== "physical") {
+    context.addIssue({ code: "custom", path: ["incremental"], message: `job ${job.name}: incremental backups are physical (kind: physical); a logical dump is always whole` });
+  }
   if (!cron.validate(job.schedule)) {
     context.addIssue({
       code: "custom",

@@ -29,6 +29,8 @@ export interface BackupHandOff extends HandOffListener {
   job?: string | undefined;
   /** Logical: pg_dump -Z0 piped through the compressor (default), or pg_dump's own gzip (the bench compares). */
   logicalMode?: LogicalMode | undefined;
+  /** Physical, 17+: incremental against the newest physical backup, chains of at most fullEvery. */
+  incremental?: { fullEvery: number } | undefined;
   targetUrl?: string | undefined;
   signal?: AbortSignal | undefined;
 }
@@ -71,6 +73,7 @@ export async function handOffBackup(docker: DockerClient, loaded: LoadedConfig, 
   if (request.databases && request.databases.length > 0) args.push("--database", ...request.databases);
   if (request.job) args.push("--job", request.job);
   if (request.logicalMode) args.push("--logical-mode", request.logicalMode);
+  if (request.incremental) args.push("--incremental", "--full-every", String(request.incremental.fullEvery));
   return parsed(ManifestSchema, await handOff(docker, loaded, request, { args, needsServer: true }), "manifest");
 }
 

@@ -7,7 +7,7 @@ import { handOffBackup, handOffPrune, handOffVerify } from "./backup";
 
 export function hostSteps(docker: DockerClient, loaded: LoadedConfig): JobSteps {
   return {
-    backup: (job, signal) => handOffBackup(docker, loaded, { kind: job.kind, databases: job.databases, job: job.name, signal }),
+    backup: (job, signal) => handOffBackup(docker, loaded, { kind: job.kind, databases: job.databases, job: job.name, incremental: job.incremental ? { fullEvery: job.fullEvery } : undefined, signal }),
     verify: async (_job, manifest, signal) => (await handOffVerify(docker, loaded, { id: manifest.id, signal })).verdict,
     prune: async (signal) => {
       await handOffPrune(docker, loaded, { dryRun: false, signal });

@@ -2,15 +2,15 @@
 // process (a pgfort-job verb), its stdout piped with backpressure through the sha256/byte counter
 // into the target; manifest.json is written last. Any failure, and an abort, removes what was
 // written, so nothing incomplete ever looks like a backup.
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { z } from "zod";
 import type { Config } from "../config/schema";
-import { BackupError, PgfortError } from "../errors";
+import { BackupError, ConfigError, PgfortError } from "../errors";
 import { USER_DATABASES_QUERY } from "../cluster/sql";
 import { VERSION } from "../version";
 import { Measure, readJobResult } from "../backup/job";
 import { nameCorruptRelations, parseChecksumFailures } from "../backup/corrupt-pages";
-import { backupDirectory, newBackupId, MANIFEST_FILE, type BackupKind } from "../backup/layout";
+import { backupDirectory, compressionSuffix, newBackupId, MANIFEST_FILE, type BackupKind } from "../backup/layout";
 import type { BackupFile, BackupManifest } from "../backup/manifest";
 import {
   BASEBACKUP_CREDENTIALS,
@@ -26,6 +26,8 @@ import type { BackupTarget } from "../backup/targets/target";
 import { ensureReplicationRole } from "./replication-role";
 import type { JobRuntime } from "./runtime";
 import { explainToolFailure, toolOf } from "./tool-failure";
+import { chooseParent, pgManifestFile, pgManifestName } from "../backup/incremental";
+import { listBackups } from "../backup/catalog";
 import { COLLATION_RECORD_QUERY, CollationRecordSchema, type CollationRecord } from "../collation/versions";
 
 export interface BackupRequest {
@@ -33,7 +35,10 @@ export interface BackupRequest {
   databases?: readonly string[] | undefined;
   job?: string | undefined;
   logicalMode?: LogicalMode;
+  /** Physical, 17+: against the newest physical backup, unless its chain already holds fullEvery. */
+  incremental?: { fullEvery: number } | undefined;
   onProgress?(progress: BackupProgress): void;
+  onInfo?(message: string): void;
   /** Aborting it (SIGTERM, the host's Ctrl-C) kills the programs, aborts the uploads and keeps nothing of the backup. */
   signal?: AbortSignal | undefined;
 }
@@ -50,6 +55,7 @@ const VersionRow = z.object({ server_version: z.string() });
 export async function runBackupJob(runtime: JobRuntime, config: Config, target: BackupTarget, request: BackupRequest): Promise<BackupManifest> {
   const { signal } = request;
   signal?.throwIfAborted();
+  if (request.incremental && request.kind !== "physical") throw new ConfigError("incremental backups are physical", "pass --kind physical with --incremental; a logical dump is always whole");
   const { primary } = runtime;
   // Independent look-ups, at once: they are a backup's fixed cost, paid on every run.
   const [, , pgVersion, databases, collation] = await Promise.all([
@@ -60,6 +66,7 @@ export async function runBackupJob(runtime: JobRuntime, config: Config, target: 
     request.kind === "logical" ? databasesToDump(runtime, request.databases) : Promise.resolve([]),
     primary.query(COLLATION_RECORD_QUERY, CollationRecordSchema).then((rows): CollationRecord | undefined => rows[0]),
   ]);
+  const physical = request.kind === "physical" ? await planPhysical(runtime, target, config.cluster, request, Boolean(config.backups.encryption)) : undefined;
   const compression: CompressionPlan = {
     method: config.backups.compression,
     level: config.backups.compressionLevel,
@@ -72,7 +79,7 @@ export async function runBackupJob(runtime: JobRuntime, config: Config, target: 
   const artifacts =
     request.kind === "logical"
       ? planLogicalArtifacts(databases, compression, request.logicalMode ?? "pipe", encryption)
-      : [planPhysicalArtifact(compression, `pgfort ${id}`, encryption)];
+      : [withParent(planPhysicalArtifact(compression, `pgfort ${id}`, encryption), physical)];
 
   const written: string[] = [];
   try {
@@ -82,7 +89,15 @@ export async function runBackupJob(runtime: JobRuntime, config: Config, target: 
     const streamed = async (artifact: Artifact) => {
       const key = `${directory}${artifact.name}`;
       written.push(key);
-      return { artifact, result: await streamArtifact(runtime, target, key, artifact, request) };
+      const result = await streamArtifact(runtime, target, key, artifact, request, physical?.inputs);
+      // 17+: the base's backup_manifest, as its own file, for the next incremental to name.
+      if (result.pgManifest) {
+        const name = pgManifestName(compressionSuffix(compression.method));
+        written.push(`${directory}${name}`);
+        await target.writeText(`${directory}${name}`, result.pgManifest);
+        files.push({ name, content: "pg-manifest", bytes: result.pgManifest.length, rawBytes: null, sha256: createHash("sha256").update(result.pgManifest).digest("hex"), compression: compression.method });
+      }
+      return { artifact, result };
     };
     // The globals are small: they are dumped alongside the first database instead of before it.
     const [first, ...rest] = artifacts;
@@ -115,6 +130,7 @@ export async function runBackupJob(runtime: JobRuntime, config: Config, target: 
       ...(request.kind === "logical" ? { rowCounts } : {}),
       ...(encryption ? { encryption: { method: "age" as const, recipients: [...encryption.recipients] } } : {}),
       ...(wal ? { wal } : {}),
+      ...(physical?.keepManifest ? { parent: physical.parent?.id ?? null } : {}),
       ...(collation ? { collation } : {}),
     };
     // Last: its presence is what makes the backup complete; an interrupted run never writes it.
@@ -165,7 +181,8 @@ async function streamArtifact(
   key: string,
   artifact: Artifact,
   request: BackupRequest,
-): Promise<{ file: BackupFile; rowCounts?: Record<string, number>; wal?: BackupManifest["wal"] }> {
+  inputs?: Record<string, Buffer>,
+): Promise<{ file: BackupFile; rowCounts?: Record<string, number>; wal?: BackupManifest["wal"]; pgManifest?: Buffer }> {
   const { signal } = request;
   const started = Date.now();
   const measure = new Measure((bytes) => request.onProgress?.({ file: artifact.name, bytes, elapsedMs: Date.now() - started }));
@@ -177,6 +194,7 @@ async function streamArtifact(
       credentials: artifact.content === "base" ? BASEBACKUP_CREDENTIALS : DUMP_CREDENTIALS,
       stdout: [measure, pending.stream],
       signal,
+      ...(artifact.content === "base" ? { inputs: inputs ?? {}, outputs: [PG_MANIFEST_OUTPUT] } : {}),
     });
   } catch (error) {
     // Interrupted: no waiting for the target to explain itself, only its abort (no partial file,
@@ -225,5 +243,78 @@ async function streamArtifact(
     },
     ...(result.rowCounts ? { rowCounts: result.rowCounts } : {}),
     ...(result.wal ? { wal: result.wal } : {}),
+    ...(result.pgManifest ? { pgManifest: await keptManifest(job.outputs, artifact.name) } : {}),
   };
+}
+
+/** The program's PGFORT_TMP file that holds the stored form of the base's backup_manifest. */
+const PG_MANIFEST_OUTPUT = "backup_manifest.stored";
+const PARENT_MANIFEST_INPUT = "parent_manifest.stored";
+
+async function keptManifest(outputs: Record<string, Buffer>, name: string): Promise<Buffer> {
+  const bytes = outputs[PG_MANIFEST_OUTPUT];
+  if (!bytes || bytes.length === 0) throw new BackupError(`pg_basebackup for ${name} reported a backup_manifest but left none`, "rebuild the image (pgfort build): its pgfort-job keeps it");
+  return bytes;
+}
+
+const PhysicalFactsRow = z.object({ version_num: z.number(), summarize_wal: z.string().nullable(), timeline: z.number() });
+
+interface PhysicalPlan {
+  /** 17+: keep the base's backup_manifest (every physical backup can be a parent). */
+  keepManifest: boolean;
+  parent: BackupManifest | null;
+  /** The parent's stored backup_manifest, for the program's PGFORT_TMP. */
+  inputs: Record<string, Buffer>;
+  parentDecompression?: string;
+}
+
+/** Full or incremental, and against which parent (src/backup/incremental.ts decides). */
+async function planPhysical(runtime: JobRuntime, target: BackupTarget, cluster: string, request: BackupRequest, encrypted: boolean): Promise<PhysicalPlan> {
+  const [facts] = await runtime.primary.query(
+    "SELECT current_setting('server_version_num')::int AS version_num, current_setting('summarize_wal', true) AS summarize_wal, (SELECT timeline_id FROM pg_control_checkpoint())::int AS timeline",
+    PhysicalFactsRow,
+  );
+  // Encrypted backups keep no plain file: their incrementals would need the parent's manifest
+  // readable without the private key, which pgfort does not do yet.
+  const keepManifest = (facts?.version_num ?? 0) >= 170000 && !encrypted;
+  if (request.incremental && encrypted) {
+    throw new BackupError("incremental backups are not taken with backups.encryption: the parent's backup_manifest would have to be stored unencrypted", "take full physical backups (drop incremental from the job) while backups are encrypted");
+  }
+  if (!request.incremental) return { keepManifest, parent: null, inputs: {} };
+  if (!keepManifest) {
+    throw new BackupError(
+      `incremental backups need PostgreSQL 17 or later: the primary runs ${Math.floor((facts?.version_num ?? 0) / 10000)}`,
+      "take full physical backups (drop incremental from the job), or run the cluster on image.pgMajor: 17",
+    );
+  }
+  if (facts?.summarize_wal !== "on") {
+    throw new BackupError("the primary's summarize_wal is off: an incremental backup reads the WAL summaries it writes", "run pgfort up (or pgfort config apply): pgfort turns summarize_wal on for PostgreSQL 17");
+  }
+  const choice = chooseParent(await listBackups(target, cluster), { fullEvery: request.incremental.fullEvery, timeline: facts.timeline });
+  if (!choice.parent) {
+    request.onInfo?.(`taking a full backup: ${choice.why}`);
+    return { keepManifest, parent: null, inputs: {} };
+  }
+  const file = pgManifestFile(choice.parent);
+  if (!file) throw new BackupError(`backup ${choice.parent.id} has no backup_manifest`, "take a full backup");
+  const bytes = await readAll(await target.read(`${backupDirectory(cluster, "physical", choice.parent.id)}${file.name}`));
+  if (createHash("sha256").update(bytes).digest("hex") !== file.sha256) {
+    throw new BackupError(`the backup_manifest of backup ${choice.parent.id} does not match its sha256`, "the parent is damaged: take a full backup (run without incremental once), and verify the chain");
+  }
+  request.onInfo?.(`taking an incremental backup against ${choice.parent.id} (chain of ${choice.chainLength}, fullEvery ${request.incremental.fullEvery})`);
+  return { keepManifest, parent: choice.parent, inputs: { [PARENT_MANIFEST_INPUT]: bytes }, parentDecompression: file.compression };
+}
+
+/** The base artifact with what its program needs to keep the manifest and build on the parent. */
+function withParent(artifact: Artifact, physical: PhysicalPlan | undefined): Artifact {
+  if (!physical?.keepManifest) return artifact;
+  const env: Record<string, string> = { ...artifact.program.env, PGFORT_KEEP_MANIFEST: "1" };
+  if (physical.parent) Object.assign(env, { PGFORT_PARENT_MANIFEST: PARENT_MANIFEST_INPUT, PGFORT_PARENT_DECOMPRESSION: physical.parentDecompression ?? "none" });
+  return { ...artifact, program: { ...artifact.program, env } };
+}
+
+async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Buffer));
+  return Buffer.concat(chunks);
 }

@@ -20,6 +20,7 @@ import { readLimits } from "./limits";
 import { ScratchServer, type ScratchServerOptions } from "./scratch-server";
 import { describeTarget, type RecoveryTarget } from "../wal/recovery-target";
 import { recoverToTarget } from "./recover";
+import { extractPhysical, physicalChain } from "./chain";
 
 export interface VerifyInJobOptions {
   loaded: LoadedConfig;
@@ -83,13 +84,9 @@ async function runDrill(options: VerifyInJobOptions, server: ScratchServer): Pro
   options.onInfo?.(`checksums of ${manifest.files.length} file(s) match; restoring into a scratch server in ${server.dir} (shared_buffers ${/shared_buffers = '([^']+)'/.exec(settings)?.[1]}, fsync off)`);
   try {
     if (manifest.kind === "physical") {
-      const base = manifest.files.find((file) => file.content === "base");
-      if (!base) {
-        const detail = `backup ${manifest.id} has no base file`;
-        throw new CheckFailedError(detail, "its manifest is not one pgfort wrote", [{ name: "base file", ok: false, detail }]);
-      }
+      const chain = await physicalChain(target, manifest);
       await server.makeDataDir();
-      await server.feed(planRestoreProgram(base), await target.read(`${directory}${base.name}`), "extracting the base backup", { check: "extracting the base backup" });
+      checks.push(...(await extractPhysical({ target, chain, dataDir: server.dataDir, signal, run: (program, input, what) => server.feed(program, input, what, { check: what }) })));
       await server.feed({ verb: "verify-base", env: { PGFORT_DATA_DIR: server.dataDir } }, undefined, "pg_verifybackup", { check: "pg_verifybackup" });
       checks.push({ name: "pg_verifybackup", ok: true, detail: "the extracted files and WAL match the backup's own manifest" });
       if (options.recovery) checks.push(await replayInDrill(options, options.recovery, server));

@@ -21,7 +21,7 @@ export function inAgentSteps(context: AgentContext, target: BackupTarget): JobSt
     backup: async (job, signal) => {
       const runtime = await openJobRuntime(context.agent);
       try {
-        return await runBackupJob(runtime, config, target, { kind: job.kind, databases: job.databases, job: job.name, signal });
+        return await runBackupJob(runtime, config, target, { kind: job.kind, databases: job.databases, job: job.name, incremental: job.incremental ? { fullEvery: job.fullEvery } : undefined, signal });
       } finally {
         await runtime.close();
       }

@@ -17,6 +17,7 @@ import { runChildProgram } from "./child-program";
 import { socketDirOf } from "./postgres";
 import type { RecoveryTarget } from "../wal/recovery-target";
 import { recoverToTarget, type RecoveryOutcome } from "./recover";
+import { extractPhysical, physicalChain } from "./chain";
 import { checkCollations, reindexCollations } from "./collation";
 
 export interface RestoreInJobOptions {
@@ -65,14 +66,9 @@ export async function restoreInJob(options: RestoreInJobOptions): Promise<{ chec
   if (manifest.kind === "physical") {
     const dataDir = options.dataDir;
     if (!dataDir) throw new BackupError(`backup ${manifest.id} is physical: the job needs the new server's data directory`, "pass --data-dir (pgfort restore does)");
-    const base = manifest.files.find((file) => file.content === "base");
-    if (!base) {
-      const detail = `backup ${manifest.id} has no base file`;
-      throw new CheckFailedError(detail, "its manifest is not one pgfort wrote", [...checks, { name: "base file", ok: false, detail }]);
-    }
-    options.onInfo?.(`checksums of ${manifest.files.length} file(s) match; extracting the base backup into ${dataDir}`);
-    const program = planRestoreProgram(base, options.secretsDir);
-    await step({ ...program, env: { ...program.env, PGFORT_DATA_DIR: dataDir } }, await target.read(`${directory}${base.name}`), "extracting the base backup", {});
+    const chain = await physicalChain(target, manifest);
+    options.onInfo?.(`checksums of ${manifest.files.length} file(s) match; extracting ${chain.length > 1 ? `the incremental chain of ${chain.length} backups (${chain[0]?.id ?? "?"} + ${chain.length - 1})` : "the base backup"} into ${dataDir}`);
+    checks.push(...(await extractPhysical({ target, chain, dataDir, secretsDir: options.secretsDir, signal, run: (program, input, what) => step(program, input, what, {}) })));
     await step({ verb: "verify-base", env: { PGFORT_DATA_DIR: dataDir } }, undefined, "pg_verifybackup", {});
     checks.push({ name: "pg_verifybackup", ok: true, detail: "the extracted files and WAL match the backup's own manifest" });
     const recovery = options.recovery && (await recoverToTarget({

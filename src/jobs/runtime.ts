@@ -1,7 +1,7 @@
 // What a job needs from where it runs: the primary over SQL, its programs as child processes, the
 // CPUs it may use. The real one (openJobRuntime) runs inside a container of the agent image; unit
 // tests pass a plain fake.
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
 import path from "node:path";
 import type { Writable } from "node:stream";
@@ -18,7 +18,13 @@ export interface ProgramRun {
   credentials: Credentials;
   stdout: Writable[];
   signal?: AbortSignal | undefined;
+  /** Files written into the program's PGFORT_TMP before it starts, by name. */
+  inputs?: Readonly<Record<string, Buffer>>;
+  /** Files of its PGFORT_TMP read back after it ends (absent ones are left out). */
+  outputs?: readonly string[];
 }
+
+export type ProgramOutcome = ChildProgramResult & { outputs: Record<string, Buffer> };
 
 export interface JobRuntime {
   /** The primary, connected as the superuser; `primary.host` is its name on the cluster network. */
@@ -28,7 +34,7 @@ export interface JobRuntime {
   /** CPUs the job's process sees (the container's limit caps what the compressor gets: backups.resources.cpus). */
   readonly cpus: number;
   readonly secretsDir: string;
-  runProgram(run: ProgramRun): Promise<ChildProgramResult>;
+  runProgram(run: ProgramRun): Promise<ProgramOutcome>;
   close(): Promise<void>;
 }
 
@@ -77,10 +83,11 @@ async function allowsLocalReplication(primary: SqlSession): Promise<boolean> {
  * One program, with a private scratch directory: programs of one job run side by side (globals
  * beside the first database) and each writes its pgpass file and dd's report there.
  */
-async function runProgramOn(host: string, secretsDir: string, run: ProgramRun, command: string | undefined): Promise<ChildProgramResult> {
+async function runProgramOn(host: string, secretsDir: string, run: ProgramRun, command: string | undefined): Promise<ProgramOutcome> {
   const scratch = await mkdtemp(path.join(tmpdir(), "pgfort-job-"));
   try {
-    return await runChildProgram(
+    for (const [name, bytes] of Object.entries(run.inputs ?? {})) await writeFile(path.join(scratch, name), bytes, { mode: 0o600 });
+    const result = await runChildProgram(
       { verb: run.program.verb, env: run.program.env },
       {
         stdout: run.stdout,
@@ -94,6 +101,12 @@ async function runProgramOn(host: string, secretsDir: string, run: ProgramRun, c
         },
       },
     );
+    const outputs: Record<string, Buffer> = {};
+    for (const name of run.outputs ?? []) {
+      const bytes = await readFile(path.join(scratch, name)).catch(() => undefined);
+      if (bytes) outputs[name] = bytes;
+    }
+    return { ...result, outputs };
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }

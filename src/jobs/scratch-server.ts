@@ -124,7 +124,9 @@ export class ScratchServer {
   /** A pgfort-job verb with stdin from the target (extract-base, restore-*), against this server. */
   async feed(program: ChildProgram, input: Readable | undefined, what: string, failure: StepFailure): Promise<unknown> {
     const env: Record<string, string> = { ...program.env, PGFORT_PGHOST: this.socketDir, PGFORT_PGUSER: SCRATCH_USER };
-    if ("PGFORT_DATA_DIR" in program.env) env.PGFORT_DATA_DIR = this.dataDir;
+    // The image's default data directory becomes this server's; one inside it (a chain's link) stays.
+    const dataDir = program.env["PGFORT_DATA_DIR"];
+    if (dataDir !== undefined && dataDir !== this.dataDir && !dataDir.startsWith(`${this.dataDir}/`)) env.PGFORT_DATA_DIR = this.dataDir;
     return this.run({ verb: program.verb, env }, what, failure, input);
   }
 

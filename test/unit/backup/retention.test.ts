@@ -59,6 +59,16 @@ describe("planRetention", function () {
     assert.deepEqual(decisions.filter((decision) => decision.keep).map((decision) => decision.id), ["b0", "b1"]);
   });
 
+  it("keeps every backup in the chain of a kept incremental, and only those", function () {
+    // full f0 <- i1 <- i2 (newest); a separate full g; keepLast 1 keeps i2 and so its chain.
+    const at = (hoursAgo: number) => new Date(NOW.getTime() - hoursAgo * HOUR);
+    const backup = (id: string, hoursAgo: number, parent: string | null): RetentionCandidate => ({ id, kind: "physical", status: "complete", createdAt: at(hoursAgo), lastWrittenAt: at(hoursAgo), verified: null, parent });
+    const backups = [backup("g", 10, null), backup("f0", 3, null), backup("i1", 2, "f0"), backup("i2", 1, "i1")];
+    const decisions = planRetention(backups, { keepLast: 1, daily: 0, weekly: 0, monthly: 0 }, NOW);
+    assert.deepEqual(decisions.filter((decision) => decision.keep).map((decision) => decision.id).sort(), ["f0", "i1", "i2"]);
+    assert.deepEqual(decisions.find((decision) => decision.id === "f0")?.reasons, ["in the chain of kept i2"]);
+  });
+
   it("keeps one backup per day, week and month, the newest of each", function () {
     const backups: RetentionCandidate[] = [];
     for (let hoursAgo = 0; hoursAgo < 24 * 90; hoursAgo += 6) {

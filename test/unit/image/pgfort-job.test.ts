@@ -250,6 +250,42 @@ echo 'pg_basebackup: write-ahead log end point: 0/5000100' >&2`,
       assert.match(run.stderr, /write-ahead log end point/, "the tool's report is still on stderr");
     });
 
+    it("keeps the stream's backup_manifest, compressed, and backs up incrementally against a parent's", function () {
+      const tarDir = path.join(directory, "tar-src");
+      mkdirSync(tarDir);
+      writeFileSync(path.join(tarDir, "PG_VERSION"), "17\n");
+      writeFileSync(path.join(tarDir, "backup_manifest"), '{ "PostgreSQL-Backup-Manifest-Version": 2 }\n');
+      fake(
+        "pg_basebackup",
+        `printf '%s\\n' "$@" > "${directory}/args"
+for arg in "$@"; do case "$arg" in --incremental=*) cp "\${arg#--incremental=}" "${directory}/parent-seen" ;; esac; done
+tar -C "${tarDir}" -cf - PG_VERSION backup_manifest
+echo 'pg_basebackup: write-ahead log start point: 0/5000028 on timeline 1' >&2
+echo 'pg_basebackup: write-ahead log end point: 0/5000100' >&2`,
+      );
+      const kept = job("basebackup", { PGFORT_KEEP_MANIFEST: "1", PGFORT_COMPRESSION: "zstd" });
+      assert.equal(kept.code, 0, kept.stderr);
+      assert.equal(readJobResult(kept.result, "pg_basebackup").pgManifest, "backup_manifest.stored");
+      const stored = path.join(directory, "backup_manifest.stored");
+      const unpacked = spawnSync("zstd", ["-dc", stored]);
+      assert.equal(unpacked.stdout.toString(), '{ "PostgreSQL-Backup-Manifest-Version": 2 }\n');
+      assert.ok(!recorded("args").includes("--incremental"), "a full backup without a parent");
+      // The tar stream itself went through whole (zstd-compressed here).
+      assert.match(spawnSync("tar", ["-tf", "-"], { input: spawnSync("zstd", ["-dc"], { input: kept.stdout }).stdout }).stdout.toString(), /^PG_VERSION\nbackup_manifest\n$/);
+
+      const parent = path.join(directory, "parent.stored");
+      writeFileSync(parent, readFileSync(stored));
+      const incremental = job("basebackup", { PGFORT_KEEP_MANIFEST: "1", PGFORT_PARENT_MANIFEST: "parent.stored", PGFORT_PARENT_DECOMPRESSION: "zstd" });
+      assert.equal(incremental.code, 0, incremental.stderr);
+      assert.ok(recorded("args").split("\n").some((arg) => arg.startsWith("--incremental=")));
+      assert.equal(recorded("parent-seen"), '{ "PostgreSQL-Backup-Manifest-Version": 2 }\n', "pg_basebackup got the parent's manifest decompressed");
+
+      writeFileSync(parent, "not zstd");
+      const damaged = job("basebackup", { PGFORT_KEEP_MANIFEST: "1", PGFORT_PARENT_MANIFEST: "parent.stored", PGFORT_PARENT_DECOMPRESSION: "zstd" });
+      assert.notEqual(damaged.code, 0);
+      assert.match(damaged.stderr, /the parent backup's backup_manifest .* could not be decompressed/);
+    });
+
     it("fails when pg_basebackup fails or does not report its WAL range", function () {
       fake("pg_basebackup", "echo 'pg_basebackup: error: requested WAL segment has already been removed' >&2; exit 1");
       const failed = job("basebackup");

@@ -2,7 +2,7 @@
 // table) and a real file target in a temporary directory: what ends up there is what a user sees.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { Readable } from "node:stream";
@@ -23,10 +23,13 @@ interface FakeProgram {
   result?: unknown;
   /** Waits for the abort instead of ending. */
   hang?: boolean;
+  /** Files the program left in its PGFORT_TMP. */
+  outputs?: Record<string, Buffer>;
 }
 
-function fakeRuntime(programs: (run: ProgramRun) => FakeProgram, ran: ProgramRun[] = []): JobRuntime {
+function fakeRuntime(programs: (run: ProgramRun) => FakeProgram, ran: ProgramRun[] = [], server: { versionNum: number; summarizeWal: string | null } = { versionNum: 150018, summarizeWal: null }): JobRuntime {
   const answer = (sql: string): unknown[] => {
+    if (sql.includes("summarize_wal")) return [{ version_num: server.versionNum, summarize_wal: server.summarizeWal, timeline: 1 }];
     if (sql.includes("server_version")) return [{ server_version: "15.18" }];
     if (sql.includes("pg_collation_actual_version")) return [{ libc: "2.36", databases: [{ name: "app", provider: "c", version: "2.36" }] }];
     if (sql.includes("pg_database")) return [{ datname: "app" }, { datname: "postgres" }];
@@ -51,7 +54,7 @@ function fakeRuntime(programs: (run: ProgramRun) => FakeProgram, ran: ProgramRun
         ? new Readable({ read() {} })
         : Readable.from([program.bytes ?? Buffer.from(`${run.program.verb} bytes`)]);
       await pipeline([source, ...run.stdout], run.signal ? { signal: run.signal } : {});
-      return { exitCode: program.exitCode ?? 0, stderr, result: program.result ?? { rawBytes: 100, rowCounts: { "public.items": 3 } } };
+      return { exitCode: program.exitCode ?? 0, stderr, result: program.result ?? { rawBytes: 100, rowCounts: { "public.items": 3 } }, outputs: program.outputs ?? {} };
     },
     close: async () => undefined,
   };
@@ -103,6 +106,62 @@ describe("the job engine (src/jobs/backup.ts)", function () {
     const manifest = await runBackupJob(fakeRuntime(() => ({ result: { rawBytes: 10, wal } }), ran), config, target, { kind: "physical" });
     assert.deepEqual(manifest.wal, wal);
     assert.deepEqual(ran.map((run) => [run.program.verb, run.credentials.user]), [["basebackup", "replicator"]]);
+  });
+
+  it("physical on 17: keeps the backup_manifest beside the base; incrementals build on the newest until the chain holds fullEvery", async function () {
+    const ran: ProgramRun[] = [];
+    const wal = { startLsn: "0/2000028", endLsn: "0/2000100", timeline: 1 };
+    let taken = 0;
+    const seventeen = fakeRuntime(
+      () => ({ result: { rawBytes: 10, wal, pgManifest: "backup_manifest.stored" }, outputs: { "backup_manifest.stored": Buffer.from(`manifest ${++taken}`) } }),
+      ran,
+      { versionNum: 170012, summarizeWal: "on" },
+    );
+    const incremental = { kind: "physical" as const, incremental: { fullEvery: 3 } };
+    const full = await runBackupJob(seventeen, config, target, { kind: "physical" });
+    assert.equal(full.parent, null);
+    const kept = full.files.find((file) => file.content === "pg-manifest");
+    assert.equal(kept?.name, "backup_manifest.zst");
+    assert.equal(await readFile(path.join(directory, "t1", "physical", full.id, "backup_manifest.zst"), "utf8"), "manifest 1");
+    assert.equal(ran[0]?.program.env["PGFORT_KEEP_MANIFEST"], "1");
+    assert.equal(ran[0]?.program.env["PGFORT_PARENT_MANIFEST"], undefined);
+
+    const second = await runBackupJob(seventeen, config, target, incremental);
+    assert.equal(second.parent, full.id);
+    assert.equal(ran[1]?.program.env["PGFORT_PARENT_MANIFEST"], "parent_manifest.stored");
+    assert.equal(ran[1]?.program.env["PGFORT_PARENT_DECOMPRESSION"], "zstd");
+    assert.equal(ran[1]?.inputs?.["parent_manifest.stored"]?.toString(), "manifest 1", "the parent's stored manifest, in the program's PGFORT_TMP");
+    const third = await runBackupJob(seventeen, config, target, incremental);
+    assert.equal(third.parent, second.id);
+    assert.equal(ran[2]?.inputs?.["parent_manifest.stored"]?.toString(), "manifest 2");
+    // full, second, third: the chain holds fullEvery 3, so the next is full.
+    const fourth = await runBackupJob(seventeen, config, target, incremental);
+    assert.equal(fourth.parent, null);
+    assert.equal(ran[3]?.program.env["PGFORT_PARENT_MANIFEST"], undefined);
+
+    // A parent whose stored manifest was altered is not built on.
+    await writeFile(path.join(directory, "t1", "physical", fourth.id, "backup_manifest.zst"), "tampered");
+    await assert.rejects(runBackupJob(seventeen, config, target, incremental), /the backup_manifest of backup .* does not match its sha256/);
+  });
+
+  it("encrypted backups on 17 keep no plain backup_manifest, and refuse incrementals", async function () {
+    const ran: ProgramRun[] = [];
+    const encrypted = parseConfig(`cluster: t1\nbackups:\n  encryption: { recipients: [age1${"q".repeat(58)}] }\n`, "test");
+    const seventeen = fakeRuntime(() => ({ result: { rawBytes: 10, wal: { startLsn: "0/2000028", endLsn: "0/2000100", timeline: 1 } } }), ran, { versionNum: 170012, summarizeWal: "on" });
+    const full = await runBackupJob(seventeen, encrypted, target, { kind: "physical" });
+    assert.equal(full.files.some((file) => file.content === "pg-manifest"), false);
+    assert.equal(ran[0]?.program.env["PGFORT_KEEP_MANIFEST"], undefined);
+    await assert.rejects(runBackupJob(seventeen, encrypted, target, { kind: "physical", incremental: { fullEvery: 7 } }), /incremental backups are not taken with backups\.encryption/);
+  });
+
+  it("incremental on 15, or with summarize_wal off: refused before anything runs", async function () {
+    const ran: ProgramRun[] = [];
+    await assert.rejects(runBackupJob(fakeRuntime(() => ({}), ran), config, target, { kind: "physical", incremental: { fullEvery: 7 } }), /incremental backups need PostgreSQL 17 or later: the primary runs 15/);
+    await assert.rejects(
+      runBackupJob(fakeRuntime(() => ({}), ran, { versionNum: 170012, summarizeWal: "off" }), config, target, { kind: "physical", incremental: { fullEvery: 7 } }),
+      /summarize_wal is off/,
+    );
+    assert.equal(ran.length, 0);
   });
 
   it("a failing program: a BackupError with the tool's message and a hint, and nothing left in the target", async function () {
