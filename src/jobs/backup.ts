@@ -3,6 +3,7 @@
 // into the target; manifest.json is written last. Any failure, and an abort, removes what was
 // written, so nothing incomplete ever looks like a backup.
 import { createHash, randomBytes } from "node:crypto";
+import { buffer } from "node:stream/consumers";
 import { z } from "zod";
 import type { Config } from "../config/schema";
 import { BackupError, ConfigError, PgfortError } from "../errors";
@@ -297,7 +298,7 @@ async function planPhysical(runtime: JobRuntime, target: BackupTarget, cluster: 
   }
   const file = pgManifestFile(choice.parent);
   if (!file) throw new BackupError(`backup ${choice.parent.id} has no backup_manifest`, "take a full backup");
-  const bytes = await readAll(await target.read(`${backupDirectory(cluster, "physical", choice.parent.id)}${file.name}`));
+  const bytes = await buffer(await target.read(`${backupDirectory(cluster, "physical", choice.parent.id)}${file.name}`));
   if (createHash("sha256").update(bytes).digest("hex") !== file.sha256) {
     throw new BackupError(`the backup_manifest of backup ${choice.parent.id} does not match its sha256`, "the parent is damaged: take a full backup (run without incremental once), and verify the chain");
   }
@@ -311,10 +312,4 @@ function withParent(artifact: Artifact, physical: PhysicalPlan | undefined): Art
   const env: Record<string, string> = { ...artifact.program.env, PGFORT_KEEP_MANIFEST: "1" };
   if (physical.parent) Object.assign(env, { PGFORT_PARENT_MANIFEST: PARENT_MANIFEST_INPUT, PGFORT_PARENT_DECOMPRESSION: physical.parentDecompression ?? "none" });
   return { ...artifact, program: { ...artifact.program, env } };
-}
-
-async function readAll(stream: NodeJS.ReadableStream): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(Buffer.from(chunk as Buffer));
-  return Buffer.concat(chunks);
 }

@@ -3,9 +3,10 @@
 // gone after each of them.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { FakeTools } from "./fake-tools";
 import { parseConfig, type LoadedConfig } from "../../../src/config/load";
 import { DrillError } from "../../../src/errors";
 import type { BackupManifest } from "../../../src/backup/manifest";
@@ -22,7 +23,8 @@ describe("verifyInJob", function () {
   let control: string;
   let target: FileTarget;
   let manifest: BackupManifest;
-  let savedPath: string | undefined;
+  let tools: FakeTools;
+  const script = (name: string, body: string) => tools.script(name, body);
   const loaded: LoadedConfig = { config: parseConfig("{}"), file: undefined, baseDir: "/", stateDir: "/nonexistent" };
 
   beforeEach(function () {
@@ -31,6 +33,7 @@ describe("verifyInJob", function () {
     scratch = path.join(root, "scratch");
     control = path.join(root, "control");
     for (const directory of [bin, scratch, control]) mkdirSync(directory);
+    tools = new FakeTools(bin);
     target = new FileTarget(path.join(root, "target"));
     const files = { "globals.sql": "CREATE ROLE app;\n", "app.pgcustom": "PGDMP fake dump" };
     mkdirSync(path.join(root, "target", DIRECTORY), { recursive: true });
@@ -75,18 +78,12 @@ echo 'PGFORT-RESULT {"ok":true}' >&2`,
     );
     script("pg_amcheck", `[ -f "${control}/corrupt" ] && { echo 'heap table "app.public.t", block 0, offset 1:'; exit 2; }; exit 0`);
     script("psql", `echo "{\\"public.t\\": $(cat "${control}/rows" 2>/dev/null || echo 3)}"`);
-    savedPath = process.env.PATH;
-    process.env.PATH = `${bin}:${savedPath ?? ""}`;
+    tools.onPath();
   });
   afterEach(function () {
-    process.env.PATH = savedPath;
+    tools.restore();
     rmSync(root, { recursive: true, force: true });
   });
-
-  function script(name: string, body: string): void {
-    writeFileSync(path.join(bin, name), `#!/usr/bin/env bash\n${body}\n`);
-    chmodSync(path.join(bin, name), 0o755);
-  }
 
   function run(signal?: AbortSignal) {
     return verifyInJob({ loaded, target, directory: DIRECTORY, manifest, scratchDir: scratch, jobCommand: path.join(bin, "pgfort-job"), ...(signal ? { signal } : {}) });

@@ -3,9 +3,10 @@
 // postmaster writes its last log lines after its startup process has exited, as PostgreSQL does.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { FakeTools } from "./fake-tools";
 import type { BackupManifest } from "../../../src/backup/manifest";
 import { FileTarget } from "../../../src/backup/targets/file";
 import { recoverToTarget } from "../../../src/jobs/recover";
@@ -14,12 +15,14 @@ import { archiveKey } from "../../../src/wal/names";
 describe("recoverToTarget", function () {
   let root: string;
   let bin: string;
-  let savedPath: string | undefined;
+  let tools: FakeTools;
+  const script = (name: string, body: string) => tools.script(name, body);
 
   beforeEach(function () {
     root = mkdtempSync(path.join(os.tmpdir(), "recover-"));
     bin = path.join(root, "bin");
     for (const directory of [bin, path.join(root, "scratch"), path.join(root, "data")]) mkdirSync(directory);
+    tools = new FakeTools(bin);
     const segment = "one WAL segment";
     const key = archiveKey("c1", "000000010000000000000003", createHash("sha256").update(segment).digest("hex"), "none");
     mkdirSync(path.dirname(path.join(root, "target", key)), { recursive: true });
@@ -44,18 +47,12 @@ esac
 echo 'PGFORT-RESULT {"ok":true}' >&2`,
     );
     script("psql", `[ -f "${root}/promoted" ] && { echo f; exit 0; }; echo "psql: FATAL:  the database system is not accepting connections" >&2; exit 2`);
-    savedPath = process.env.PATH;
-    process.env.PATH = `${bin}:${savedPath ?? ""}`;
+    tools.onPath();
   });
   afterEach(function () {
-    process.env.PATH = savedPath;
+    tools.restore();
     rmSync(root, { recursive: true, force: true });
   });
-
-  function script(name: string, body: string): void {
-    writeFileSync(path.join(bin, name), `#!/usr/bin/env bash\n${body}\n`);
-    chmodSync(path.join(bin, name), 0o755);
-  }
 
   const manifest: BackupManifest = {
     formatVersion: 1,
