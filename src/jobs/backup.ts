@@ -59,15 +59,15 @@ export async function runBackupJob(runtime: JobRuntime, config: Config, target: 
   if (request.incremental && request.kind !== "physical") throw new ConfigError("incremental backups are physical", "pass --kind physical with --incremental; a logical dump is always whole");
   const { primary } = runtime;
   // Independent look-ups, at once: they are a backup's fixed cost, paid on every run.
-  const [, , pgVersion, databases, collation] = await Promise.all([
+  const [, , pgVersion, databases, collation, physical] = await Promise.all([
     // Multipart uploads a crashed S3 left behind at an earlier failure: abort them now, not in 24 h.
     target.check().then(() => target.abortStaleUploads(new Date(Date.now() - 24 * 3_600_000))),
     request.kind === "physical" ? ensureReplicationRole(primary, runtime.secretsDir) : undefined,
     primary.query("SELECT current_setting('server_version') AS server_version", VersionRow).then((rows) => rows[0]?.server_version ?? "unknown"),
     request.kind === "logical" ? databasesToDump(runtime, request.databases) : Promise.resolve([]),
     primary.query(COLLATION_RECORD_QUERY, CollationRecordSchema).then((rows): CollationRecord | undefined => rows[0]),
+    request.kind === "physical" ? planPhysical(runtime, target, config.cluster, request, Boolean(config.backups.encryption)) : undefined,
   ]);
-  const physical = request.kind === "physical" ? await planPhysical(runtime, target, config.cluster, request, Boolean(config.backups.encryption)) : undefined;
   const compression: CompressionPlan = {
     method: config.backups.compression,
     level: config.backups.compressionLevel,
