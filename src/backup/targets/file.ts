@@ -129,8 +129,12 @@ export class FileTarget implements BackupTarget {
         const key = relative ? `${relative}/${entry.name}` : entry.name;
         if (entry.isDirectory()) await walk(key);
         else if (entry.isFile() && key.startsWith(prefix)) {
-          const info = await stat(path.join(this.root, key));
-          objects.push({ key, bytes: info.size, modifiedAt: info.mtime });
+          // A writer's partial file renamed into place (or removed) since readdir: not there to list.
+          const info = await stat(path.join(this.root, key)).catch((error: unknown) => {
+            if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+            throw this.failure(`cannot read ${path.join(this.root, key)}`, error);
+          });
+          if (info) objects.push({ key, bytes: info.size, modifiedAt: info.mtime });
         }
       }
     };
