@@ -1,5 +1,6 @@
 // npm run bench: backup throughput of pgfort against the raw tools and pgBackRest, measured in one
-// run on one pgbench database (scale 100, about 1.5 GB), with pgfort's peak RSS.
+// run on one pgbench database (scale 100, about 1.5 GB), with pgfort's peak RSS; then incremental
+// physical backups (PostgreSQL 17) after 1% of the rows changed, against the full and pgBackRest's incr.
 import { spawn } from "node:child_process";
 import { createWriteStream } from "node:fs";
 import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
@@ -37,17 +38,19 @@ function log(message: string): void {
 }
 
 const REPEATS = Number(process.env["PGFORT_BENCH_REPEATS"] ?? 5);
+const IMAGE = process.env["PGFORT_BENCH_IMAGE"] ?? "pgfort/postgres:17";
 
 /**
  * Runs `work` REPEATS times and keeps the median time. pgfort's work runs in the job process in
  * the agent (or a one-off container): its peak RSS is what that process reports at its end
  * (getrusage's maxrss), the highest over the runs.
  */
-async function measure(step: string, work: (reportRss: (bytes: number) => void) => Promise<number>, trackRss: boolean): Promise<Result> {
+async function measure(step: string, work: (reportRss: (bytes: number) => void) => Promise<number>, trackRss: boolean, prepare?: (round: number) => Promise<void>): Promise<Result> {
   const times: number[] = [];
   let bytes = 0;
   let peak = 0;
   for (let round = 1; round <= REPEATS; round += 1) {
+    await prepare?.(round);
     log(`${step} (run ${round}/${REPEATS}) ...`);
     const started = process.hrtime.bigint();
     bytes = await work((rss) => (peak = Math.max(peak, rss)));
@@ -120,7 +123,7 @@ async function main(): Promise<void> {
   const configFile = path.join(workspace, "pgfort.yaml");
   const configLines = (target: string) => [
     `cluster: ${cluster}`,
-    "image: { tag: pgfort/postgres:15-bench }",
+    `image: { tag: ${IMAGE}-bench }`,
     "primary:",
     "  port: 55499",
     "  resources: { memory: 4g, cpus: 2 }",
@@ -134,9 +137,9 @@ async function main(): Promise<void> {
   const s3 = await startS3(await mkdtemp(path.join(os.tmpdir(), "pgfort-bench-s3-")));
   try {
     log(`machine: ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? "?"}), ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB, Docker ${engine.serverVersion}, ${os.release()}`);
-    log("building the bench image (pgfort/postgres:15 + pgbackrest)");
-    if (!(await docker.imageExists("pgfort/postgres:15"))) throw new Error("build pgfort/postgres:15 first (pgfort build)");
-    await buildPeerImage(docker, "pgfort/postgres:15", "pgfort/postgres:15-bench");
+    log(`building the bench image (${IMAGE} + pgbackrest)`);
+    if (!(await docker.imageExists(IMAGE))) throw new Error(`build ${IMAGE} first (pgfort build)`);
+    await buildPeerImage(docker, IMAGE, `${IMAGE}-bench`);
     await upCluster(docker, loaded, { onInfo: log });
     await runSql(docker, primary, "CREATE DATABASE app; CREATE DATABASE app_small;");
     log(`pgbench -i -s ${SCALE} app and -s ${SMALL_SCALE} app_small (a few minutes)`);
@@ -184,18 +187,41 @@ async function main(): Promise<void> {
     );
     const physicalS3 = await pgfortStep("pgfort physical -> s3:// via the agent", { kind: "physical" }, onS3);
 
-    // (d) pgBackRest full backup of the same cluster, process-max 2, zst.
+    // (d) incremental physical backups (PostgreSQL 17): before each, 1% of pgbench_accounts' rows
+    // change; each is against the backup before it (a chain of REPEATS after the last full), so
+    // each holds one round's change. First a contiguous 1% (the mostly-cold database), then 1%
+    // scattered over the whole table (every page touched: where an incremental cannot help).
+    const onePercent = SCALE * 1000;
+    const touch = (where: (round: number) => string) => async (round: number) => {
+      await runSql(docker, primary, `UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE ${where(round)}`, "app");
+    };
+    const contiguous = touch((round) => `aid > ${(round - 1) * onePercent} AND aid <= ${round * onePercent}`);
+    const incremental = { fullEvery: 2 * REPEATS + 1 };
+    const incrementalS3 = await measure(
+      "pgfort incremental physical -> s3:// via the agent (after 1% of rows changed, contiguous)",
+      async (reportRss) => (await handOffBackup(docker, onS3, { kind: "physical", incremental, onPeakRss: reportRss })).files.reduce((sum, item) => sum + item.bytes, 0),
+      true,
+      contiguous,
+    );
+    await measure(
+      "pgfort incremental physical -> s3:// via the agent (after 1% of rows changed, scattered)",
+      async (reportRss) => (await handOffBackup(docker, onS3, { kind: "physical", incremental, onPeakRss: reportRss })).files.reduce((sum, item) => sum + item.bytes, 0),
+      true,
+      touch((round) => `aid % 100 = ${round}`),
+    );
+
+    // (e) pgBackRest full backup of the same cluster, process-max 2, zst; then its incr after the same change.
     const stanza = await docker.exec(primary, ["bash", "-c", `mkdir -p ${repo} && ${pgbackrest} stanza-create`]);
     if (stanza.exitCode !== 0) throw new Error(`pgbackrest stanza-create: ${stanza.stderr}${stanza.stdout}`);
-    const peer = await measure(
-      "pgBackRest full backup (process-max 2, compress-type zst)",
-      async () => {
-        const backup = await docker.exec(primary, ["bash", "-c", `${pgbackrest} --process-max=2 --compress-type=zst --compress-level=3 --start-fast=y backup --type=full && du -sb ${repo}/backup | cut -f1`]);
-        if (backup.exitCode !== 0) throw new Error(`pgbackrest backup: ${backup.stderr}${backup.stdout}`);
-        return Number(backup.stdout.trim().split("\n").at(-1));
-      },
-      false,
-    );
+    const peerBackup = async (type: "full" | "incr") => {
+      // The size is the newest backup's own directory (an incr's holds only what it copied).
+      const suffix = type === "full" ? "F" : "I";
+      const backup = await docker.exec(primary, ["bash", "-c", `${pgbackrest} --process-max=2 --compress-type=zst --compress-level=3 --start-fast=y backup --type=${type} && du -sb "$(ls -d ${repo}/backup/main/*${suffix} | sort | tail -1)" | cut -f1`]);
+      if (backup.exitCode !== 0) throw new Error(`pgbackrest backup: ${backup.stderr}${backup.stdout}`);
+      return Number(backup.stdout.trim().split("\n").at(-1));
+    };
+    const peer = await measure("pgBackRest full backup (process-max 2, compress-type zst)", () => peerBackup("full"), false);
+    const peerIncr = await measure("pgBackRest incr backup (after 1% of rows changed, contiguous)", () => peerBackup("incr"), false, contiguous);
 
     const ratio = (a: Result, b: Result) => (a.seconds / b.seconds).toFixed(2);
     const report = [
@@ -213,6 +239,8 @@ async function main(): Promise<void> {
       `logical,  raw time (same S3) / pgfort time (s3://): ${ratio(rawLogicalS3, logicalS3)}`,
       `physical, raw time (same S3) / pgfort time (s3://): ${ratio(rawPhysicalS3, physicalS3)}`,
       `physical, pgBackRest time / pgfort time:     ${ratio(peer, physical)}  (goal >= 0.8)`,
+      `incremental / full (s3://, 1% of rows changed): size ${(incrementalS3.bytes / physicalS3.bytes).toFixed(3)} (goal <= 0.10), time ${ratio(incrementalS3, physicalS3)} (goal <= 0.40)`,
+      `incremental, pgBackRest incr time / pgfort time: ${ratio(peerIncr, incrementalS3)}`,
       `logical compression: pipe (-Z0 | zstd) ${logical.seconds.toFixed(1)} s vs pg_dump's gzip ${builtin.seconds.toFixed(1)} s -> ${logical.seconds <= builtin.seconds ? "pipe" : "builtin"} is faster`,
       `agent peak RSS: ${Math.max(...results.map((result) => result.peakRssMb ?? 0))} MiB over the run (fresh agent after scale ${SMALL_SCALE}: ${small.peakRssMb} MiB, after scale ${SCALE}: ${logical.peakRssMb} MiB; goal <= 256, flat)`,
     ].join("\n");

@@ -18,7 +18,7 @@ import { lsnDistanceBytes } from "../src/metrics/lsn";
 
 const SCALE = Number(process.env["PGFORT_BENCH_WAL_SCALE"] ?? 20);
 const SECONDS = Number(process.env["PGFORT_BENCH_WAL_SECONDS"] ?? 120);
-const IMAGE = process.env["PGFORT_BENCH_IMAGE"] ?? "pgfort/postgres:15";
+const IMAGE = process.env["PGFORT_BENCH_IMAGE"] ?? "pgfort/postgres:17";
 const CLI = path.join(__dirname, "..", "src", "cli", "index.js");
 
 function log(message: string): void {
