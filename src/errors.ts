@@ -122,3 +122,8 @@ export class WalArchiveError extends PgfortError {
 export class DecryptionError extends PgfortError {
   readonly code = "DECRYPTION_FAILED";
 }
+
+/** `pgfort upgrade` refused (a pre-check) or failed; the old major keeps running or comes back. */
+export class UpgradeError extends PgfortError {
+  readonly code = "UPGRADE_FAILED";
+}

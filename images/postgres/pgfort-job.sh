@@ -27,6 +27,10 @@
 #                                 PGFORT_SCRATCH_CONF (settings lines), PGFORT_START_TIMEOUT (s)
 #   scratch-stop                  PGFORT_DATA_DIR, PGFORT_STOP_MODE (fast|immediate)
 #   reindex-collations            PGFORT_PGHOST (a private server's socket), PGFORT_PGUSER
+#   upgrade-move                  PGFORT_SOURCE_HOST (the old major's socket directory), PGFORT_PGHOST
+#                                 (the new one's), PGFORT_PGUSER; trust over both sockets
+#   reset-wal                     PGFORT_DATA_DIR (a cleanly stopped server's), PGFORT_NEXT_WAL_FILE,
+#                                 PGFORT_TIMELINE_HISTORY (the new timeline's history line)
 # PGFORT_TMP (default /tmp, a tmpfs in the container) holds the pgpass file and the compressor's report.
 
 readonly PGFORT_RESULT_PREFIX="PGFORT-RESULT"
@@ -468,14 +472,54 @@ SQL
   emit_result "\"reindexed\":$indexes" "\"databases\":$databases"
 }
 
+# A major upgrade's data move: everything of the old server (roles with their password hashes,
+# databases with their locales, schemas, data, grants) through pg_dumpall of the new major into
+# the new server. The only errors expected are the roles the new server's initdb made already
+# (the superuser, the replication role): any other psql ERROR, or pg_dumpall failing, fails it.
+upgrade_move() {
+  : "${PGFORT_SOURCE_HOST:?PGFORT_SOURCE_HOST must name the socket directory of the old server}"
+  local errors tmp
+  tmp="$(job_tmp)/upgrade-move.err"
+  pg_dumpall -h "$PGFORT_SOURCE_HOST" -U "$PGUSER" --no-password |
+    psql -X -q -d postgres >/dev/null 2>"$tmp"
+  errors="$(grep 'ERROR' "$tmp" | { grep -v -E 'ERROR: +role "[^"]+" already exists' || true; })"
+  if [ -n "$errors" ]; then
+    # shellcheck disable=SC2001 # every line gets the prefix, not just the first
+    sed 's/^/psql: /' <<<"$errors" >&2
+    return 1
+  fi
+  emit_result '"moved":true'
+}
+
+# Starts the next WAL of a cleanly stopped server at PGFORT_NEXT_WAL_FILE (timeline and segment),
+# as pg_upgrade does: a cluster moved by an upgrade then archives under names no earlier
+# generation used. pg_resetwal refuses a server that was not stopped cleanly. The new timeline
+# gets its history file (PGFORT_TIMELINE_HISTORY, its one line), marked ready for the archive:
+# pg_basebackup and recovery ask for the history of any timeline after the first.
+reset_wal() {
+  : "${PGFORT_DATA_DIR:?PGFORT_DATA_DIR must name the data directory}"
+  : "${PGFORT_NEXT_WAL_FILE:?PGFORT_NEXT_WAL_FILE must name the next WAL file}"
+  : "${PGFORT_TIMELINE_HISTORY:?PGFORT_TIMELINE_HISTORY must hold the history file of the new timeline}"
+  if ! [[ $PGFORT_NEXT_WAL_FILE =~ ^[0-9A-F]{24}$ ]]; then
+    echo "pgfort: PGFORT_NEXT_WAL_FILE must be a WAL file name (24 hex digits), not ${PGFORT_NEXT_WAL_FILE}" >&2
+    return 2
+  fi
+  local history="${PGFORT_NEXT_WAL_FILE:0:8}.history" wal="$PGFORT_DATA_DIR/pg_wal"
+  pg_resetwal -l "$PGFORT_NEXT_WAL_FILE" -D "$PGFORT_DATA_DIR" >&2
+  printf '%s\n' "$PGFORT_TIMELINE_HISTORY" >"$wal/$history.tmp"
+  mv "$wal/$history.tmp" "$wal/$history"
+  : >"$wal/archive_status/$history.ready"
+  emit_result "\"nextWalFile\":\"$PGFORT_NEXT_WAL_FILE\"" "\"history\":\"$history\""
+}
+
 pgfort_job() {
   local verb="${1:-}"
   case "$verb" in
     dump-globals | dump-database | basebackup) write_pgpass ;;
-    restore-globals | restore-database | reindex-collations) socket_env_or_pgpass ;;
-    extract-base | verify-base | combine-chain | scratch-init | scratch-start | scratch-stop) ;;
+    restore-globals | restore-database | reindex-collations | upgrade-move) socket_env_or_pgpass ;;
+    extract-base | verify-base | combine-chain | scratch-init | scratch-start | scratch-stop | reset-wal) ;;
     *)
-      echo "usage: pgfort-job dump-globals|dump-database|basebackup|restore-globals|restore-database|extract-base|verify-base|combine-chain|scratch-init|scratch-start|scratch-stop|reindex-collations" >&2
+      echo "usage: pgfort-job dump-globals|dump-database|basebackup|restore-globals|restore-database|extract-base|verify-base|combine-chain|scratch-init|scratch-start|scratch-stop|reindex-collations|upgrade-move|reset-wal" >&2
       return 2
       ;;
   esac

@@ -50,7 +50,7 @@ export async function restoreBackup(docker: DockerClient, loaded: LoadedConfig, 
   const { signal } = options;
   signal?.throwIfAborted();
   const container = objectName(loaded.config.cluster, options.node);
-  const dataVolumes = nodeVolumes(loaded.config.cluster, options.node);
+  const dataVolumes = nodeVolumes(loaded.config.cluster, options.node, loaded.config.image.volumeSuffix);
   const volumes = Object.values(dataVolumes);
   const facts = await readHostFacts(docker, loaded);
   const spec = {
@@ -117,7 +117,7 @@ export async function removeRestored(docker: DockerClient, loaded: LoadedConfig,
   // Every step attempted, the container first (it holds the volumes), the first error kept.
   const releasers = new Releasers();
   releasers.add(() => rm(path.join(loaded.stateDir, node), { recursive: true, force: true }));
-  for (const volume of Object.values(nodeVolumes(loaded.config.cluster, node)).reverse()) releasers.add(() => docker.removeVolume(volume));
+  for (const volume of Object.values(nodeVolumes(loaded.config.cluster, node, loaded.config.image.volumeSuffix)).reverse()) releasers.add(() => docker.removeVolume(volume));
   releasers.add(() => docker.removeContainer(container));
   await releasers.release();
 }

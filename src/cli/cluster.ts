@@ -1,5 +1,6 @@
 // `pgfort up | down | status | config check|apply`.
 import type { Command } from "commander";
+import type { LoadedConfig } from "../config/load";
 import { applyConfig, checkConfig, type ConfigReport } from "../cluster/config-apply";
 import { down } from "../cluster/down";
 import { planNode, primarySpec } from "../cluster/plan";
@@ -45,6 +46,21 @@ export function formatCollationWarnings(nodes: ReadonlyArray<Pick<NodeStatus, "n
   return nodes.flatMap((node) => (node.collation ?? []).flatMap((mismatch) => mismatchWarning(mismatch).map((line) => `${node.node}: ${line}`)));
 }
 
+/** After `pgfort upgrade`: which major runs, what is kept for --rollback, and a config that says otherwise. */
+export function formatMajorLines(loaded: Pick<LoadedConfig, "major" | "configuredMajor" | "config">): string[] {
+  const state = loaded.major;
+  if (!state) return [];
+  const lines: string[] = [];
+  if (state.previous) {
+    const downtime = state.downtimeMs === undefined ? "" : `, writes stopped ${(state.downtimeMs / 1000).toFixed(1)} s`;
+    lines.push(`PostgreSQL ${state.current.major}: upgraded from ${state.previous.major} at ${state.upgradedAt ?? "?"}${downtime}; the ${state.previous.major} volumes are kept (pgfort upgrade --rollback goes back, --finalize removes them)`);
+  }
+  if (loaded.configuredMajor !== undefined && loaded.configuredMajor !== state.current.major) {
+    lines.push(`the config says image.pgMajor: ${loaded.configuredMajor}, the cluster runs ${state.current.major} (.pgfort/${loaded.config.cluster}/major.json): set image.pgMajor: ${state.current.major}`);
+  }
+  return lines;
+}
+
 export function registerCluster(program: Command): void {
   program
     .command("up")
@@ -64,6 +80,7 @@ export function registerCluster(program: Command): void {
         for (const warning of [...results.flatMap((result) => result.warnings), ...agent.warnings]) output.warn(warning);
         const connection = connectionInfo(loaded);
         output.result({ cluster: loaded.config.cluster, nodes: results, agent, connection, bootstrap }, [
+          ...formatMajorLines(loaded),
           ...(bootstrap ? formatBootstrap(bootstrap) : []),
           ...results.map((result) => `${result.container}: ${result.outcome}${describePending(result.config)}`),
           `${agent.container}: ${agent.outcome} (${agent.url}/metrics and /healthz)`,
@@ -91,6 +108,7 @@ export function registerCluster(program: Command): void {
         output.result({ cluster: config.cluster, nodes, agent, backups, leftovers }, [
           ...(nodes.length ? formatStatusTable(nodes) : [`cluster ${config.cluster} has no containers (pgfort up)`]),
           formatAgentLine(agent),
+          ...formatMajorLines(loaded),
           ...nodes.flatMap((node) => (node.role === "primary" && node.archive ? [formatArchiveLine(node.archive)] : [])),
           ...formatCollationWarnings(nodes),
           ...(nodes.length ? ["", ...formatUsageTable(nodes), "", ...formatSettings(nodes)] : []),

@@ -15,6 +15,7 @@ import { registerSchedule } from "./schedule";
 import { registerMonitoring } from "./monitoring";
 import { registerJob } from "./job";
 import { registerAgent } from "./agent";
+import { registerUpgrade } from "./upgrade";
 
 export function createProgram(): Command {
   const program = new Command("pgfort")
@@ -35,6 +36,7 @@ export function createProgram(): Command {
   registerMonitoring(program);
   registerJob(program);
   registerAgent(program);
+  registerUpgrade(program);
   const configure = (command: Command, path: string): void => {
     command.exitOverride().configureOutput({
       outputError: (text, write) => write(`${text.trimEnd()}\nhint: see pgfort ${path} --help\n`),

@@ -56,8 +56,9 @@ export interface NodePlan {
   specHash: string;
 }
 
-export function confDirOf(stateDir: string, node: string): string {
-  return path.join(stateDir, node, "conf.d");
+/** A node's rendered conf.d; each generation of volumes (image.volumeSuffix) has its own, as a major reads only its own settings. */
+export function confDirOf(stateDir: string, node: string, generation = ""): string {
+  return path.join(stateDir, `${node}${generation}`, "conf.d");
 }
 
 export function primarySpec(config: Config): NodeSpec {
@@ -73,9 +74,9 @@ export function primarySpec(config: Config): NodeSpec {
 export function planNode(config: Config, stateDir: string, facts: HostFacts, spec: NodeSpec): NodePlan {
   const { cluster } = config;
   const name = containerName(cluster, spec.node);
-  const volumes = nodeVolumes(cluster, spec.node);
+  const volumes = nodeVolumes(cluster, spec.node, config.image.volumeSuffix);
   const labels = clusterLabels(cluster, spec.role, spec.node);
-  const confDir = confDirOf(stateDir, spec.node);
+  const confDir = confDirOf(stateDir, spec.node, config.image.volumeSuffix);
   const tuning = {
     memoryBytes: spec.resources.memory ?? facts.memoryBytes,
     cpus: spec.resources.cpus ?? facts.cpus,

@@ -3,6 +3,7 @@ import path from "node:path";
 import { parse as parseYaml, YAMLParseError } from "yaml";
 import { ConfigError } from "../errors";
 import { formatIssues } from "./issues";
+import { applyMajorState, readMajorState, type MajorState } from "./major-state";
 import { ConfigSchema, type Config } from "./schema";
 
 export const DEFAULT_CONFIG_FILE = "pgfort.yaml";
@@ -15,6 +16,10 @@ export interface LoadedConfig {
   baseDir: string;
   /** `.pgfort/<cluster>/`: generated secrets and rendered conf.d. */
   stateDir: string;
+  /** After `pgfort upgrade`: what runs (config.image already says it) and what is kept for --rollback. */
+  major?: MajorState | undefined;
+  /** image.pgMajor as the config file says it (config.image.pgMajor is what runs). */
+  configuredMajor?: number;
 }
 
 /** Parses and validates a config text; every problem becomes one line of a single ConfigError. */
@@ -47,10 +52,9 @@ export async function loadConfig(explicitFile?: string, cwd = process.cwd()): Pr
   }
   const config = text === undefined ? parseConfig("{}", "built-in defaults") : parseConfig(text, file);
   const baseDir = text === undefined ? cwd : path.dirname(file);
-  return {
-    config,
-    file: text === undefined ? undefined : file,
-    baseDir,
-    stateDir: path.join(baseDir, ".pgfort", config.cluster),
-  };
+  const stateDir = path.join(baseDir, ".pgfort", config.cluster);
+  const major = await readMajorState(stateDir);
+  const configuredMajor = config.image.pgMajor;
+  config.image = applyMajorState(config.image, major);
+  return { config, file: text === undefined ? undefined : file, baseDir, stateDir, major, configuredMajor };
 }

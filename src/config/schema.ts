@@ -102,6 +102,11 @@ const ImageSchema = z
     /** The base named in the config; unset, each major's own (defaultBase). */
     base: image.base ?? defaultBase(image.pgMajor),
     baseFromConfig: image.base !== undefined,
+    /**
+     * The suffix of the volumes (and conf.d) the running major uses: empty, or after `pgfort
+     * upgrade` `-pg<major>`. Never read from the config: .pgfort/<cluster>/major.json sets it.
+     */
+    volumeSuffix: "",
   }));
 export type ImageConfig = z.infer<typeof ImageSchema>;
 

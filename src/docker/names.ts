@@ -11,10 +11,14 @@ export function containerName(cluster: string, node: string): string {
   return objectName(cluster, node);
 }
 
-/** A node's two volumes: the data directory and its WAL (kept apart: POSTGRES_INITDB_WALDIR). */
-export function nodeVolumes(cluster: string, node: string): { data: string; wal: string } {
+/**
+ * A node's two volumes: the data directory and its WAL (kept apart: POSTGRES_INITDB_WALDIR).
+ * `generation` is the suffix of the volumes a major upgrade made (`-pg17`, image.volumeSuffix);
+ * a cluster never upgraded has none.
+ */
+export function nodeVolumes(cluster: string, node: string, generation = ""): { data: string; wal: string } {
   const container = containerName(cluster, node);
-  return { data: `${container}-data`, wal: `${container}-wal` };
+  return { data: `${container}-data${generation}`, wal: `${container}-wal${generation}` };
 }
 
 export function networkName(cluster: string): string {

@@ -35,7 +35,7 @@ export interface BootstrapOptions extends HandOffListener {
 export async function bootstrapPrimary(docker: DockerClient, loaded: LoadedConfig, options: BootstrapOptions = {}): Promise<BootstrapResult | null> {
   const { config } = loaded;
   if (config.primary.bootstrap !== "restore-latest") return null;
-  const volumes = nodeVolumes(config.cluster, "primary");
+  const volumes = nodeVolumes(config.cluster, "primary", config.image.volumeSuffix);
   if (await docker.volumeExists(volumes.data)) return null;
   const target = openTarget(config.backups.target, loaded, { onWarning: (message) => options.onWarning?.(message) });
   const { entries, window } = await readWindow(target, config.cluster);

@@ -46,12 +46,12 @@ export async function addReplica(
     throw new ContainerError(`the primary ${primary} is not running, so ${name} has nothing to replicate from`, "start it with pgfort up");
   }
   const upstream = recordedUpstream(config.cluster, {
-    volumeLabels: await docker.volumeLabels(nodeVolumes(config.cluster, name).data),
+    volumeLabels: await docker.volumeLabels(nodeVolumes(config.cluster, name, config.image.volumeSuffix).data),
     containerEnv: info?.Config.Env ?? undefined,
   });
   if (mustRecreate(topology.primary, upstream)) {
     options.onInfo?.(`${container} followed ${containerName(config.cluster, upstream ?? "")}: re-creating it from ${primary}`);
-    await removeReplicaObjects(docker, config.cluster, name);
+    await removeReplicaObjects(docker, config.cluster, name, config.image.volumeSuffix);
   }
   const existed = !mustRecreate(topology.primary, upstream) && info !== undefined;
   await syncSecretsVolume(docker, config.cluster, config.image.tag, stateDir);
@@ -63,14 +63,14 @@ export async function addReplica(
     await waitStreaming(docker, primary, container, slot, STREAMING_TIMEOUT_MS);
     return result;
   } catch (error) {
-    if (!existed) await removeReplicaObjects(docker, config.cluster, name);
+    if (!existed) await removeReplicaObjects(docker, config.cluster, name, config.image.volumeSuffix);
     if (slotCreated) await dropSlot(docker, primary, slot).catch(() => undefined);
     throw error;
   }
 }
 
 /** The replica's container and volumes: all of it can be copied again from the primary. */
-async function removeReplicaObjects(docker: DockerClient, cluster: string, name: string): Promise<void> {
+async function removeReplicaObjects(docker: DockerClient, cluster: string, name: string, generation: string): Promise<void> {
   await docker.removeContainer(containerName(cluster, name));
-  for (const volume of Object.values(nodeVolumes(cluster, name))) await docker.removeVolume(volume);
+  for (const volume of Object.values(nodeVolumes(cluster, name, generation))) await docker.removeVolume(volume);
 }

@@ -27,7 +27,7 @@ export async function removeReplica(docker: DockerClient, loaded: LoadedConfig, 
   const primaryRunning = Boolean((await docker.inspectContainerIfExists(primary))?.State.Running);
   const exists = await docker.containerExists(container);
   const hasSlot = primaryRunning && (await slotExists(docker, primary, slot));
-  const volumes = Object.values(nodeVolumes(config.cluster, name));
+  const volumes = Object.values(nodeVolumes(config.cluster, name, config.image.volumeSuffix));
   const hasVolumes = options.volumes && (await Promise.all(volumes.map((volume) => docker.volumeExists(volume)))).some(Boolean);
   if (!exists && !hasSlot && !hasVolumes) throw new NotFoundError(`there is no replica ${name} in cluster ${config.cluster}`, "pgfort status lists the replicas");
 

@@ -25,6 +25,8 @@ export const RULES: Rule[] = [
   { from: "agent", forbidden: "docker", why: "the agent container has no Docker socket" },
   { from: "metrics", forbidden: "docker", why: "the database metrics are collected inside the agent container, which has no Docker socket" },
   { from: "wal", forbidden: "docker", why: "WAL archiving runs inside the agent container, which has no Docker socket" },
+  { from: "cluster", forbidden: "upgrade", why: "upgrade/ moves a whole cluster: it sits above cluster/, replica/ and orchestrate/" },
+  { from: "orchestrate", forbidden: "upgrade", why: "upgrade/ sits above orchestrate/ (its failure path runs upCluster)" },
   { from: "monitoring", forbidden: "docker", why: "alert rules come from the config alone: `monitoring rules` needs no engine" },
 ];
 

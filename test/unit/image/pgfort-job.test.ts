@@ -340,6 +340,55 @@ echo 'pg_basebackup: write-ahead log end point: 0/5000100' >&2`,
     });
   });
 
+  describe("major upgrade", function () {
+    const socketEnv = { PGFORT_SECRET_FILE: "", PGFORT_PGHOST: "/sockets/new", PGFORT_SOURCE_HOST: "/sockets/old" };
+
+    it("moves pg_dumpall of the old server into the new one, where only roles that exist may fail", function () {
+      fake("pg_dumpall", `printf '%s\\n' "$@" > "${directory}/dumpall-args"; echo "PGHOST=$PGHOST" >> "${directory}/dumpall-args"; printf 'CREATE ROLE postgres;\\nCREATE ROLE app;\\n'`);
+      fake("psql", `cat > "${directory}/psql-in"; echo "PGHOST=$PGHOST" > "${directory}/psql-host"; echo 'psql:<stdin>:1: ERROR:  role "postgres" already exists' >&2; echo 'psql:<stdin>:9: ERROR:  role "replicator" already exists' >&2`);
+      const run = job("upgrade-move", socketEnv);
+      assert.equal(run.code, 0, run.stderr);
+      assert.deepEqual(run.result, { moved: true });
+      assert.deepEqual(recorded("dumpall-args").trim().split("\n"), ["-h", "/sockets/old", "-U", "postgres", "--no-password", "PGHOST=/sockets/new"]);
+      assert.equal(recorded("psql-in"), "CREATE ROLE postgres;\nCREATE ROLE app;\n", "the whole dump reaches the new server");
+      assert.equal(recorded("psql-host").trim(), "PGHOST=/sockets/new");
+
+      fake("psql", `cat >/dev/null; echo 'psql:<stdin>:3: ERROR:  could not open extension control file "postgis.control"' >&2`);
+      const failed = job("upgrade-move", socketEnv);
+      assert.notEqual(failed.code, 0);
+      assert.match(failed.stderr, /^psql: .*postgis\.control/m);
+      assert.equal(failed.result, undefined);
+
+      fake("psql", "cat >/dev/null");
+      fake("pg_dumpall", "echo 'pg_dumpall: error: connection to server failed' >&2; exit 1");
+      const unreachable = job("upgrade-move", socketEnv);
+      assert.notEqual(unreachable.code, 0, "a dump that fails is a failed move, even when psql saw no error");
+      assert.equal(unreachable.result, undefined);
+    });
+
+    it("starts the next WAL at the file it is given, with the new timeline's history ready for the archive, and only at a WAL file name", function () {
+      fake("pg_resetwal", `printf '%s\\n' "$@" > "${directory}/resetwal-args"`);
+      const data = path.join(directory, "data");
+      mkdirSync(path.join(data, "pg_wal", "archive_status"), { recursive: true });
+      const env = { PGFORT_DATA_DIR: data, PGFORT_NEXT_WAL_FILE: "00000003000000000000002A", PGFORT_TIMELINE_HISTORY: "2\t0/2A000000\tpgfort upgrade from PostgreSQL 15" };
+      const run = job("reset-wal", env);
+      assert.equal(run.code, 0, run.stderr);
+      assert.deepEqual(recorded("resetwal-args").trim().split("\n"), ["-l", "00000003000000000000002A", "-D", data]);
+      assert.deepEqual(run.result, { nextWalFile: "00000003000000000000002A", history: "00000003.history" });
+      assert.equal(readFileSync(path.join(data, "pg_wal", "00000003.history"), "utf8"), "2\t0/2A000000\tpgfort upgrade from PostgreSQL 15\n");
+      assert.equal(statSync(path.join(data, "pg_wal", "archive_status", "00000003.history.ready")).size, 0);
+      const bad = job("reset-wal", { ...env, PGFORT_NEXT_WAL_FILE: "0000000300; rm -rf /" });
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /must be a WAL file name/);
+      fake("pg_resetwal", "echo 'pg_resetwal: error: lock file \"postmaster.pid\" exists' >&2; exit 1");
+      rmSync(path.join(data, "pg_wal", "00000003.history"));
+      const running = job("reset-wal", env);
+      assert.notEqual(running.code, 0);
+      assert.equal(running.result, undefined);
+      assert.throws(() => statSync(path.join(data, "pg_wal", "00000003.history")), "no history file when pg_resetwal refused");
+    });
+  });
+
   it("refuses an unknown verb", function () {
     const run = job("drop-everything");
     assert.equal(run.code, 2);
