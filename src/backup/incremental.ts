@@ -27,7 +27,16 @@ export type ParentChoice = { parent: BackupManifest; chainLength: number } | { p
  * backup_manifest, is on the server's timeline, and its chain is shorter than `fullEvery`.
  * Otherwise a full backup, and why.
  */
-export function chooseParent(entries: readonly BackupEntry[], options: { fullEvery: number; timeline: number | null }): ParentChoice {
+export function chooseParent(
+  entries: readonly BackupEntry[],
+  options: {
+    fullEvery: number;
+    timeline: number | null;
+    /** wal_summary_keep_time: the server removes WAL summaries older than this (0 or null: never). */
+    summaryKeepMinutes?: number | null;
+    now?: Date;
+  },
+): ParentChoice {
   const byId = completeById(entries);
   // By the manifests' start times (milliseconds): ids tell apart only seconds.
   const newest = entries
@@ -38,10 +47,20 @@ export function chooseParent(entries: readonly BackupEntry[], options: { fullEve
   if (options.timeline !== null && newest.manifest.wal && newest.manifest.wal.timeline !== options.timeline) {
     return { parent: null, why: `the newest physical backup ${newest.id} is on timeline ${newest.manifest.wal.timeline}, the server on ${options.timeline} (a promotion since)` };
   }
+  const keep = options.summaryKeepMinutes ?? 0;
+  const ageMinutes = ((options.now ?? new Date()).getTime() - Date.parse(newest.manifest.startedAt)) / 60_000;
+  // An hour's margin: the summarizer removes old summaries on its own schedule, not to the minute.
+  if (keep > 0 && ageMinutes > keep - 60) {
+    return { parent: null, why: `the newest physical backup ${newest.id} started ${formatAge(ageMinutes)} ago: the WAL summaries since then are kept only ${formatAge(keep)} (wal_summary_keep_time)` };
+  }
   const chain = chainOf(newest.manifest, byId);
   if (!chain.ok) return { parent: null, why: chain.why };
   if (chain.backups.length >= options.fullEvery) return { parent: null, why: `the chain of ${chain.backups[0]?.id ?? "?"} holds ${chain.backups.length} backup(s) (fullEvery ${options.fullEvery})` };
   return { parent: newest.manifest, chainLength: chain.backups.length + 1 };
+}
+
+function formatAge(minutes: number): string {
+  return minutes >= 2880 ? `${Math.round(minutes / 1440)} days` : minutes >= 120 ? `${Math.round(minutes / 60)} hours` : `${Math.round(minutes)} minutes`;
 }
 
 export type Chain = { ok: true; backups: BackupManifest[] } | { ok: false; why: string };

@@ -258,7 +258,7 @@ async function keptManifest(outputs: Record<string, Buffer>, name: string): Prom
   return bytes;
 }
 
-const PhysicalFactsRow = z.object({ version_num: z.number(), summarize_wal: z.string().nullable(), timeline: z.number() });
+const PhysicalFactsRow = z.object({ version_num: z.number(), summarize_wal: z.string().nullable(), timeline: z.number(), summary_keep_minutes: z.number().nullable() });
 
 interface PhysicalPlan {
   /** 17+: keep the base's backup_manifest (every physical backup can be a parent). */
@@ -272,7 +272,7 @@ interface PhysicalPlan {
 /** Full or incremental, and against which parent (src/backup/incremental.ts decides). */
 async function planPhysical(runtime: JobRuntime, target: BackupTarget, cluster: string, request: BackupRequest, encrypted: boolean): Promise<PhysicalPlan> {
   const [facts] = await runtime.primary.query(
-    "SELECT current_setting('server_version_num')::int AS version_num, current_setting('summarize_wal', true) AS summarize_wal, (SELECT timeline_id FROM pg_control_checkpoint())::int AS timeline",
+    "SELECT current_setting('server_version_num')::int AS version_num, current_setting('summarize_wal', true) AS summarize_wal, (SELECT timeline_id FROM pg_control_checkpoint())::int AS timeline, (SELECT setting::int FROM pg_settings WHERE name = 'wal_summary_keep_time') AS summary_keep_minutes",
     PhysicalFactsRow,
   );
   // Encrypted backups keep no plain file: their incrementals would need the parent's manifest
@@ -291,7 +291,7 @@ async function planPhysical(runtime: JobRuntime, target: BackupTarget, cluster: 
   if (facts?.summarize_wal !== "on") {
     throw new BackupError("the primary's summarize_wal is off: an incremental backup reads the WAL summaries it writes", "run pgfort up (or pgfort config apply): pgfort turns summarize_wal on for PostgreSQL 17");
   }
-  const choice = chooseParent(await listBackups(target, cluster), { fullEvery: request.incremental.fullEvery, timeline: facts.timeline });
+  const choice = chooseParent(await listBackups(target, cluster), { fullEvery: request.incremental.fullEvery, timeline: facts.timeline, summaryKeepMinutes: facts.summary_keep_minutes });
   if (!choice.parent) {
     request.onInfo?.(`taking a full backup: ${choice.why}`);
     return { keepManifest, parent: null, inputs: {} };

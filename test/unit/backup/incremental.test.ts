@@ -46,6 +46,13 @@ describe("incremental chains", function () {
     assert.match((chooseParent(entries, { fullEvery: 7, timeline: 2 }) as { why: string }).why, /on timeline 1, the server on 2/);
     assert.match((chooseParent([entry("old", undefined, { keptManifest: false })], { fullEvery: 7, timeline: 1 }) as { why: string }).why, /kept no backup_manifest/);
     assert.match((chooseParent([], { fullEvery: 7, timeline: 1 }) as { why: string }).why, /no complete physical backup/);
+    // The server keeps WAL summaries wal_summary_keep_time (default 10 days): an older parent cannot be built on.
+    const now = new Date("2026-12-01T00:00:00.200Z");
+    assert.equal(chooseParent(entries, { fullEvery: 7, timeline: 1, summaryKeepMinutes: 14_400, now: new Date("2026-12-10T00:00:00Z") }).parent?.id, "c");
+    const stale = chooseParent(entries, { fullEvery: 7, timeline: 1, summaryKeepMinutes: 14_400, now: new Date("2026-12-11T00:00:00Z") }) as { why: string };
+    assert.match(stale.why, /started 10 days ago: the WAL summaries since then are kept only 10 days \(wal_summary_keep_time\)/);
+    assert.equal(chooseParent(entries, { fullEvery: 7, timeline: 1, summaryKeepMinutes: 0, now: new Date("2027-06-01T00:00:00Z") }).parent?.id, "c", "0: summaries are never removed");
+    assert.equal(chooseParent(entries, { fullEvery: 7, timeline: 1, summaryKeepMinutes: 14_400, now }).parent?.id, "c");
   });
 
   it("an incremental whose parent is gone or incomplete is incomplete too, and so is what builds on it", function () {

@@ -29,7 +29,7 @@ interface FakeProgram {
 
 function fakeRuntime(programs: (run: ProgramRun) => FakeProgram, ran: ProgramRun[] = [], server: { versionNum: number; summarizeWal: string | null } = { versionNum: 150018, summarizeWal: null }): JobRuntime {
   const answer = (sql: string): unknown[] => {
-    if (sql.includes("summarize_wal")) return [{ version_num: server.versionNum, summarize_wal: server.summarizeWal, timeline: 1 }];
+    if (sql.includes("summarize_wal")) return [{ version_num: server.versionNum, summarize_wal: server.summarizeWal, timeline: 1, summary_keep_minutes: server.versionNum >= 170000 ? 14_400 : null }];
     if (sql.includes("server_version")) return [{ server_version: "15.18" }];
     if (sql.includes("pg_collation_actual_version")) return [{ libc: "2.36", databases: [{ name: "app", provider: "c", version: "2.36" }] }];
     if (sql.includes("pg_database")) return [{ datname: "app" }, { datname: "postgres" }];
