@@ -127,3 +127,8 @@ export class DecryptionError extends PgfortError {
 export class UpgradeError extends PgfortError {
   readonly code = "UPGRADE_FAILED";
 }
+
+/** A data directory would run under other collation rules than its text indexes were built with. */
+export class CollationMismatchError extends PgfortError {
+  readonly code = "COLLATION_MISMATCH";
+}

@@ -41,6 +41,13 @@ export function formatArchiveLine(archive: ArchiveStatus): string {
   return `WAL archive: ${failing ? `FAILING since ${archive.lastFailedAt ?? "?"} (${archive.lastFailedWal ?? "?"}, ${archive.failedCount} failed attempts; the agent's log says why); ` : ""}${last}; ${waiting}`;
 }
 
+/** What the collation check of a changed image found: nothing, or what was rebuilt. */
+export function describeCollation(collation: { mismatches: ReadonlyArray<{ database: string }>; reindexed: number } | undefined): string {
+  if (!collation) return "";
+  if (collation.mismatches.length === 0) return " (new image: collation versions match)";
+  return ` (new image: rebuilt ${collation.reindexed} index(es) in ${collation.mismatches.map((mismatch) => mismatch.database).join(", ")}, collation versions refreshed)`;
+}
+
 /** PostgreSQL's collation-mismatch warnings, per node: text indexes there may be corrupt. */
 export function formatCollationWarnings(nodes: ReadonlyArray<Pick<NodeStatus, "node" | "collation">>): string[] {
   return nodes.flatMap((node) => (node.collation ?? []).flatMap((mismatch) => mismatchWarning(mismatch).map((line) => `${node.node}: ${line}`)));
@@ -66,8 +73,9 @@ export function registerCluster(program: Command): void {
     .command("up")
     .description("create or update the cluster: network, volumes, secrets, conf.d, primary; wait until healthy")
     .option("--allow-unverified", "primary.bootstrap: restore-latest may restore a physical backup whose drill has not passed")
+    .option("--reindex", "a new image sorts text by other collation rules than the primary's databases were indexed with: rebuild those indexes before it takes writes")
     .action(
-      action<{ allowUnverified?: boolean }>(async ({ output, loadConfig, docker, signal }, options) => {
+      action<{ allowUnverified?: boolean; reindex?: boolean }>(async ({ output, loadConfig, docker, signal }, options) => {
         const loaded = await loadConfig();
         const engine = await docker();
         const { nodes: results, agent, bootstrap } = await upCluster(engine, loaded, {
@@ -75,6 +83,7 @@ export function registerCluster(program: Command): void {
           onWarning: (message) => output.warn(message),
           onStep: (step) => output.progress(`building image [${step.step}/${step.total}] ${step.instruction.slice(0, 80)}`),
           allowUnverified: Boolean(options.allowUnverified),
+          reindex: Boolean(options.reindex),
           signal,
         });
         for (const warning of [...results.flatMap((result) => result.warnings), ...agent.warnings]) output.warn(warning);
@@ -82,7 +91,7 @@ export function registerCluster(program: Command): void {
         output.result({ cluster: loaded.config.cluster, nodes: results, agent, connection, bootstrap }, [
           ...formatMajorLines(loaded),
           ...(bootstrap ? formatBootstrap(bootstrap) : []),
-          ...results.map((result) => `${result.container}: ${result.outcome}${describePending(result.config)}`),
+          ...results.map((result) => `${result.container}: ${result.outcome}${describePending(result.config)}${describeCollation(result.collation)}`),
           `${agent.container}: ${agent.outcome} (${agent.url}/metrics and /healthz)`,
           "",
           `connect: host ${connection.host}, port ${connection.port}, user ${connection.user}`,

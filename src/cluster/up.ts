@@ -9,6 +9,7 @@ import { buildImage, type BuildListener } from "../image/build";
 import { planImageBuild } from "../image/plan";
 import { VERSION } from "../version";
 import { applyConfig, type ConfigReport } from "./config-apply";
+import { guardCollations, type CollationGuardResult } from "./collation-guard";
 import { explainLimitWarnings } from "./limits";
 import { networkName, secretsVolumeName, socketsVolumeName } from "../docker/names";
 import { planNode, SECRETS, secretsDir, type HostFacts, type NodePlan, type NodeSpec } from "./plan";
@@ -28,6 +29,8 @@ export interface NodeUpResult {
   outcome: NodeOutcome;
   warnings: string[];
   config?: ConfigReport;
+  /** The image changed under a primary: what the collation check found, and rebuilt. */
+  collation?: CollationGuardResult;
 }
 
 /** Builds the config's image unless the engine has it already, then the agent image on it unless current. */
@@ -62,12 +65,19 @@ export async function prepareHostFacts(docker: DockerClient, loaded: LoadedConfi
 }
 
 /** Brings one node to its plan. Returns what it did; on failure removes what this call created. */
+export interface UpNodeOptions {
+  /** A primary whose image changed and whose databases were indexed under other collation rules: rebuild them (up --reindex). */
+  reindex?: boolean | undefined;
+  onInfo?: ((message: string) => void) | undefined;
+}
+
 export async function upNode(
   docker: DockerClient,
   loaded: LoadedConfig,
   facts: HostFacts,
   spec: NodeSpec,
   resourcesPath: string,
+  options: UpNodeOptions = {},
 ): Promise<NodeUpResult> {
   const { config, stateDir } = loaded;
   const plan = planNode(config, stateDir, facts, spec);
@@ -93,6 +103,12 @@ export async function upNode(
     // healthy, and comes back if it is not. Volumes are kept either way.
     const previous = existing ? await setAside(docker, plan.name) : undefined;
     if (previous) created.push(() => restorePrevious(docker, previous, plan.name));
+    // A new image may bring another C library: the data directory's text indexes are checked (or
+    // rebuilt) before it takes writes. Replicas follow their primary's indexes through the WAL.
+    let collation: CollationGuardResult | undefined;
+    if (existing && spec.role === "primary" && facts.imageId !== undefined && existing.Image !== facts.imageId) {
+      collation = await guardCollations(docker, plan, { reindex: Boolean(options.reindex), onInfo: options.onInfo });
+    }
     await writeConfD(plan.confDir, plan.confD);
     const warnings = await docker.createAndStart(plan.create);
     created.push(() => docker.removeContainer(plan.name));
@@ -104,6 +120,7 @@ export async function upNode(
       volumes: plan.volumes,
       outcome: existing ? "recreated" : "created",
       warnings: explainLimitWarnings(warnings, resourcesPath),
+      ...(collation ? { collation } : {}),
     };
   } catch (error) {
     for (const undo of created.reverse()) await undo().catch(() => undefined);

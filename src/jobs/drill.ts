@@ -21,6 +21,8 @@ import { ScratchServer, type ScratchServerOptions } from "./scratch-server";
 import { describeTarget, type RecoveryTarget } from "../wal/recovery-target";
 import { recoverToTarget } from "./recover";
 import { extractPhysical, physicalChain } from "./chain";
+import { checkCollations } from "./collation";
+import { z } from "zod";
 
 export interface VerifyInJobOptions {
   loaded: LoadedConfig;
@@ -93,6 +95,7 @@ async function runDrill(options: VerifyInJobOptions, server: ScratchServer): Pro
       options.onInfo?.(options.recovery ? "starting the scratch server on the recovered data" : "starting the scratch server: recovery to consistency with the backup's own WAL");
       await server.start(settings, { check: "server starts" });
       checks.push({ name: "server starts", ok: true, detail: "recovered to consistency and accepted connections on its Unix socket" });
+      checks.push(...(await drillCollations(manifest, server, options.onInfo)));
     } else {
       await server.init(process.env.LANG);
       await server.start(settings, {}); // a new cluster that does not start says nothing of the backup
@@ -113,6 +116,23 @@ async function runDrill(options: VerifyInJobOptions, server: ScratchServer): Pro
     if (error instanceof CheckFailedError) throw new CheckFailedError(error.message, error.hint, [...checks, ...error.checks]);
     throw error;
   }
+}
+
+const ReindexResult = z.object({ reindexed: z.number() });
+
+/**
+ * A backup indexed under other collation rules than this image's C library restores only with
+ * --reindex: the drill does what that restore does (rebuilds the indexes on the scratch server,
+ * before pg_amcheck reads them) and says so, so a passed drill is the restore the user would run.
+ */
+async function drillCollations(manifest: BackupManifest, server: ScratchServer, onInfo: ((message: string) => void) | undefined): Promise<Check[]> {
+  const mismatches = await checkCollations(manifest, true);
+  if (mismatches.length === 0) return [];
+  const which = mismatches.map((mismatch) => `${mismatch.database} (${mismatch.recorded ?? "?"})`).join(", ");
+  const library = mismatches[0]?.actual ?? "?";
+  onInfo?.(`collation versions differ from this image's (glibc ${library}): ${which}; rebuilding the indexes that depend on them, as restore --reindex does`);
+  const rebuilt = ReindexResult.parse(await server.feed({ verb: "reindex-collations", env: {} }, undefined, "rebuilding the indexes that depend on collation rules", { check: "collation" }));
+  return [{ name: "collation", ok: true, detail: `indexed under other collation rules than glibc ${library} (${which}): rebuilt ${rebuilt.reindexed} index(es) as restore --reindex does; restore this backup with --reindex` }];
 }
 
 /** The archived WAL replayed to the drill's point: a check, failed when the archive does not get there. */

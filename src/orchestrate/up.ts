@@ -20,7 +20,7 @@ export interface ClusterUpResult {
 }
 
 /** The servers, then the agent (its config file lists the servers that now exist). */
-export async function upCluster(docker: DockerClient, loaded: LoadedConfig, listener: UpListener & BootstrapOptions = {}): Promise<ClusterUpResult> {
+export async function upCluster(docker: DockerClient, loaded: LoadedConfig, listener: UpListener & BootstrapOptions & { reindex?: boolean } = {}): Promise<ClusterUpResult> {
   const { config, stateDir } = loaded;
   const facts = await prepareHostFacts(docker, loaded, listener);
   const topology = await readTopology(stateDir);
@@ -29,7 +29,7 @@ export async function upCluster(docker: DockerClient, loaded: LoadedConfig, list
   if (topology.primary === "primary") {
     bootstrap = await bootstrapPrimary(docker, loaded, listener);
     listener.onInfo?.(`starting ${containerName(config.cluster, "primary")}`);
-    results.push(await upNode(docker, loaded, facts, primarySpec(config), "primary.resources"));
+    results.push(await upNode(docker, loaded, facts, primarySpec(config), "primary.resources", { reindex: listener.reindex, onInfo: listener.onInfo }));
   } else {
     // After a promotion the former primary stays fenced (never started: that would give two
     // primaries), and the promoted node is started as it is: its data directory, not its spec,

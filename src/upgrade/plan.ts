@@ -1,8 +1,7 @@
 // `pgfort upgrade`, planned (issue 12): whether an upgrade, a rollback or a finalize may run, what
 // the pre-check found, the private servers the data moves between, where the new WAL starts.
 // Pure: facts in, decisions out.
-import type { ContainerCreateOptions } from "../docker/client";
-import { CONF_D_DIR, type NodePlan } from "../cluster/plan";
+import { privateServerConf } from "../cluster/private-server";
 import { UpgradeError } from "../errors";
 import { generationSuffix, type MajorState } from "../config/major-state";
 import { SUPPORTED_MAJORS } from "../config/schema";
@@ -106,40 +105,9 @@ export function nextWalStart(old: { lsn: string; timeline: number }, highestTime
   return { walFile: segmentFileName(timeline, segment), timeline, history };
 }
 
-/** Settings of both private servers of a move: no TCP (writes stopped: nothing can connect but the move), no archiving of the load. */
-export const UPGRADE_CONF_FILE = "zz-upgrade.conf";
+/** Both private servers of a move archive nothing (the load is not WAL anyone restores); the incoming one commits asynchronously. */
 export function upgradeConf(role: "source" | "incoming"): string {
-  return [
-    "# pgfort upgrade: a private server while the data moves (removed when it ends)",
-    "listen_addresses = ''",
-    "archive_mode = off",
-    ...(role === "incoming" ? ["# the load is redone from the old server if this server crashes", "synchronous_commit = off"] : []),
-    "",
-  ].join("\n");
-}
-
-/**
- * A node's plan turned into a private server of the move: another name (and so another socket
- * directory in the socket volume), no network, no published port, its own conf.d, labelled as a
- * throwaway of this process (the reaper removes it if pgfort dies mid-upgrade).
- */
-export function planPrivateServer(plan: NodePlan, options: { name: string; confDir: string; labels: Record<string, string> }): ContainerCreateOptions {
-  const host = plan.create.HostConfig ?? {};
-  return {
-    ...plan.create,
-    name: options.name,
-    Hostname: options.name,
-    Labels: options.labels,
-    ExposedPorts: {},
-    HostConfig: {
-      ...host,
-      PortBindings: {},
-      RestartPolicy: { Name: "no", MaximumRetryCount: 0 },
-      Binds: (host.Binds ?? []).map((bind) => (bind.endsWith(`:${CONF_D_DIR}:ro`) ? `${options.confDir}:${CONF_D_DIR}:ro` : bind)),
-      NetworkMode: "none",
-    },
-    NetworkingConfig: { EndpointsConfig: {} },
-  };
+  return privateServerConf({ archive: false, extra: role === "incoming" ? ["# the load is redone from the old server if this server crashes", "synchronous_commit = off"] : [] });
 }
 
 /** Rows per table of every database, old against new: each difference named. */

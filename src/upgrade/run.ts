@@ -38,7 +38,8 @@ import { UpgradeError } from "../errors";
 import { upCluster } from "../orchestrate/up";
 import { VERSION } from "../version";
 import { z } from "zod";
-import { checkUpgradeRequest, compareMovedRows, evaluatePrecheck, nextWalStart, planPrivateServer, UPGRADE_CONF_FILE, upgradeConf } from "./plan";
+import { planPrivateServer, PRIVATE_CONF_FILE } from "../cluster/private-server";
+import { checkUpgradeRequest, compareMovedRows, evaluatePrecheck, nextWalStart, upgradeConf } from "./plan";
 
 export interface UpgradeListener {
   onInfo?(message: string): void;
@@ -141,9 +142,15 @@ export async function upgradeCluster(docker: DockerClient, loaded: LoadedConfig,
     const [position] = await queryRows(docker, source.name, "SELECT pg_current_wal_lsn()::text AS lsn, (SELECT timeline_id FROM pg_control_checkpoint())::int AS timeline", PositionRow);
     if (!position) throw new UpgradeError("the old server did not say its WAL position", "run the upgrade again");
     info(`moving the data: pg_dumpall (PostgreSQL ${options.to}) from the old server into the new one`);
-    const moved = await docker.exec(incoming.name, ["pgfort-job", "upgrade-move"], {
-      env: [`PGFORT_SOURCE_HOST=${SOCKETS_DIR}/${source.name}`, "PGFORT_PGHOST=/var/run/postgresql", "PGFORT_PGUSER=postgres"],
-    });
+    // Ctrl-C during the move: the new server goes, and the move's processes in it with it.
+    const stopMove = () => void docker.removeContainer(incoming.name).catch(() => undefined);
+    signal?.addEventListener("abort", stopMove, { once: true });
+    const moved = await docker
+      .exec(incoming.name, ["pgfort-job", "upgrade-move"], {
+        env: [`PGFORT_SOURCE_HOST=${SOCKETS_DIR}/${source.name}`, "PGFORT_PGHOST=/var/run/postgresql", "PGFORT_PGUSER=postgres"],
+      })
+      .finally(() => signal?.removeEventListener("abort", stopMove));
+    signal?.throwIfAborted();
     if (moved.exitCode !== 0) {
       const errors = moved.stderr.split("\n").filter((line) => line.startsWith("psql: ") || line.startsWith("pg_dumpall") || line.startsWith("pgfort:"));
       throw new UpgradeError(`moving the data failed: ${(errors.length ? errors : moved.stderr.trim().split("\n").slice(-5)).join("; ")}`, "the old major comes back as it was; fix what is named and run the upgrade again");
@@ -245,7 +252,7 @@ interface PrivateServer {
 /**
  * A private server of the move on a generation's primary volumes: the node's own container spec
  * (image, volumes, limits, hardening, secrets, sockets) with another name, no network, and its
- * conf.d plus zz-upgrade.conf, in a directory of its own.
+ * conf.d plus zz-private.conf, in a directory of its own.
  */
 function privateServer(loaded: LoadedConfig, facts: HostFacts, name: string, role: "source" | "incoming"): PrivateServer {
   const plan = planNode(loaded.config, loaded.stateDir, facts, { ...primarySpec(loaded.config), port: undefined });
@@ -257,7 +264,7 @@ function privateServer(loaded: LoadedConfig, facts: HostFacts, name: string, rol
     stateDir,
     async start(docker) {
       await mkdir(stateDir, { recursive: true, mode: 0o755 });
-      await writeConfD(confDir, new Map([...plan.confD, [UPGRADE_CONF_FILE, upgradeConf(role)]]));
+      await writeConfD(confDir, new Map([...plan.confD, [PRIVATE_CONF_FILE, upgradeConf(role)]]));
       await docker.removeContainer(name);
       await docker.createAndStart(create);
       await docker.waitUntilHealthy(name, HEALTHY_TIMEOUT_MS);

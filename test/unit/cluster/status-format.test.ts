@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import type { SettingInForce } from "../../../src/cluster/settings-in-force";
 import { describeOrigin, formatSettings, formatUsageTable, type SettingsOfNode } from "../../../src/cli/status-usage";
+import { describeCollation } from "../../../src/cli/cluster";
 
 const MIB = 1024 ** 2;
 
@@ -57,5 +58,13 @@ describe("status: usage and settings as text", function () {
       "settings in force on r1: as on primary",
       "settings in force on r2: unknown (the server does not answer)",
     ]);
+  });
+});
+
+describe("up's line for a primary whose image changed", function () {
+  it("says the collation check passed, or what --reindex rebuilt; nothing when the image did not change", function () {
+    assert.equal(describeCollation(undefined), "");
+    assert.equal(describeCollation({ mismatches: [], reindexed: 0 }), " (new image: collation versions match)");
+    assert.equal(describeCollation({ mismatches: [{ database: "app" }, { database: "shop" }], reindexed: 4 }), " (new image: rebuilt 4 index(es) in app, shop, collation versions refreshed)");
   });
 });

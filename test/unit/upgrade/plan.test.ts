@@ -5,7 +5,8 @@ import { applyMajorState, MajorStateSchema, type MajorState } from "../../../src
 import { parseConfig } from "../../../src/config/load";
 import { UpgradeError } from "../../../src/errors";
 import { planNode, primarySpec } from "../../../src/cluster/plan";
-import { checkUpgradeRequest, compareMovedRows, evaluatePrecheck, nextWalStart, planPrivateServer, upgradeConf } from "../../../src/upgrade/plan";
+import { checkUpgradeRequest, compareMovedRows, evaluatePrecheck, nextWalStart, upgradeConf } from "../../../src/upgrade/plan";
+import { planPrivateServer, privateServerConf } from "../../../src/cluster/private-server";
 import { generationVolumes } from "../../../src/upgrade/rollback";
 import { formatMajorLines } from "../../../src/cli/cluster";
 import { parseWalFileName } from "../../../src/wal/names";
@@ -76,7 +77,7 @@ describe("upgrade planning", function () {
   });
 
   describe("private servers", function () {
-    it("are the node's server with another name, no network, no port, their own conf.d, and zz-upgrade.conf that shuts TCP and archiving", function () {
+    it("are the node's server with another name, no network, no port, their own conf.d, and zz-private.conf that shuts TCP and archiving", function () {
       const config = parseConfig("cluster: app\nimage: { pgMajor: 15 }\nprimary: { port: 5544 }");
       const facts = { cpus: 2, memoryBytes: 4 * 1024 ** 3, imageId: "sha256:x", defaultConfD: new Map<string, string>() };
       const plan = planNode(config, "/state", facts, primarySpec(config));
@@ -92,6 +93,10 @@ describe("upgrade planning", function () {
       assert.match(upgradeConf("source"), /^archive_mode = off$/m);
       assert.doesNotMatch(upgradeConf("source"), /synchronous_commit/);
       assert.match(upgradeConf("incoming"), /^synchronous_commit = off$/m);
+      // A collation check keeps the node's host name (its WAL spool, which the agent serves) and its archiving.
+      const check = planPrivateServer(plan, { name: "app-primary-collation-check", hostname: "app-primary", confDir: "/c", labels: {} });
+      assert.equal(check.Hostname, "app-primary");
+      assert.doesNotMatch(privateServerConf({ archive: true }), /archive_mode/);
     });
   });
 
