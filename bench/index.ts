@@ -187,8 +187,9 @@ async function main(): Promise<void> {
     );
     const physicalS3 = await pgfortStep("pgfort physical -> s3:// via the agent", { kind: "physical" }, onS3);
 
-    // (d) incremental physical backups (PostgreSQL 17): before each, 1% of pgbench_accounts' rows
-    // change; each is against the backup before it (a chain of REPEATS after the last full), so
+    // (e) incremental physical backups (PostgreSQL 17), run before (d) so their chain starts at
+    // the s3:// full above: before each, 1% of pgbench_accounts' rows change; each is against the
+    // backup before it (a chain of REPEATS after the last full), so
     // each holds one round's change. First a contiguous 1% (the mostly-cold database), then 1%
     // scattered over the whole table (every page touched: where an incremental cannot help).
     const onePercent = SCALE * 1000;
@@ -210,7 +211,7 @@ async function main(): Promise<void> {
       touch((round) => `aid % 100 = ${round}`),
     );
 
-    // (e) pgBackRest full backup of the same cluster, process-max 2, zst; then its incr after the same change.
+    // (d) pgBackRest full backup of the same cluster, process-max 2, zst; then its incr after the same change.
     const stanza = await docker.exec(primary, ["bash", "-c", `mkdir -p ${repo} && ${pgbackrest} stanza-create`]);
     if (stanza.exitCode !== 0) throw new Error(`pgbackrest stanza-create: ${stanza.stderr}${stanza.stdout}`);
     const peerBackup = async (type: "full" | "incr") => {

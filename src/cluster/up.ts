@@ -64,13 +64,13 @@ export async function prepareHostFacts(docker: DockerClient, loaded: LoadedConfi
   return readHostFacts(docker, loaded);
 }
 
-/** Brings one node to its plan. Returns what it did; on failure removes what this call created. */
 export interface UpNodeOptions {
   /** A primary whose image changed and whose databases were indexed under other collation rules: rebuild them (up --reindex). */
   reindex?: boolean | undefined;
   onInfo?: ((message: string) => void) | undefined;
 }
 
+/** Brings one node to its plan. Returns what it did; on failure removes what this call created. */
 export async function upNode(
   docker: DockerClient,
   loaded: LoadedConfig,

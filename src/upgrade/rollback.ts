@@ -9,6 +9,7 @@ import { writeMajorState, type MajorState } from "../config/major-state";
 import type { DockerClient } from "../docker/client";
 import { clusterFilter } from "../docker/labels";
 import { confDirOf } from "../cluster/plan";
+import { readTopology, writeTopology } from "../cluster/topology";
 import { agentContainerName, containerName } from "../docker/names";
 import { UpgradeError } from "../errors";
 import { upCluster } from "../orchestrate/up";
@@ -54,6 +55,9 @@ export async function rollbackUpgrade(docker: DockerClient, loaded: LoadedConfig
     current: { major: previous.major, tag: previous.tag, volumeSuffix: previous.volumeSuffix },
     highestTimeline: previous.state.highestTimeline,
   });
+  // The kept generation's primary is its node "primary" (an upgrade starts from no other): a
+  // promotion on the new major since does not carry over to the old volumes.
+  if ((await readTopology(stateDir)).primary !== "primary") await writeTopology(stateDir, { primary: "primary" });
   info(`starting PostgreSQL ${previous.major} (${previous.tag}) on its kept volumes`);
   const reloaded = await loadConfig(loaded.file, loaded.baseDir);
   await upCluster(docker, reloaded, { onInfo: info, onWarning: (message) => listener.onWarning?.(message) });
