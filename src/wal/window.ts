@@ -69,6 +69,9 @@ export function recoverableWindow(backups: readonly WindowBackup[], archived: re
       result.gaps.push({ from: segmentFileName(timeline, expected), to: segmentFileName(timeline, segment - 1n), segments: Number(segment - expected) });
       chained = starts.some((start) => start > expected - 1n && start <= segment);
     }
+    // A base backup that starts later, past the gap's first archived file (the first backup of a
+    // major after `pgfort upgrade`, which takes it soon after), begins a new chain there too.
+    if (!chained && starts.includes(segment)) chained = true;
     if (chained) result.to = { time: newer(result.to?.time, file.modifiedAt.toISOString()), segment: file.name };
     previous = file;
     expected = segment + 1n;

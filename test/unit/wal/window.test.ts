@@ -30,6 +30,13 @@ describe("recoverable window", function () {
     const mended = recoverableWindow([backup("b1", "0/2000028", "2026-12-02T06:59:00.000Z"), backup("b2", "0/6000028", "2026-12-02T07:02:30.000Z")], files);
     assert.equal(mended.to?.segment, "000000010000000000000007");
     assert.equal(mended.gaps.length, 1);
+    // A base backup that starts a few files after the gap (after an upgrade: the new major's WAL
+    // begins on a new timeline, its first backup a file or two later) starts a chain there.
+    const later = recoverableWindow([backup("b1", "0/2000028", "2026-12-02T06:59:00.000Z"), backup("b2", "0/7000028", "2026-12-02T07:03:30.000Z")], archive("000000010000000000000002", "000000020000000000000006", "000000020000000000000007", "000000020000000000000008"));
+    assert.deepEqual(later.gaps, [{ from: "000000010000000000000003", to: "000000010000000000000005", segments: 3 }]);
+    assert.equal(later.to?.segment, "000000020000000000000008");
+    const before = recoverableWindow([backup("b1", "0/2000028", "2026-12-02T06:59:00.000Z")], archive("000000010000000000000002", "000000020000000000000006", "000000020000000000000007"));
+    assert.equal(before.to?.segment, "000000010000000000000002", "no backup after the gap: the window ends before it");
   });
 
   it("follows a promotion: the new timeline continues the numbers", function () {
