@@ -13,10 +13,9 @@ import { CollationMismatchError, PostgresError } from "../errors";
 import { ownerLabels } from "../lifecycle/owner";
 import { COLLATION_MISMATCH_QUERY, type CollationMismatch } from "../collation/versions";
 import type { NodePlan } from "./plan";
-import { planPrivateServer, PRIVATE_CONF_FILE, privateServerConf } from "./private-server";
+import { planPrivateServer, PRIVATE_CONF_FILE, privateServerConf, startPrivateServer } from "./private-server";
 import { queryRows } from "./sql";
 import { parseResultLine, RESULT_PREFIX } from "../jobs/result-line";
-import { writeConfD } from "./state";
 
 const MismatchRow = z.object({ database: z.string(), recorded: z.string().nullable(), actual: z.string().nullable() });
 const ReindexResult = z.object({ reindexed: z.number(), databases: z.number() });
@@ -36,10 +35,7 @@ export async function guardCollations(docker: DockerClient, plan: NodePlan, opti
   const create = planPrivateServer(plan, { name, hostname: plan.name, confDir, labels: { ...clusterLabels(cluster, "restore", `${plan.node}-collation-check`), ...ownerLabels() } });
   options.onInfo?.(`${plan.name}: the image changed; checking its databases' collation versions against the new C library first`);
   try {
-    await writeConfD(confDir, new Map([...plan.confD, [PRIVATE_CONF_FILE, privateServerConf({ archive: true })]]));
-    await docker.removeContainer(name);
-    await docker.createAndStart(create);
-    await docker.waitUntilHealthy(name, 180_000);
+    await startPrivateServer(docker, create, confDir, new Map([...plan.confD, [PRIVATE_CONF_FILE, privateServerConf({ archive: true })]]));
     const mismatches = await queryRows(docker, name, COLLATION_MISMATCH_QUERY, MismatchRow);
     if (mismatches.length === 0) {
       await docker.stopContainer(name, 60);

@@ -2,9 +2,11 @@
 // hardening, secrets, sockets) with another container name, no network, no published port and
 // its own conf.d. Nothing can connect to it but pgfort through `docker exec` and the socket
 // volume, so nothing writes while pgfort works on the data (an upgrade's move, a collation
-// check before a new image takes a data directory). Pure.
-import type { ContainerCreateOptions } from "../docker/client";
+// check before a new image takes a data directory). Planned purely; started by startPrivateServer.
+import type { ConfFiles } from "../config/render-conf-d";
+import type { ContainerCreateOptions, DockerClient } from "../docker/client";
 import { CONF_D_DIR, type NodePlan } from "./plan";
+import { writeConfD } from "./state";
 
 /** The conf.d file that makes a server private; `archive: false` also stops its archiving. */
 export const PRIVATE_CONF_FILE = "zz-private.conf";
@@ -40,4 +42,13 @@ export function planPrivateServer(plan: NodePlan, options: { name: string; hostn
     },
     NetworkingConfig: { EndpointsConfig: {} },
   };
+}
+
+/** Writes its conf.d, removes a leftover of its name, starts it and waits until it is healthy. */
+export async function startPrivateServer(docker: DockerClient, create: ContainerCreateOptions, confDir: string, confD: ConfFiles): Promise<void> {
+  const name = create.name ?? "";
+  await writeConfD(confDir, confD);
+  await docker.removeContainer(name);
+  await docker.createAndStart(create);
+  await docker.waitUntilHealthy(name, 180_000);
 }

@@ -22,7 +22,6 @@ import { writeMajorState, type MajorState } from "../config/major-state";
 import { DATA_DIR, HARDENING, planNode, primarySpec, WAL_MOUNT, type HostFacts } from "../cluster/plan";
 import { SOCKETS_DIR } from "../cluster/secrets";
 import { queryRows, runSql, USER_DATABASES_QUERY } from "../cluster/sql";
-import { writeConfD } from "../cluster/state";
 import { readTopology } from "../cluster/topology";
 import { prepareHostFacts, upNode } from "../cluster/up";
 import { upAgent } from "../cluster/agent";
@@ -38,7 +37,7 @@ import { UpgradeError } from "../errors";
 import { upCluster } from "../orchestrate/up";
 import { VERSION } from "../version";
 import { z } from "zod";
-import { planPrivateServer, PRIVATE_CONF_FILE } from "../cluster/private-server";
+import { planPrivateServer, PRIVATE_CONF_FILE, startPrivateServer } from "../cluster/private-server";
 import { checkUpgradeRequest, compareMovedRows, evaluatePrecheck, nextWalStart, upgradeConf } from "./plan";
 
 export interface UpgradeListener {
@@ -62,8 +61,6 @@ export interface UpgradeResult {
   walStart: string;
   keptVolumes: string[];
 }
-
-const HEALTHY_TIMEOUT_MS = 180_000;
 
 export async function upgradeCluster(docker: DockerClient, loaded: LoadedConfig, options: { to: number; signal?: AbortSignal | undefined } & UpgradeListener): Promise<UpgradeResult> {
   const { config, stateDir } = loaded;
@@ -264,10 +261,7 @@ function privateServer(loaded: LoadedConfig, facts: HostFacts, name: string, rol
     stateDir,
     async start(docker) {
       await mkdir(stateDir, { recursive: true, mode: 0o755 });
-      await writeConfD(confDir, new Map([...plan.confD, [PRIVATE_CONF_FILE, upgradeConf(role)]]));
-      await docker.removeContainer(name);
-      await docker.createAndStart(create);
-      await docker.waitUntilHealthy(name, HEALTHY_TIMEOUT_MS);
+      await startPrivateServer(docker, create, confDir, new Map([...plan.confD, [PRIVATE_CONF_FILE, upgradeConf(role)]]));
     },
   };
 }
