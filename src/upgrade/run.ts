@@ -230,7 +230,7 @@ async function finishUpgrade<T>(to: number, from: number, work: () => Promise<T>
   try {
     return await work();
   } catch (error) {
-    if (!(error instanceof Error) || error.name === "AbortError") throw error;
+    if (!(error instanceof Error)) throw error; // an abort is rethrown as its reason by the caller
     const hint = (error as { hint?: string }).hint;
     throw new UpgradeError(
       `the primary runs PostgreSQL ${to} (the upgrade is done), but what follows it failed: ${error.message}`,
@@ -267,12 +267,13 @@ function privateServer(loaded: LoadedConfig, facts: HostFacts, name: string, rol
 }
 
 const NameRow = z.object({ name: z.string() });
+const DatabaseRow = z.object({ datname: z.string() });
 const ExtensionRow = z.object({ extension: z.string() });
 const SizeRow = z.object({ bytes: z.coerce.number() });
 
 async function precheckFacts(docker: DockerClient, primary: string, incoming: string, replicas: readonly string[], cluster: string) {
   const sourceVersionNum = Number(await runSql(docker, primary, "SHOW server_version_num"));
-  const databases = (await queryRows(docker, primary, USER_DATABASES_QUERY, z.object({ datname: z.string() }))).map((row) => row.datname);
+  const databases = (await queryRows(docker, primary, USER_DATABASES_QUERY, DatabaseRow)).map((row) => row.datname);
   const installed: Array<{ database: string; extension: string }> = [];
   for (const database of [...databases, "template1"]) {
     for (const row of await queryRows(docker, primary, "SELECT extname AS extension FROM pg_extension WHERE extname <> 'plpgsql'", ExtensionRow, database)) {
@@ -298,7 +299,7 @@ async function precheckFacts(docker: DockerClient, primary: string, incoming: st
 /** Every table's rows in every database that takes connections, as JSON from the server itself. */
 async function rowCounts(docker: DockerClient, container: string): Promise<Record<string, Record<string, number>>> {
   const counts: Record<string, Record<string, number>> = {};
-  for (const { datname } of await queryRows(docker, container, USER_DATABASES_QUERY, z.object({ datname: z.string() }))) {
+  for (const { datname } of await queryRows(docker, container, USER_DATABASES_QUERY, DatabaseRow)) {
     counts[datname] = z.record(z.string(), z.number()).parse(JSON.parse(await runSql(docker, container, ROW_COUNT_QUERY, datname)));
   }
   return counts;
