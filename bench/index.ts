@@ -13,7 +13,8 @@ import { runSql } from "../src/cluster/sql";
 import { SECRETS } from "../src/cluster/plan";
 import { readSecret } from "../src/cluster/state";
 import { DockerClient } from "../src/docker/client";
-import { handOffBackup, type BackupHandOff } from "../src/handoff/backup";
+import { handOffBackup, handOffVerify, type BackupHandOff } from "../src/handoff/backup";
+import type { LoadedConfig } from "../src/config/load";
 import { ensureReplicationRole } from "../src/replica/replication";
 import { S3Client } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
@@ -23,6 +24,7 @@ import { ARCHIVE_COMMAND_PATH } from "../src/cluster/archive-settings";
 const SCALE = Number(process.env["PGFORT_BENCH_SCALE"] ?? 100);
 const SMALL_SCALE = Math.max(1, Math.round(SCALE / 10));
 const ZSTD = "zstd -q -c -3 -T2";
+const CLI = path.join(__dirname, "..", "src", "cli", "index.js");
 
 interface Result {
   step: string;
@@ -111,6 +113,45 @@ async function startS3(directory: string): Promise<{ endpoint: string; stop(): v
   return { endpoint: `http://127.0.0.1:${port}`, stop: () => child.kill() };
 }
 
+/**
+ * The newest incremental's chain, drilled (pg_combinebackup, pg_verifybackup, pg_amcheck, row
+ * counts) and restored as a server with `pgfort restore`, as a user would, where pgbench's balance
+ * invariants are checked.
+ */
+async function drillChain(docker: DockerClient, loaded: LoadedConfig, workspace: string, id: string) {
+  log(`drill of the incremental chain ending at ${id}`);
+  let started = process.hrtime.bigint();
+  const { verdict: drill } = await handOffVerify(docker, loaded, { id });
+  const drillSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+  log(`drill ${drill.status} in ${drillSeconds.toFixed(1)} s`);
+  started = process.hrtime.bigint();
+  const restored = await new Promise<string>((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, "restore", id, "--as", "chain", "--yes"], { cwd: workspace, stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    child.once("exit", (code) => (code === 0 ? resolve(stderr) : reject(new Error(`pgfort restore exited ${code}: ${stderr}`))));
+  });
+  const restoreSeconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const links = Number(/incremental chain of (\d+) backups/.exec(restored)?.[1] ?? 1);
+  const sums = await runSql(
+    docker,
+    `${loaded.config.cluster}-chain`,
+    "SELECT (SELECT sum(abalance) FROM pgbench_accounts) || ',' || (SELECT sum(tbalance) FROM pgbench_tellers) || ',' || (SELECT sum(bbalance) FROM pgbench_branches) || ',' || (SELECT coalesce(sum(delta), 0) FROM pgbench_history)",
+    "app",
+  );
+  const [accounts, ...others] = sums.split(",");
+  const invariants = others.every((sum) => sum === accounts) ? `hold (${sums})` : `BROKEN (${sums})`;
+  return { links, drill, drillSeconds, restoreSeconds, invariants };
+}
+
+/** A drill's checks in one line: the sha256 checks (one per file of every link) counted, the rest named. */
+function summarizeChecks(checks: ReadonlyArray<{ name: string; ok: boolean }>): string {
+  const hashes = checks.filter((check) => check.name.startsWith("sha256 "));
+  const failed = (list: ReadonlyArray<{ ok: boolean }>) => list.filter((check) => !check.ok).length;
+  const others = checks.filter((check) => !check.name.startsWith("sha256 ")).map((check) => `${check.ok ? "ok" : "FAILED"} ${check.name}`);
+  return [`sha256 of ${hashes.length} files: ${failed(hashes) === 0 ? "ok" : `${failed(hashes)} FAILED`}`, ...others].join(", ");
+}
+
 async function main(): Promise<void> {
   process.env["AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED"] ??= "true";
   const workspace = await mkdtemp(path.join(os.tmpdir(), "pgfort-bench-"));
@@ -147,6 +188,9 @@ async function main(): Promise<void> {
       const init = await docker.exec(primary, ["pgbench", "-U", "postgres", "-i", "-q", "-s", String(scale), database]);
       if (init.exitCode !== 0) throw new Error(init.stderr);
     }
+    // Some transactions, so the balances and the history that the chain's drill checks are not all zero.
+    const transactions = await docker.exec(primary, ["pgbench", "-U", "postgres", "-n", "-c", "2", "-t", "1000", "app"]);
+    if (transactions.exitCode !== 0) throw new Error(transactions.stderr);
     const size = await runSql(docker, primary, "SELECT pg_database_size('app')");
     log(`app is ${(Number(size) / 1024 ** 3).toFixed(2)} GiB`);
     await runSql(docker, primary, "CHECKPOINT;");
@@ -192,24 +236,22 @@ async function main(): Promise<void> {
     // backup before it (a chain of REPEATS after the last full), so
     // each holds one round's change. First a contiguous 1% (the mostly-cold database), then 1%
     // scattered over the whole table (every page touched: where an incremental cannot help).
+    // The change rewrites `filler`, not the balances, so pgbench's invariants still hold for the
+    // chain's drill below (the same pages change either way).
     const onePercent = SCALE * 1000;
     const touch = (where: (round: number) => string) => async (round: number) => {
-      await runSql(docker, primary, `UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE ${where(round)}`, "app");
+      await runSql(docker, primary, `UPDATE pgbench_accounts SET filler = 'round ${round}' WHERE ${where(round)}`, "app");
     };
     const contiguous = touch((round) => `aid > ${(round - 1) * onePercent} AND aid <= ${round * onePercent}`);
     const incremental = { fullEvery: 2 * REPEATS + 1 };
-    const incrementalS3 = await measure(
-      "pgfort incremental physical -> s3:// via the agent (after 1% of rows changed, contiguous)",
-      async (reportRss) => (await handOffBackup(docker, onS3, { kind: "physical", incremental, onPeakRss: reportRss })).files.reduce((sum, item) => sum + item.bytes, 0),
-      true,
-      contiguous,
-    );
-    await measure(
-      "pgfort incremental physical -> s3:// via the agent (after 1% of rows changed, scattered)",
-      async (reportRss) => (await handOffBackup(docker, onS3, { kind: "physical", incremental, onPeakRss: reportRss })).files.reduce((sum, item) => sum + item.bytes, 0),
-      true,
-      touch((round) => `aid % 100 = ${round}`),
-    );
+    let newestIncremental = "";
+    const incrementalStep = async (reportRss: (bytes: number) => void) => {
+      const manifest = await handOffBackup(docker, onS3, { kind: "physical", incremental, onPeakRss: reportRss });
+      newestIncremental = manifest.id;
+      return manifest.files.reduce((sum, item) => sum + item.bytes, 0);
+    };
+    const incrementalS3 = await measure("pgfort incremental physical -> s3:// via the agent (after 1% of rows changed, contiguous)", incrementalStep, true, contiguous);
+    await measure("pgfort incremental physical -> s3:// via the agent (after 1% of rows changed, scattered)", incrementalStep, true, touch((round) => `aid % 100 = ${round}`));
 
     // (d) pgBackRest full backup of the same cluster, process-max 2, zst; then its incr after the same change.
     const stanza = await docker.exec(primary, ["bash", "-c", `mkdir -p ${repo} && ${pgbackrest} stanza-create`]);
@@ -223,6 +265,9 @@ async function main(): Promise<void> {
     };
     const peer = await measure("pgBackRest full backup (process-max 2, compress-type zst)", () => peerBackup("full"), false);
     const peerIncr = await measure("pgBackRest incr backup (after 1% of rows changed, contiguous)", () => peerBackup("incr"), false, contiguous);
+    // Last: the server restored from the chain takes the primary's settings, here the bench's
+    // archive_command for pgBackRest too, and its WAL must not meet pgBackRest's measurements.
+    const chain = await drillChain(docker, onS3, workspace, newestIncremental);
 
     const ratio = (a: Result, b: Result) => (a.seconds / b.seconds).toFixed(2);
     const report = [
@@ -242,6 +287,7 @@ async function main(): Promise<void> {
       `physical, pgBackRest time / pgfort time:     ${ratio(peer, physical)}  (goal >= 0.8)`,
       `incremental / full (s3://, 1% of rows changed): size ${(incrementalS3.bytes / physicalS3.bytes).toFixed(3)} (goal <= 0.10), time ${ratio(incrementalS3, physicalS3)} (goal <= 0.40)`,
       `incremental, pgBackRest incr time / pgfort time: ${ratio(peerIncr, incrementalS3)}`,
+      `incremental chain of ${chain.links} backups (${newestIncremental}): drill ${chain.drill.status} in ${chain.drillSeconds.toFixed(1)} s (${summarizeChecks(chain.drill.checks)}); restored as a server in ${chain.restoreSeconds.toFixed(1)} s: pgbench invariants ${chain.invariants}`,
       `logical compression: pipe (-Z0 | zstd) ${logical.seconds.toFixed(1)} s vs pg_dump's gzip ${builtin.seconds.toFixed(1)} s -> ${logical.seconds <= builtin.seconds ? "pipe" : "builtin"} is faster`,
       `agent peak RSS: ${Math.max(...results.map((result) => result.peakRssMb ?? 0))} MiB over the run (fresh agent after scale ${SMALL_SCALE}: ${small.peakRssMb} MiB, after scale ${SCALE}: ${logical.peakRssMb} MiB; goal <= 256, flat)`,
     ].join("\n");
