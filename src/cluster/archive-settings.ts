@@ -16,8 +16,26 @@ export function planSummarySettings(pgMajor: number, role: Role): Record<string,
   return pgMajor >= 17 && (role === "primary" || role === "replica") ? { summarize_wal: true } : {};
 }
 
+/** Whether a server of this role archives its WAL at all (a primary, or a replica once promoted). */
+function archivesByRole(role: Role): boolean {
+  return role === "primary" || role === "replica";
+}
+
+/** The settings that make a server archive, which no override may turn on where the role does not archive. */
+const ARCHIVING_SETTINGS = ["archive_mode", "archive_command", "archive_library"];
+
+/**
+ * primary.settings as a server of this role takes them: a restored server leaves out the archiving
+ * ones (a user's own archive_command would push the copy's WAL, on its new timeline, into the
+ * same archive as the primary's). Pure.
+ */
+export function planOverrides<T>(settings: Readonly<Record<string, T>>, role: Role): Record<string, T> {
+  if (archivesByRole(role)) return { ...settings };
+  return Object.fromEntries(Object.entries(settings).filter(([name]) => !ARCHIVING_SETTINGS.includes(name.toLowerCase())));
+}
+
 export function planArchiveSettings(wal: WalConfig, role: Role): Record<string, string | number | boolean> {
-  const archives = wal.archive && (role === "primary" || role === "replica");
+  const archives = wal.archive && archivesByRole(role);
   if (!archives) return { archive_mode: false };
   return {
     archive_mode: true,

@@ -10,7 +10,7 @@ import { containerName, networkName, nodeVolumes } from "../docker/names";
 import { planResourceLimits } from "./limits";
 import { SECRETS, SECRETS_DIR, SOCKETS_DIR, secretsMount, socketsMount } from "./secrets";
 import { tuneCpu, tuneMemory } from "./tuning";
-import { planArchiveSettings, planSummarySettings } from "./archive-settings";
+import { planArchiveSettings, planOverrides, planSummarySettings } from "./archive-settings";
 
 // Re-exported: the secrets' names and paths were planned here before they had a module of their own.
 export { SECRETS, SECRETS_DIR, secretsDir } from "./secrets";
@@ -86,7 +86,7 @@ export function planNode(config: Config, stateDir: string, facts: HostFacts, spe
     defaults: facts.defaultConfD,
     memory: tuneMemory(tuning),
     parallelism: tuneCpu(tuning),
-    overrides: spec.settings,
+    overrides: planOverrides(spec.settings, spec.role),
     archive: { ...planArchiveSettings(config.wal, spec.role), ...planSummarySettings(config.image.pgMajor, spec.role) },
     memorySource: spec.resources.memory ? `container's memory limit (${spec.resources.memory} bytes)` : "host's memory (no limit set)",
     cpuSource: spec.resources.cpus ? `container's CPU limit (${spec.resources.cpus})` : "host's CPU count (no limit set)",

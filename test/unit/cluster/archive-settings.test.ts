@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { planArchiveSettings } from "../../../src/cluster/archive-settings";
+import { planArchiveSettings, planOverrides } from "../../../src/cluster/archive-settings";
 import { parseConfig } from "../../../src/config/load";
 
 describe("archive settings (conf.d/25-archive.conf)", function () {
@@ -10,6 +10,12 @@ describe("archive settings (conf.d/25-archive.conf)", function () {
     assert.deepEqual(planArchiveSettings(wal, "replica"), primary, "a replica archives once promoted");
     for (const role of ["restore", "verify", "backup"] as const) assert.deepEqual(planArchiveSettings(wal, role), { archive_mode: false });
     assert.deepEqual(planArchiveSettings(parseConfig("wal: { archive: false }").wal, "primary"), { archive_mode: false });
+  });
+
+  it("a restored server takes primary.settings without a user's own archiving; primaries and replicas take them all", function () {
+    const settings = { archive_mode: "on", ARCHIVE_COMMAND: "pgbackrest archive-push %p", archive_library: "x", work_mem: "8MB", archive_timeout: "30s" };
+    for (const role of ["primary", "replica"] as const) assert.deepEqual(planOverrides(settings, role), settings);
+    for (const role of ["restore", "verify"] as const) assert.deepEqual(planOverrides(settings, role), { work_mem: "8MB", archive_timeout: "30s" });
   });
 
   it("has defaults: on, 60 s, 2 GiB; refuses a bound under four segments", function () {
