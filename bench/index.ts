@@ -114,9 +114,9 @@ async function startS3(directory: string): Promise<{ endpoint: string; stop(): v
 }
 
 /**
- * The newest incremental's chain, drilled (pg_combinebackup, pg_verifybackup, pg_amcheck, row
- * counts) and restored as a server with `pgfort restore`, as a user would, where pgbench's balance
- * invariants are checked.
+ * The newest incremental's chain, drilled (sha256 of every file, pg_combinebackup, pg_verifybackup,
+ * pg_amcheck) and restored as a server with `pgfort restore`, as a user would, where pgbench's
+ * balance invariants are checked.
  */
 async function drillChain(docker: DockerClient, loaded: LoadedConfig, workspace: string, id: string) {
   log(`drill of the incremental chain ending at ${id}`);

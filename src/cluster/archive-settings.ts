@@ -13,10 +13,10 @@ export const ARCHIVE_COMMAND_PATH = "/usr/local/bin/pgfort-archive-wal";
  * replica (a promoted one takes the next backups). A sighup setting: a reload turns it on.
  */
 export function planSummarySettings(pgMajor: number, role: Role): Record<string, boolean> {
-  return pgMajor >= 17 && (role === "primary" || role === "replica") ? { summarize_wal: true } : {};
+  return pgMajor >= 17 && archivesByRole(role) ? { summarize_wal: true } : {};
 }
 
-/** Whether a server of this role archives its WAL at all (a primary, or a replica once promoted). */
+/** Whether a server of this role archives its WAL at all (a primary, or a replica once promoted), and so takes backups. */
 function archivesByRole(role: Role): boolean {
   return role === "primary" || role === "replica";
 }
