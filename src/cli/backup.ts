@@ -211,7 +211,7 @@ export function registerRestore(program: Command): void {
           ...restored.checks.filter((check) => check.name === "collation").map((check) => `collation: ${check.detail}`),
           ...(restored.recovery && reached
             ? [
-                `recovered to ${restored.recovery.target}${restored.recovery.replayedAll ? " (no later transaction was archived: all of the archive replayed)" : ""}: ${reached.stopLine ?? "end of the archived WAL"}`,
+                `recovered to ${restored.recovery.target}${restored.recovery.replayedAll ? " (no later transaction was archived: all of the archive replayed)" : ""}${reached.stopLine ? `: ${reached.stopLine}` : ""}`,
                 `last transaction replayed: ${reached.lastTransactionAt ?? "none after the backup"}; redo done at ${reached.redoDoneAt ?? "?"}; new timeline ${restored.recovery.timeline ?? "?"}`,
               ]
             : []),
