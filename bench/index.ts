@@ -19,6 +19,8 @@ import { ensureReplicationRole } from "../src/replica/replication";
 import { S3Client } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { buildPeerImage } from "./peer-image";
+import { timed } from "./timed";
+import { PGBENCH_SUMS_QUERY, pgbenchSumsAgree } from "../test/integration/pgbench";
 import { ARCHIVE_COMMAND_PATH } from "../src/cluster/archive-settings";
 
 const SCALE = Number(process.env["PGFORT_BENCH_SCALE"] ?? 100);
@@ -120,27 +122,15 @@ async function startS3(directory: string): Promise<{ endpoint: string; stop(): v
  */
 async function drillChain(docker: DockerClient, loaded: LoadedConfig, workspace: string, id: string) {
   log(`drill of the incremental chain ending at ${id}`);
-  let started = process.hrtime.bigint();
+  const started = process.hrtime.bigint();
   const { verdict: drill } = await handOffVerify(docker, loaded, { id });
   const drillSeconds = Number(process.hrtime.bigint() - started) / 1e9;
   log(`drill ${drill.status} in ${drillSeconds.toFixed(1)} s`);
-  started = process.hrtime.bigint();
-  const restored = await new Promise<string>((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, "restore", id, "--as", "chain", "--yes"], { cwd: workspace, stdio: ["ignore", "ignore", "pipe"] });
-    let stderr = "";
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    child.once("exit", (code) => (code === 0 ? resolve(stderr) : reject(new Error(`pgfort restore exited ${code}: ${stderr}`))));
-  });
-  const restoreSeconds = Number(process.hrtime.bigint() - started) / 1e9;
-  const links = Number(/incremental chain of (\d+) backups/.exec(restored)?.[1] ?? 1);
-  const sums = await runSql(
-    docker,
-    `${loaded.config.cluster}-chain`,
-    "SELECT (SELECT sum(abalance) FROM pgbench_accounts) || ',' || (SELECT sum(tbalance) FROM pgbench_tellers) || ',' || (SELECT sum(bbalance) FROM pgbench_branches) || ',' || (SELECT coalesce(sum(delta), 0) FROM pgbench_history)",
-    "app",
-  );
-  const [accounts, ...others] = sums.split(",");
-  const invariants = others.every((sum) => sum === accounts) ? `hold (${sums})` : `BROKEN (${sums})`;
+  const restored = await timed(process.execPath, [CLI, "restore", id, "--as", "chain", "--yes"], workspace);
+  const restoreSeconds = restored.seconds;
+  const links = Number(/incremental chain of (\d+) backups/.exec(restored.stderr)?.[1] ?? 1);
+  const sums = await runSql(docker, `${loaded.config.cluster}-chain`, PGBENCH_SUMS_QUERY, "app");
+  const invariants = pgbenchSumsAgree(sums) ? `hold (${sums})` : `BROKEN (${sums})`;
   return { links, drill, drillSeconds, restoreSeconds, invariants };
 }
 

@@ -3,7 +3,6 @@
 // the archive (sampled every second in the primary's archive_status). Then the RTO: pgfort's
 // `restore --latest` and `backup verify --pitr`, beside the raw work on the same files (extract
 // the base, decompress the archived WAL, let PostgreSQL replay it: bench/raw-pitr.sh).
-import { spawn } from "node:child_process";
 import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -15,6 +14,7 @@ import { runSql } from "../src/cluster/sql";
 import { DockerClient } from "../src/docker/client";
 import { handOffBackup } from "../src/handoff/backup";
 import { lsnDistanceBytes } from "../src/metrics/lsn";
+import { timed } from "./timed";
 
 const SCALE = Number(process.env["PGFORT_BENCH_WAL_SCALE"] ?? 20);
 const SECONDS = Number(process.env["PGFORT_BENCH_WAL_SECONDS"] ?? 120);
@@ -23,23 +23,6 @@ const CLI = path.join(__dirname, "..", "src", "cli", "index.js");
 
 function log(message: string): void {
   process.stderr.write(`[bench-wal ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
-}
-
-/** A command and its wall time; its output when it fails. */
-function timed(command: string, args: string[], cwd?: string): Promise<{ seconds: number; stdout: string }> {
-  const started = process.hrtime.bigint();
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-4000)));
-    child.once("error", reject);
-    child.once("exit", (code) => {
-      if (code !== 0) reject(new Error(`${command} ${args.join(" ")} exited ${code}: ${stderr}${stdout.slice(-2000)}`));
-      else resolve({ seconds: Number(process.hrtime.bigint() - started) / 1e9, stdout });
-    });
-  });
 }
 
 async function main(): Promise<void> {

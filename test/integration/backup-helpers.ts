@@ -4,6 +4,7 @@ import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import path from "node:path";
+import { PGBENCH_SUMS_QUERY, pgbenchSumsAgree } from "./pgbench";
 import { docker, psql } from "./postgres";
 import { freePort, Workspace } from "./workspace";
 
@@ -30,13 +31,8 @@ export function pgbench(workspace: Workspace, seconds: number): Promise<void> {
 
 /** pgbench's invariant: every transaction moves the same delta into accounts, tellers, branches and history. */
 export async function assertPgbenchConsistent(container: string): Promise<void> {
-  const sums = await psql(
-    container,
-    "SELECT (SELECT coalesce(sum(abalance),0) FROM pgbench_accounts) || ',' || (SELECT coalesce(sum(tbalance),0) FROM pgbench_tellers) || ',' || (SELECT coalesce(sum(bbalance),0) FROM pgbench_branches) || ',' || (SELECT coalesce(sum(delta),0) FROM pgbench_history)",
-    { db: "app" },
-  );
-  const [accounts, tellers, branches, history] = sums.split(",");
-  assert.ok(accounts === tellers && tellers === branches && branches === history, `not a consistent snapshot: ${sums}`);
+  const sums = await psql(container, PGBENCH_SUMS_QUERY, { db: "app" });
+  assert.ok(pgbenchSumsAgree(sums), `not a consistent snapshot: ${sums}`);
 }
 
 export async function sha256File(file: string): Promise<string> {
