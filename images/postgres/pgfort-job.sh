@@ -11,7 +11,7 @@
 #                                 PGFORT_COMPRESSION_THREADS; PGFORT_AGE_RECIPIENTS (age public
 #                                 keys, space-separated): encrypted with age after compression
 #   dump-database                 PGFORT_DATABASE, PGFORT_DUMP_MODE (pipe|builtin), PGFORT_ROW_COUNT_SQL
-#   basebackup                    PGFORT_BACKUP_LABEL
+#   compress-stdin                the PGFORT_COMPRESSION* and PGFORT_AGE_RECIPIENTS of dump-*: stdin to stdout
 #   basebackup                    PGFORT_BACKUP_LABEL; PGFORT_KEEP_MANIFEST=1: backup_manifest kept
 #                                 in PGFORT_TMP (17+); PGFORT_PARENT_MANIFEST (a file in PGFORT_TMP, as stored) and
 #                                 PGFORT_PARENT_DECOMPRESSION: pg_basebackup --incremental against it
@@ -139,12 +139,41 @@ compressed_pipe() {
     "$@" | "${compressor[@]}" 2>"$stats" | "${encryptor[@]}" || status=$?
   fi
   if [ "$status" -ne 0 ]; then
-    # The compressor's own errors, without its verbose report (it would bury the tool's message).
-    grep -v -e '^Using std' -e '^Decompression will require' -e '^/\*stdin\*' -e '^\*\*\* ' -e 'Compressed [0-9]* bytes into' "$stats" >&2 || true
-    # The ERR trap sees only this function's `return`: say here what failed.
-    echo "pgfort: \"$* | ${compressor[*]:-}${encryptor[*]:+ | ${encryptor[0]}}\" failed with exit status $status" >&2
+    compressor_failed "$status" "$* | ${compressor[*]:-}${encryptor[*]:+ | ${encryptor[0]}}" "$stats"
     return "$status"
   fi
+}
+
+# Says what failed, with the compressor's own errors but without its verbose report (it would
+# bury the tool's message). The ERR trap sees only the caller's `return`. Arguments: the status,
+# the pipeline as words, the compressor's report file.
+compressor_failed() {
+  grep -v -e '^Using std' -e '^Decompression will require' -e '^/\*stdin\*' -e '^\*\*\* ' -e 'Compressed [0-9]* bytes into' "$3" >&2 || true
+  echo "pgfort: \"$2\" failed with exit status $1" >&2
+}
+
+# The parallel engine's bundle (src/jobs/parallel-backup.ts): a tar on stdin, compressed and, when
+# asked, encrypted to stdout. No copying stage before the compressor: it reads stdin itself.
+compress_stdin() {
+  local -a compressor encryptor
+  local stats status=0
+  stats="$(job_tmp)/compressor-report"
+  : >"$stats"
+  compressor_words >/dev/null || return
+  encryptor_words >/dev/null || return
+  mapfile -t compressor < <(compressor_words)
+  mapfile -t encryptor < <(encryptor_words)
+  [ "${#compressor[@]}" -gt 0 ] || compressor=(cat)
+  if [ "${#encryptor[@]}" -eq 0 ]; then
+    "${compressor[@]}" 2>"$stats" || status=$?
+  else
+    "${compressor[@]}" 2>"$stats" | "${encryptor[@]}" || status=$?
+  fi
+  if [ "$status" -ne 0 ]; then
+    compressor_failed "$status" "${compressor[*]}${encryptor[*]:+ | ${encryptor[0]}}" "$stats"
+    return "$status"
+  fi
+  emit_result "\"rawBytes\":$(raw_bytes)"
 }
 
 # The bytes the compressor read, from its report (zstd -vv: "(N B => M B, …)"; lz4 -v: "Compressed
@@ -516,10 +545,11 @@ pgfort_job() {
   local verb="${1:-}"
   case "$verb" in
     dump-globals | dump-database | basebackup) write_pgpass ;;
+    compress-stdin) ;;
     restore-globals | restore-database | reindex-collations | upgrade-move) socket_env_or_pgpass ;;
     extract-base | verify-base | combine-chain | scratch-init | scratch-start | scratch-stop | reset-wal) ;;
     *)
-      echo "usage: pgfort-job dump-globals|dump-database|basebackup|restore-globals|restore-database|extract-base|verify-base|combine-chain|scratch-init|scratch-start|scratch-stop|reindex-collations|upgrade-move|reset-wal" >&2
+      echo "usage: pgfort-job dump-globals|dump-database|basebackup|compress-stdin|restore-globals|restore-database|extract-base|verify-base|combine-chain|scratch-init|scratch-start|scratch-stop|reindex-collations|upgrade-move|reset-wal" >&2
       return 2
       ;;
   esac

@@ -43,7 +43,7 @@ export function chooseParent(
     .filter((entry): entry is CompleteEntry => entry.kind === "physical" && entry.status === "complete" && entry.manifest !== null)
     .sort((a, b) => b.manifest.startedAt.localeCompare(a.manifest.startedAt))[0];
   if (!newest) return { parent: null, why: "no complete physical backup to build on" };
-  if (!pgManifestFile(newest.manifest)) return { parent: null, why: `the newest physical backup ${newest.id} kept no backup_manifest (taken before PostgreSQL 17 or pgfort's incrementals)` };
+  if (!pgManifestFile(newest.manifest)) return { parent: null, why: `the newest physical backup ${newest.id} kept no backup_manifest (taken before PostgreSQL 17, before pgfort's incrementals, or by the parallel engine)` };
   if (options.timeline !== null && newest.manifest.wal && newest.manifest.wal.timeline !== options.timeline) {
     return { parent: null, why: `the newest physical backup ${newest.id} is on timeline ${newest.manifest.wal.timeline}, the server on ${options.timeline} (a promotion since)` };
   }

@@ -37,6 +37,8 @@ export const ManifestSchema = z.object({
   encryption: z.object({ method: z.literal("age"), recipients: z.array(z.string()) }).optional(),
   /** Physical: where the backup starts and ends in the WAL. */
   wal: z.object({ startLsn: z.string(), endLsn: z.string(), timeline: z.number() }).optional(),
+  /** Physical: which engine took it (issue 15); absent: pg_basebackup. Parallel: several `base.N` files. */
+  engine: z.enum(["parallel", "basebackup"]).optional(),
   /** Physical, 17+: the backup this one is an incremental of (null: a full one). src/backup/incremental.ts. */
   parent: z.string().nullable().optional(),
   /** The C library's version and each database's collation version at the backup (absent before issue 12). */

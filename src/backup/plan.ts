@@ -17,6 +17,7 @@ export type JobVerb =
   | "dump-globals"
   | "dump-database"
   | "basebackup"
+  | "compress-stdin"
   | "restore-globals"
   | "restore-database"
   | "extract-base"
@@ -69,7 +70,7 @@ export const ROW_COUNT_QUERY =
   "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace " +
   "WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' AND n.nspname NOT LIKE 'pg_temp%';";
 
-function compressionEnv(compression: CompressionPlan, encryption: EncryptionPlan): Record<string, string> {
+export function compressionEnv(compression: CompressionPlan, encryption: EncryptionPlan): Record<string, string> {
   return {
     PGFORT_COMPRESSION: compression.method,
     PGFORT_COMPRESSION_LEVEL: String(compression.level),

@@ -7,7 +7,7 @@ import { clusterLabels, LABEL_AGENT_CONFIG_DIGEST, LABEL_SPEC_HASH } from "../do
 import { agentContainerName, agentScratchVolumeName, networkName } from "../docker/names";
 import { AGENT_DEFAULT_PORT, AGENT_PACKAGE_DIR, AGENT_SCRATCH_DIR, AGENT_TARGET_DIR, agentImageTag } from "../agent/contract";
 import { planResourceLimits } from "./limits";
-import { HARDENING, hashSpec } from "./plan";
+import { DATA_DIR, HARDENING, hashSpec, WAL_MOUNT } from "./plan";
 import { POSTGRES_UID, secretsMount, socketsMount } from "./secrets";
 
 export const AGENT_NODE = "agent";
@@ -27,6 +27,8 @@ export interface AgentContainerInputs {
   configDigest: string;
   /** Plain environment (planAgentEnv): never a secret. */
   env: string[];
+  /** The primary's volumes, mounted read-only where its server has them: the parallel engine reads them (issue 15). */
+  sourceVolumes?: { data: string; wal: string } | undefined;
 }
 
 export interface AgentContainerPlan {
@@ -90,6 +92,12 @@ export function planAgentContainer(config: Config, inputs: AgentContainerInputs)
         socketsMount(cluster),
         { Type: "volume", Source: scratchVolume, Target: AGENT_SCRATCH_DIR },
         ...(inputs.targetDirectory ? [{ Type: "bind" as const, Source: inputs.targetDirectory, Target: AGENT_TARGET_DIR }] : []),
+        ...(inputs.sourceVolumes
+          ? [
+              { Type: "volume" as const, Source: inputs.sourceVolumes.data, Target: DATA_DIR, ReadOnly: true },
+              { Type: "volume" as const, Source: inputs.sourceVolumes.wal, Target: WAL_MOUNT, ReadOnly: true },
+            ]
+          : []),
       ],
       NetworkMode: networkName(cluster),
     },

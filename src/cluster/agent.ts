@@ -11,6 +11,7 @@ import { AGENT_CONFIG_FILE, AWS_CREDENTIALS_FILE, agentImageTag } from "../agent
 import { planS3Access } from "../handoff/s3-access";
 import { fileTargetDirectory, planAgentConfig, planAgentEnv, planAwsCredentials } from "../agent/plan";
 import { writeJsonFileAtomic } from "../state/json-file";
+import { primarySourceVolumes } from "../handoff/source-volumes";
 import { agentConfigDigest, AGENT_NODE, AGENT_STOP_TIMEOUT_SECONDS, planAgentContainer } from "./agent-container";
 import { explainLimitWarnings } from "./limits";
 import { POSTGRES_UID, secretsDir } from "./secrets";
@@ -120,6 +121,7 @@ export async function upAgent(docker: DockerClient, loaded: LoadedConfig, env: N
     targetDirectory,
     targetGroup: targetDirectory ? await targetGroup(targetDirectory) : undefined,
     configDigest: synced.digest,
+    sourceVolumes: await primarySourceVolumes(docker, loaded),
     env: planAgentEnv(config.backups.target, config.backups.target.startsWith("s3://") ? planS3Access(config.backups.s3, await docker.networkGateway(networkName(config.cluster)), env).env : undefined),
   });
   const url = `http://${config.agent.bind === "0.0.0.0" ? "127.0.0.1" : config.agent.bind}:${config.agent.port}`;

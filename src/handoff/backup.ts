@@ -12,6 +12,7 @@ import { ContainerError } from "../errors";
 import { JobFailedError, type JobEvent } from "../jobs/events";
 import { drillError } from "../backup/drill-outcome";
 import { handOffJob, type HandOffRequest } from "./run-job";
+import { primarySourceVolumes, sourceMounts } from "./source-volumes";
 import type { RecoveryTarget } from "../wal/recovery-target";
 
 export interface HandOffListener {
@@ -56,7 +57,7 @@ interface HandOffCommon extends HandOffListener {
   signal?: AbortSignal | undefined;
 }
 
-function handOff(docker: DockerClient, loaded: LoadedConfig, request: HandOffCommon, job: Pick<HandOffRequest, "args" | "needsServer" | "scratch" | "mounts" | "needsNetwork" | "role">): Promise<unknown> {
+function handOff(docker: DockerClient, loaded: LoadedConfig, request: HandOffCommon, job: Pick<HandOffRequest, "args" | "needsServer" | "scratch" | "mounts" | "agentMounts" | "needsNetwork" | "role">): Promise<unknown> {
   return handOffJob(docker, loaded, {
     ...job,
     targetUrl: request.targetUrl,
@@ -74,7 +75,9 @@ export async function handOffBackup(docker: DockerClient, loaded: LoadedConfig, 
   if (request.job) args.push("--job", request.job);
   if (request.logicalMode) args.push("--logical-mode", request.logicalMode);
   if (request.incremental) args.push("--incremental", "--full-every", String(request.incremental.fullEvery));
-  return parsed(ManifestSchema, await handOff(docker, loaded, request, { args, needsServer: true }), "manifest");
+  // Physical: the primary's volumes read-only, for the parallel engine (a running agent has them already).
+  const agentMounts = request.kind === "physical" ? sourceMounts(await primarySourceVolumes(docker, loaded)) : [];
+  return parsed(ManifestSchema, await handOff(docker, loaded, request, { args, needsServer: true, agentMounts }), "manifest");
 }
 
 const PruneResultSchema = z.object({

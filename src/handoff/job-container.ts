@@ -33,8 +33,8 @@ export interface JobContainerContext {
   scratchVolume?: string;
   /** The pgfort.role label: backup (backups, prune), verify (drills) or restore. */
   role?: "backup" | "verify" | "restore";
-  /** Volumes the job works on (a restore's new data volume), read-write. */
-  mounts?: ReadonlyArray<{ volume: string; target: string }>;
+  /** Volumes the job works on: a restore's new data volume (read-write), the primary's for the parallel engine (read-only). */
+  mounts?: ReadonlyArray<{ volume: string; target: string; readOnly?: boolean }>;
 }
 
 export function planOneOffJobContainer(context: JobContainerContext): ContainerCreateOptions {
@@ -62,7 +62,7 @@ export function planOneOffJobContainer(context: JobContainerContext): ContainerC
         secretsBind(config.cluster),
         ...(context.targetDirectory ? [`${context.targetDirectory}:${AGENT_TARGET_DIR}`] : []),
         ...(context.scratchVolume ? [`${context.scratchVolume}:${AGENT_SCRATCH_DIR}`] : []),
-        ...(context.mounts ?? []).map((mount) => `${mount.volume}:${mount.target}`),
+        ...(context.mounts ?? []).map((mount) => `${mount.volume}:${mount.target}${mount.readOnly ? ":ro" : ""}`),
       ],
       NetworkMode: networkMode,
       ...(context.targetGroup !== undefined ? { GroupAdd: [String(context.targetGroup)] } : {}),

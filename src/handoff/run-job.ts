@@ -40,6 +40,8 @@ export interface HandOffRequest {
   scratch?: boolean;
   /** Volumes the job works on (a restore's new data volume): only a one-off container can mount them. */
   mounts?: ReadonlyArray<{ volume: string; target: string }>;
+  /** Read-only volumes a one-off container mounts; a running agent has them already (the primary's, for the parallel engine). */
+  agentMounts?: ReadonlyArray<{ volume: string; target: string; readOnly: true }>;
   /** A one-off container on the cluster network even for a file:// target (a logical restore's new server). */
   needsNetwork?: boolean;
   /** The one-off container's pgfort.role (default backup; verify for drills). */
@@ -144,7 +146,7 @@ async function runOneOff(
   // Labelled with its owner like the container: the reaper takes both when this process dies first.
   const scratchVolume = request.scratch ? `${objectName(config.cluster, node)}-scratch` : undefined;
   if (scratchVolume) await docker.ensureVolume(scratchVolume, { ...clusterLabels(config.cluster, "verify", node), ...ownerLabels() });
-  const create = planOneOffJobContainer({ config, node, args, network, role, hostCpus: engine.cpus, ...(request.mounts ? { mounts: request.mounts } : {}), ...(targetDirectory ? { targetDirectory, targetGroup: await targetGroup(targetDirectory) } : {}), ...(s3 ? { env: s3.env } : {}), ...(scratchVolume ? { scratchVolume } : {}) });
+  const create = planOneOffJobContainer({ config, node, args, network, role, hostCpus: engine.cpus, ...(request.mounts || request.agentMounts ? { mounts: [...(request.mounts ?? []), ...(request.agentMounts ?? [])] } : {}), ...(targetDirectory ? { targetDirectory, targetGroup: await targetGroup(targetDirectory) } : {}), ...(s3 ? { env: s3.env } : {}), ...(scratchVolume ? { scratchVolume } : {}) });
   request.onStart?.({ mode: "one-off", container: create.name ?? node });
   const reader = new JobEventsReader(request.onEvent, s3 ? withEndpointView(hostView, s3) : hostView);
   const lifeline = new PassThrough();

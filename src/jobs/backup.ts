@@ -29,6 +29,8 @@ import type { JobRuntime } from "./runtime";
 import { explainToolFailure, toolOf } from "./tool-failure";
 import { chooseParent, pgManifestFile, pgManifestName } from "../backup/incremental";
 import { listBackups } from "../backup/catalog";
+import { DATA_DIR } from "../cluster/plan";
+import { parallelUnavailable, runParallelBase } from "./parallel-backup";
 import { COLLATION_RECORD_QUERY, CollationRecordSchema, type CollationRecord } from "../collation/versions";
 
 export interface BackupRequest {
@@ -77,10 +79,13 @@ export async function runBackupJob(runtime: JobRuntime, config: Config, target: 
   const id = newBackupId(startedAt, randomBytes(3).toString("hex"));
   const directory = backupDirectory(config.cluster, request.kind, id);
   const encryption = config.backups.encryption ? { recipients: config.backups.encryption.recipients } : undefined;
+  const parallel = request.kind === "physical" && physical && !physical.parent && !request.incremental ? await parallelEngine(runtime, config, request) : undefined;
   const artifacts =
     request.kind === "logical"
       ? planLogicalArtifacts(databases, compression, request.logicalMode ?? "pipe", encryption)
-      : [withParent(planPhysicalArtifact(compression, `pgfort ${id}`, encryption), physical)];
+      : parallel
+        ? []
+        : [withParent(planPhysicalArtifact(compression, `pgfort ${id}`, encryption), physical)];
 
   const written: string[] = [];
   try {
@@ -108,6 +113,11 @@ export async function runBackupJob(runtime: JobRuntime, config: Config, target: 
       if (artifact.database !== undefined) rowCounts[artifact.database] = result.rowCounts ?? {};
       if (artifact.content === "base") wal = result.wal;
     }
+    if (parallel) {
+      const base = await runParallelBase({ runtime, target, directory, label: `pgfort ${id}`, compression, encryption, workers: parallel.workers, dataDir: parallel.dataDir, written, signal, onInfo: request.onInfo, onProgress: request.onProgress });
+      files.push(...base.files);
+      wal = base.wal;
+    }
     if (request.kind === "physical" && !wal) {
       throw new BackupError("pg_basebackup did not report its WAL start and end points", "rebuild the image (pgfort build): its pgfort-job reports them");
     }
@@ -131,7 +141,8 @@ export async function runBackupJob(runtime: JobRuntime, config: Config, target: 
       ...(request.kind === "logical" ? { rowCounts } : {}),
       ...(encryption ? { encryption: { method: "age" as const, recipients: [...encryption.recipients] } } : {}),
       ...(wal ? { wal } : {}),
-      ...(physical?.keepManifest ? { parent: physical.parent?.id ?? null } : {}),
+      ...(request.kind === "physical" ? { engine: parallel ? ("parallel" as const) : ("basebackup" as const) } : {}),
+      ...(physical?.keepManifest && !parallel ? { parent: physical.parent?.id ?? null } : {}),
       ...(collation ? { collation } : {}),
     };
     // Last: its presence is what makes the backup complete; an interrupted run never writes it.
@@ -304,6 +315,23 @@ async function planPhysical(runtime: JobRuntime, target: BackupTarget, cluster: 
   }
   request.onInfo?.(`taking an incremental backup against ${choice.parent.id} (chain of ${choice.chainLength}, fullEvery ${request.incremental.fullEvery})`);
   return { keepManifest, parent: choice.parent, inputs: { [PARENT_MANIFEST_INPUT]: bytes }, parentDecompression: file.compression };
+}
+
+/**
+ * The parallel engine's workers and the data directory it reads, when backups.physical.engine is
+ * parallel and the primary's data volume is mounted here; otherwise undefined, after a line saying
+ * why pg_basebackup takes the backup instead.
+ */
+async function parallelEngine(runtime: JobRuntime, config: Config, request: BackupRequest): Promise<{ workers: number; dataDir: string } | undefined> {
+  const { engine, workers } = config.backups.physical;
+  if (engine !== "parallel") return undefined;
+  const dataDir = runtime.sourceDataDir ?? DATA_DIR;
+  const why = await parallelUnavailable(runtime, dataDir);
+  if (why) {
+    request.onInfo?.(`backups.physical.engine is parallel, but ${why}: taking the backup with pg_basebackup instead`);
+    return undefined;
+  }
+  return { workers: workers ?? compressionThreads(config.backups.resources.cpus, runtime.cpus), dataDir };
 }
 
 /** The base artifact with what its program needs to keep the manifest and build on the parent. */

@@ -162,6 +162,23 @@ describe("pgfort-job", function () {
       assert.match(run.stderr, /No space left on device/, "the compressor's own message is shown");
       assert.equal(run.result, undefined);
     });
+
+    it("compress-stdin: the parallel engine's bundle, compressed straight from stdin, its raw bytes counted", function () {
+      const input = Buffer.alloc(300_000, "pgfort bundle ");
+      const zstd = job("compress-stdin", { PGFORT_COMPRESSION: "zstd", PGFORT_COMPRESSION_LEVEL: "3" }, input);
+      assert.equal(zstd.code, 0, zstd.stderr);
+      assert.ok(zstd.stdout.length < input.length / 10);
+      assert.deepEqual(spawnSync("zstd", ["-dc"], { input: zstd.stdout }).stdout, input);
+      assert.deepEqual(zstd.result, { rawBytes: input.length });
+      const lz4 = job("compress-stdin", { PGFORT_COMPRESSION: "lz4", PGFORT_COMPRESSION_LEVEL: "1" }, input);
+      assert.deepEqual(spawnSync("lz4", ["-dc"], { input: lz4.stdout }).stdout, input);
+      assert.deepEqual(lz4.result, { rawBytes: input.length });
+      fake("zstd", "cat >/dev/null; echo 'zstd: error 70 : Write error : No space left on device' >&2; exit 1");
+      const failed = job("compress-stdin", { PGFORT_COMPRESSION: "zstd" }, input);
+      assert.notEqual(failed.code, 0);
+      assert.match(failed.stderr, /No space left on device/);
+      assert.equal(failed.result, undefined);
+    });
   });
 
   describe("password", function () {

@@ -1,0 +1,332 @@
+// The parallel physical engine (issue 15): the primary's data volume, mounted read-only into the
+// job's container, read by N workers under PostgreSQL's low-level backup API. One session holds
+// pg_backup_start for the whole copy (with a temporary slot that keeps the WAL); the files go in
+// balanced bundles, each a tar written here (every page of a relation file checked against its
+// data checksum on the way, a failing page read again before it counts) and compressed and
+// encrypted by a pgfort-job child, streamed to the target with its sha256. pg_backup_stop comes
+// last; its backup_label, global/pg_control, the WAL from start to stop and a PostgreSQL
+// backup_manifest form the last bundle, so a restore is `tar -x` of every bundle, in any order.
+import { open, readdir, readFile, lstat, type FileHandle } from "node:fs/promises";
+import path from "node:path";
+import { pack as tarPack, type Pack } from "tar-stream";
+import { z } from "zod";
+import { BackupError } from "../errors";
+import { Measure, readJobResult } from "../backup/job";
+import { compressionSuffix, ENCRYPTION_SUFFIX } from "../backup/layout";
+import type { BackupFile, BackupManifest } from "../backup/manifest";
+import { compressionEnv, type CompressionPlan, type EncryptionPlan } from "../backup/plan";
+import type { BackupTarget } from "../backup/targets/target";
+import { nameCorruptRelations } from "../backup/corrupt-pages";
+import { BLOCKS_PER_SEGMENT, failingPages, lsnNumber, PAGE_SIZE } from "../backup/page-checksum";
+import { firstBlockOf, isChecksummed, isExcluded, planBundles, unloggedLeftOut, walFilesBetween, type SourceEntry } from "../backup/source-files";
+import { renderPgBackupManifest, type ManifestFile } from "../backup/pg-backup-manifest";
+import { runChildProgram } from "./child-program";
+import { inParallel } from "./in-parallel";
+import type { JobRuntime } from "./runtime";
+import type { BackupProgress } from "./backup";
+
+/** A bundle is at most this large unless one file is (relation segments are 1 GiB). */
+export const MAX_BUNDLE_BYTES = 1024 ** 3;
+const CHUNK_BYTES = 1024 * 1024;
+/** The last bundle: backup_label, pg_control, the WAL, backup_manifest. */
+const LAST_BUNDLE = "last";
+
+export interface ParallelBaseRequest {
+  runtime: JobRuntime;
+  target: BackupTarget;
+  /** The backup's directory in the target (trailing slash). */
+  directory: string;
+  label: string;
+  compression: CompressionPlan;
+  encryption: EncryptionPlan;
+  workers: number;
+  /** The primary's data directory as mounted here, read-only. */
+  dataDir: string;
+  /** Every key written, for the caller's cleanup. */
+  written: string[];
+  onProgress?(progress: BackupProgress): void;
+  onInfo?(message: string): void;
+  signal?: AbortSignal | undefined;
+}
+
+export interface ParallelBaseResult {
+  files: BackupFile[];
+  wal: NonNullable<BackupManifest["wal"]>;
+}
+
+const IdentityRow = z.object({ system_identifier: z.string(), checkpoint_lsn: z.string() });
+
+/** pg_control's system identifier and last checkpoint, as the server prints them. */
+function controlFacts(control: Buffer): { systemIdentifier: string; checkpointLsn: string } {
+  const checkpoint = control.readBigUInt64LE(32);
+  const hex = (value: bigint) => value.toString(16).toUpperCase();
+  return { systemIdentifier: control.readBigUInt64LE(0).toString(), checkpointLsn: `${hex(checkpoint >> 32n)}/${hex(checkpoint & 0xffffffffn)}` };
+}
+
+/**
+ * Why the engine cannot read the running primary's data directory at `dataDir`, or undefined when
+ * it can: the volume is mounted, is this cluster's (system identifier), is the live one (its
+ * pg_control holds the primary's last checkpoint, not a former primary's), and has no tablespace
+ * elsewhere.
+ */
+export async function parallelUnavailable(runtime: JobRuntime, dataDir: string): Promise<string | undefined> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const control = await readFile(path.join(dataDir, "global", "pg_control")).catch(() => undefined);
+    if (!control) return `the primary's data volume is not mounted in this container (no ${dataDir}/global/pg_control)`;
+    const [server] = await runtime.primary.query("SELECT system_identifier::text AS system_identifier, (SELECT checkpoint_lsn::text FROM pg_control_checkpoint()) AS checkpoint_lsn FROM pg_control_system()", IdentityRow);
+    const mounted = controlFacts(control);
+    if (!server) return "the primary did not say its system identifier";
+    if (mounted.systemIdentifier !== server.system_identifier) return `the data volume mounted at ${dataDir} is another cluster's (system identifier ${mounted.systemIdentifier}, the primary's ${server.system_identifier})`;
+    if (mounted.checkpointLsn === server.checkpoint_lsn) {
+      const tablespaces = await readdir(path.join(dataDir, "pg_tblspc")).catch(() => []);
+      return tablespaces.length > 0 ? `the primary has tablespaces outside its data volume (pg_tblspc: ${tablespaces.join(", ")})` : undefined;
+    }
+    // A checkpoint may have ended between the two reads: ask again.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    if (attempt === 2) return `the data volume mounted at ${dataDir} is not the running primary's (its last checkpoint is ${mounted.checkpointLsn}, the primary's ${server.checkpoint_lsn}): a former primary's volume`;
+  }
+  return undefined;
+}
+
+const StartRow = z.object({ lsn: z.string() });
+const StopRow = z.object({ lsn: z.string(), labelfile: z.string(), spcmapfile: z.string().nullable() });
+const SegmentRow = z.object({ bytes: z.string() });
+
+export async function runParallelBase(request: ParallelBaseRequest): Promise<ParallelBaseResult> {
+  const { runtime, dataDir, signal } = request;
+  const primary = runtime.primary;
+  const slot = `pgfort_backup_${process.pid}_${Date.now().toString(36)}`;
+  // A temporary slot from before the start keeps every WAL file the backup needs until it is copied.
+  const slotMade = await primary
+    .query("SELECT 1 AS made FROM pg_create_physical_replication_slot($1, true, true)", z.object({ made: z.number() }), [slot])
+    .then(() => true)
+    .catch((error: Error) => {
+      request.onInfo?.(`no temporary replication slot for the backup (${error.message}): the WAL it needs is kept only as long as the server keeps it anyway`);
+      return false;
+    });
+  let started = false;
+  try {
+    const [segment] = await primary.query("SELECT setting AS bytes FROM pg_settings WHERE name = 'wal_segment_size'", SegmentRow);
+    const segmentBytes = Number(segment?.bytes ?? 16 * 1024 * 1024);
+    const [start] = await primary.query("SELECT pg_backup_start($1, true)::text AS lsn", StartRow, [request.label]);
+    if (!start) throw new BackupError("pg_backup_start returned nothing", "check the primary's log");
+    started = true;
+    const startLsn = lsnNumber(start.lsn);
+    const entries = await walkDataDirectory(dataDir);
+    const directories = entries.filter((entry) => entry.type === "directory");
+    const files = entries.filter((entry) => entry.type === "file" && entry.path !== "global/pg_control");
+    const bundles = planBundles(files, request.workers, MAX_BUNDLE_BYTES);
+    request.onInfo?.(`parallel engine: ${files.length} files (${(files.reduce((sum, file) => sum + file.size, 0) / 1024 ** 2).toFixed(0)} MiB) in ${bundles.length} bundles, ${request.workers} workers`);
+    const copied: ManifestFile[] = [];
+    const damaged: Array<{ file: string; block: number }> = [];
+    const stored = await inParallel(
+      bundles.map((bundle, index) => ({ name: bundleName(String(index + 1), request), entries: index === 0 ? [...directories, ...bundle.files] : bundle.files })),
+      request.workers,
+      (bundle, workSignal) =>
+        streamBundle(request, bundle.name, workSignal, async (pack) => {
+          for (const entry of bundle.entries) {
+            workSignal.throwIfAborted();
+            if (entry.type === "directory") {
+              await addEntry(pack, { name: entry.path, type: "directory", mode: entry.mode & 0o7777, mtime: new Date(entry.mtimeMs) });
+              continue;
+            }
+            const size = await addFile(pack, dataDir, entry, startLsn, damaged);
+            if (size !== undefined) copied.push({ path: entry.path, size, mtimeMs: entry.mtimeMs });
+          }
+        }),
+    );
+    if (damaged.length > 0) {
+      const failures = damaged.map(({ file, block }) => {
+        const [, databaseOid = "0", filenode = "0"] = /^base\/(\d+)\/(\d+)/.exec(file) ?? [];
+        return { file, block, databaseOid: Number(databaseOid), filenode: Number(filenode) };
+      });
+      const relations = await nameCorruptRelations(runtime.queryIn, failures);
+      throw new BackupError(
+        `pages fail their data checksums in ${relations.join("; ")}: nothing was kept of this backup`,
+        "the primary's data is damaged there: REINDEX a damaged index; restore a damaged table from an earlier backup (pgfort restore ID --as NAME), and check the disk",
+      );
+    }
+    // pg_control last of the data files, as pg_basebackup copies it.
+    const control = await readFile(path.join(dataDir, "global", "pg_control"));
+    const controlStat = await lstat(path.join(dataDir, "global", "pg_control"));
+    const [stop] = await primary.query("SELECT lsn::text AS lsn, labelfile, spcmapfile FROM pg_backup_stop(false)", StopRow);
+    started = false;
+    if (!stop) throw new BackupError("pg_backup_stop returned nothing", "check the primary's log");
+    const timeline = Number(/^START TIMELINE: (\d+)$/m.exec(stop.labelfile)?.[1] ?? /\(file ([0-9A-F]{8})/.exec(stop.labelfile)?.[1] ?? "1");
+    const wal = { startLsn: start.lsn, endLsn: stop.lsn, timeline: Number.isFinite(timeline) ? timeline : 1 };
+    const now = Date.now();
+    const label = Buffer.from(stop.labelfile);
+    const spcmap = stop.spcmapfile ? Buffer.from(stop.spcmapfile) : undefined;
+    copied.push({ path: "backup_label", size: label.length, mtimeMs: now }, { path: "global/pg_control", size: control.length, mtimeMs: controlStat.mtimeMs });
+    if (spcmap && spcmap.length > 0) copied.push({ path: "tablespace_map", size: spcmap.length, mtimeMs: now });
+    const walFiles = walFilesBetween(lsnNumber(wal.startLsn), lsnNumber(wal.endLsn), wal.timeline, segmentBytes);
+    const histories = (await readdir(path.join(dataDir, "pg_wal")).catch(() => [] as string[])).filter((name) => /^[0-9A-F]{8}\.history$/.test(name));
+    const manifest = Buffer.from(renderPgBackupManifest(copied.sort((a, b) => a.path.localeCompare(b.path)), wal));
+    const last = await streamBundle(request, bundleName(LAST_BUNDLE, request), signal ?? new AbortController().signal, async (pack) => {
+      await addEntry(pack, { name: "backup_label", mode: 0o600, mtime: new Date(now) }, label);
+      if (spcmap && spcmap.length > 0) await addEntry(pack, { name: "tablespace_map", mode: 0o600, mtime: new Date(now) }, spcmap);
+      await addEntry(pack, { name: "global/pg_control", mode: 0o600, mtime: new Date(controlStat.mtimeMs) }, control);
+      for (const name of [...histories, ...walFiles]) {
+        const bytes = await readFile(path.join(dataDir, "pg_wal", name)).catch((error: NodeJS.ErrnoException) => {
+          if (error.code === "ENOENT") {
+            throw new BackupError(`WAL file ${name}, which the backup needs, was removed before it was copied`, "free a replication slot (max_replication_slots) or raise wal_keep_size, then run the backup again");
+          }
+          throw error;
+        });
+        await addEntry(pack, { name: `pg_wal/${name}`, mode: 0o600 }, bytes);
+      }
+      await addEntry(pack, { name: "backup_manifest", mode: 0o600, mtime: new Date(now) }, manifest);
+    });
+    return { files: [...stored, last], wal };
+  } finally {
+    if (started) await primary.query("SELECT 1 AS stopped FROM pg_backup_stop(false)", z.object({ stopped: z.number() })).catch(() => undefined);
+    if (slotMade) await primary.query("SELECT pg_drop_replication_slot($1)", z.unknown(), [slot]).catch(() => undefined);
+  }
+}
+
+function bundleName(which: string, request: ParallelBaseRequest): string {
+  return `base.${which}.tar${compressionSuffix(request.compression.method)}${request.encryption ? ENCRYPTION_SUFFIX : ""}`;
+}
+
+/** Every entry of the data directory a base backup copies (src/backup/source-files.ts decides). */
+async function walkDataDirectory(root: string): Promise<SourceEntry[]> {
+  const entries: SourceEntry[] = [];
+  const visit = async (relative: string) => {
+    const names = await readdir(path.join(root, relative)).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === "ENOENT") return [] as string[];
+      throw error;
+    });
+    for (const name of names.sort()) {
+      const child = relative ? `${relative}/${name}` : name;
+      if (isExcluded(child)) continue;
+      const stat = await lstat(path.join(root, child)).catch(() => undefined);
+      if (!stat) continue; // gone since the listing: WAL replay recreates what matters
+      if (stat.isSymbolicLink()) {
+        // pg_wal points at the WAL volume: a directory in the backup, with its subdirectories.
+        if (child !== "pg_wal") continue;
+        entries.push({ path: "pg_wal", type: "directory", size: 0, mode: 0o700, mtimeMs: stat.mtimeMs });
+        for (const sub of ["archive_status", "summaries"]) {
+          const inner = await lstat(path.join(root, "pg_wal", sub)).catch(() => undefined);
+          if (inner?.isDirectory()) entries.push({ path: `pg_wal/${sub}`, type: "directory", size: 0, mode: 0o700, mtimeMs: inner.mtimeMs });
+        }
+      } else if (stat.isDirectory()) {
+        entries.push({ path: child, type: "directory", size: 0, mode: stat.mode, mtimeMs: stat.mtimeMs });
+        await visit(child);
+      } else if (stat.isFile()) {
+        entries.push({ path: child, type: "file", size: stat.size, mode: stat.mode, mtimeMs: stat.mtimeMs });
+      }
+    }
+  };
+  await visit("");
+  const unlogged = unloggedLeftOut(entries.filter((entry) => entry.type === "file").map((entry) => entry.path));
+  return entries.filter((entry) => !unlogged.has(entry.path));
+}
+
+type EntryHeader = Parameters<Pack["entry"]>[0];
+
+function addEntry(pack: Pack, header: EntryHeader, content?: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const full = { uid: 999, gid: 999, ...header };
+    if (content) pack.entry(full, content, (error) => (error ? reject(error) : resolve()));
+    else pack.entry(full, (error) => (error ? reject(error) : resolve()));
+  });
+}
+
+/**
+ * One file into the tar: its size when the listing saw it (a file that shrank since is padded
+ * with zeros, as pg_basebackup does; WAL replay puts it right), every whole page of a relation
+ * file checked. A page that fails is read again (it may have been half-written when read); if it
+ * fails again it is damage, recorded in `damaged`. Returns the bytes stored, or undefined for a
+ * file gone since the listing.
+ */
+async function addFile(pack: Pack, dataDir: string, entry: SourceEntry, startLsn: number, damaged: Array<{ file: string; block: number }>): Promise<number | undefined> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path.join(dataDir, entry.path), "r");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw error;
+  }
+  try {
+    const checked = isChecksummed(entry.path);
+    const firstBlock = checked ? firstBlockOf(entry.path, BLOCKS_PER_SEGMENT) : 0;
+    const sink = pack.entry({ name: entry.path, size: entry.size, mode: entry.mode & 0o7777, mtime: new Date(entry.mtimeMs), uid: 999, gid: 999 });
+    const finished = new Promise<void>((resolve, reject) => {
+      sink.once("error", reject);
+      sink.once("finish", () => resolve());
+    });
+    let offset = 0;
+    while (offset < entry.size) {
+      const length = Math.min(CHUNK_BYTES, entry.size - offset);
+      const chunk = Buffer.allocUnsafeSlow(length);
+      const { bytesRead } = await handle.read(chunk, 0, length, offset);
+      if (bytesRead < length) chunk.fill(0, bytesRead);
+      if (checked) {
+        const whole = Math.floor(bytesRead / PAGE_SIZE) * PAGE_SIZE;
+        if (whole > 0) {
+          for (const failure of failingPages(chunk.subarray(0, whole), firstBlock + offset / PAGE_SIZE, startLsn)) {
+            const at = (failure.block - firstBlock) * PAGE_SIZE;
+            const again = Buffer.allocUnsafeSlow(PAGE_SIZE);
+            const reread = await handle.read(again, 0, PAGE_SIZE, at);
+            // The second read is what is stored: the server may have finished writing the page.
+            if (reread.bytesRead === PAGE_SIZE) again.copy(chunk, at - offset);
+            if (reread.bytesRead === PAGE_SIZE && failingPages(again, failure.block, startLsn).length === 0) continue;
+            damaged.push({ file: entry.path, block: failure.block });
+          }
+        }
+      }
+      if (!sink.write(chunk)) await new Promise<void>((resolve) => sink.once("drain", () => resolve()));
+      offset += length;
+    }
+    sink.end(() => undefined);
+    await finished;
+    return entry.size;
+  } finally {
+    await handle.close();
+  }
+}
+
+/** One bundle: a tar written by `fill`, through a compress-stdin child, into the target. */
+async function streamBundle(request: ParallelBaseRequest, name: string, signal: AbortSignal, fill: (pack: Pack) => Promise<void>): Promise<BackupFile> {
+  const key = `${request.directory}${name}`;
+  request.written.push(key);
+  const started = Date.now();
+  const measure = new Measure((bytes) => request.onProgress?.({ file: name, bytes, elapsedMs: Date.now() - started }));
+  const pending = await request.target.write(key);
+  const pack = tarPack();
+  const filled = fill(pack).then(
+    () => pack.finalize(),
+    (error: Error) => {
+      pack.destroy(error);
+      throw error;
+    },
+  );
+  let run;
+  try {
+    [run] = await Promise.all([
+      runChildProgram({ verb: "compress-stdin", env: compressionEnv({ ...request.compression, threads: 1 }, request.encryption) }, { stdin: pack as unknown as NodeJS.ReadableStream & import("node:stream").Readable, stdout: [measure, pending.stream], signal }),
+      filled,
+    ]);
+  } catch (error) {
+    const targetFailure = signal.aborted ? undefined : await pending.failure();
+    await pending.abort();
+    await filled.catch(() => undefined);
+    throw targetFailure ?? error;
+  }
+  if (run.exitCode !== 0) {
+    await pending.abort();
+    throw new BackupError(`compressing ${name} failed (exit ${run.exitCode}): ${run.stderr.lastLines(6) || "no output"}`, "check backups.compression and backups.encryption, then run the backup again");
+  }
+  const result = readJobResult(run.result, `compressing ${name}`);
+  await pending.commit();
+  const { method } = request.compression;
+  return {
+    name,
+    content: "base",
+    bytes: measure.bytes,
+    rawBytes: result.rawBytes ?? (method === "none" && !request.encryption ? measure.bytes : null),
+    sha256: measure.sha256(),
+    compression: method,
+    ...(request.encryption ? { encryption: "age" as const } : {}),
+  };
+}
