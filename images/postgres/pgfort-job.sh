@@ -11,7 +11,8 @@
 #                                 PGFORT_COMPRESSION_THREADS; PGFORT_AGE_RECIPIENTS (age public
 #                                 keys, space-separated): encrypted with age after compression
 #   dump-database                 PGFORT_DATABASE, PGFORT_DUMP_MODE (pipe|builtin), PGFORT_ROW_COUNT_SQL
-#   compress-stdin                the PGFORT_COMPRESSION* and PGFORT_AGE_RECIPIENTS of dump-*: stdin to stdout
+#   compress-stdin                the PGFORT_COMPRESSION* and PGFORT_AGE_RECIPIENTS of dump-*: stdin (or the
+#                                 FIFO PGFORT_INPUT) to stdout
 #   basebackup                    PGFORT_BACKUP_LABEL; PGFORT_KEEP_MANIFEST=1: backup_manifest kept
 #                                 in PGFORT_TMP (17+); PGFORT_PARENT_MANIFEST (a file in PGFORT_TMP, as stored) and
 #                                 PGFORT_PARENT_DECOMPRESSION: pg_basebackup --incremental against it
@@ -157,6 +158,8 @@ compressor_failed() {
 compress_stdin() {
   local -a compressor encryptor
   local stats status=0
+  # PGFORT_INPUT: a FIFO the engine's worker thread writes the tar into.
+  if [ -n "${PGFORT_INPUT:-}" ]; then exec <"$PGFORT_INPUT"; fi
   stats="$(job_tmp)/compressor-report"
   : >"$stats"
   compressor_words >/dev/null || return

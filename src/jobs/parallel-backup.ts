@@ -6,9 +6,12 @@
 // encrypted by a pgfort-job child, streamed to the target with its sha256. pg_backup_stop comes
 // last; its backup_label, global/pg_control, the WAL from start to stop and a PostgreSQL
 // backup_manifest form the last bundle, so a restore is `tar -x` of every bundle, in any order.
-import { open, readdir, readFile, lstat, type FileHandle } from "node:fs/promises";
+import { execFile } from "node:child_process";
+import { closeSync, constants, openSync } from "node:fs";
+import { lstat, mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { Worker } from "node:worker_threads";
 import path from "node:path";
-import { pack as tarPack, type Pack } from "tar-stream";
 import { z } from "zod";
 import { BackupError } from "../errors";
 import { Measure, readJobResult } from "../backup/job";
@@ -17,8 +20,9 @@ import type { BackupFile, BackupManifest } from "../backup/manifest";
 import { compressionEnv, type CompressionPlan, type EncryptionPlan } from "../backup/plan";
 import type { BackupTarget } from "../backup/targets/target";
 import { nameCorruptRelations } from "../backup/corrupt-pages";
-import { BLOCKS_PER_SEGMENT, failingPages, lsnNumber, PAGE_SIZE } from "../backup/page-checksum";
-import { firstBlockOf, isChecksummed, isExcluded, planBundles, unloggedLeftOut, walFilesBetween, type SourceEntry } from "../backup/source-files";
+import { lsnNumber } from "../backup/page-checksum";
+import { isExcluded, planBundles, unloggedLeftOut, walFilesBetween, type SourceEntry } from "../backup/source-files";
+import type { BundleOutcome, BundleWork, MemoryEntry } from "./bundle-worker";
 import { renderPgBackupManifest, type ManifestFile } from "../backup/pg-backup-manifest";
 import { runChildProgram } from "./child-program";
 import { inParallel } from "./in-parallel";
@@ -27,7 +31,6 @@ import type { BackupProgress } from "./backup";
 
 /** A bundle is at most this large unless one file is (relation segments are 1 GiB). */
 export const MAX_BUNDLE_BYTES = 1024 ** 3;
-const CHUNK_BYTES = 1024 * 1024;
 /** The last bundle: backup_label, pg_control, the WAL, backup_manifest. */
 const LAST_BUNDLE = "last";
 
@@ -117,24 +120,13 @@ export async function runParallelBase(request: ParallelBaseRequest): Promise<Par
     const files = entries.filter((entry) => entry.type === "file" && entry.path !== "global/pg_control");
     const bundles = planBundles(files, request.workers, MAX_BUNDLE_BYTES);
     request.onInfo?.(`parallel engine: ${files.length} files (${(files.reduce((sum, file) => sum + file.size, 0) / 1024 ** 2).toFixed(0)} MiB) in ${bundles.length} bundles, ${request.workers} workers`);
-    const copied: ManifestFile[] = [];
-    const damaged: Array<{ file: string; block: number }> = [];
-    const stored = await inParallel(
+    const bundled = await inParallel(
       bundles.map((bundle, index) => ({ name: bundleName(String(index + 1), request), entries: index === 0 ? [...directories, ...bundle.files] : bundle.files })),
       request.workers,
-      (bundle, workSignal) =>
-        streamBundle(request, bundle.name, workSignal, async (pack) => {
-          for (const entry of bundle.entries) {
-            workSignal.throwIfAborted();
-            if (entry.type === "directory") {
-              await addEntry(pack, { name: entry.path, type: "directory", mode: entry.mode & 0o7777, mtime: new Date(entry.mtimeMs) });
-              continue;
-            }
-            const size = await addFile(pack, dataDir, entry, startLsn, damaged);
-            if (size !== undefined) copied.push({ path: entry.path, size, mtimeMs: entry.mtimeMs });
-          }
-        }),
+      (bundle, workSignal) => streamBundle(request, bundle.name, workSignal, bundle.entries, startLsn),
+      signal,
     );
+    const damaged = bundled.flatMap(({ outcome }) => outcome.damaged);
     if (damaged.length > 0) {
       const failures = damaged.map(({ file, block }) => {
         const [, databaseOid = "0", filenode = "0"] = /^base\/(\d+)\/(\d+)/.exec(file) ?? [];
@@ -152,32 +144,28 @@ export async function runParallelBase(request: ParallelBaseRequest): Promise<Par
     const [stop] = await primary.query("SELECT lsn::text AS lsn, labelfile, spcmapfile FROM pg_backup_stop(false)", StopRow);
     started = false;
     if (!stop) throw new BackupError("pg_backup_stop returned nothing", "check the primary's log");
-    const timeline = Number(/^START TIMELINE: (\d+)$/m.exec(stop.labelfile)?.[1] ?? /\(file ([0-9A-F]{8})/.exec(stop.labelfile)?.[1] ?? "1");
+    const timeline = Number(/^START TIMELINE: (\d+)$/m.exec(stop.labelfile)?.[1] ?? Number.parseInt(/\(file ([0-9A-F]{8})/.exec(stop.labelfile)?.[1] ?? "1", 16));
     const wal = { startLsn: start.lsn, endLsn: stop.lsn, timeline: Number.isFinite(timeline) ? timeline : 1 };
     const now = Date.now();
-    const label = Buffer.from(stop.labelfile);
-    const spcmap = stop.spcmapfile ? Buffer.from(stop.spcmapfile) : undefined;
-    copied.push({ path: "backup_label", size: label.length, mtimeMs: now }, { path: "global/pg_control", size: control.length, mtimeMs: controlStat.mtimeMs });
-    if (spcmap && spcmap.length > 0) copied.push({ path: "tablespace_map", size: spcmap.length, mtimeMs: now });
-    const walFiles = walFilesBetween(lsnNumber(wal.startLsn), lsnNumber(wal.endLsn), wal.timeline, segmentBytes);
+    const memory = (file: string, content: Buffer, mtimeMs = now): MemoryEntry => ({ path: file, type: "memory", content, mode: 0o600, mtimeMs });
+    const finals = [memory("backup_label", Buffer.from(stop.labelfile)), memory("global/pg_control", control, controlStat.mtimeMs)];
+    if (stop.spcmapfile) finals.push(memory("tablespace_map", Buffer.from(stop.spcmapfile)));
+    const copied: ManifestFile[] = [...bundled.flatMap(({ outcome }) => outcome.copied), ...finals.map((entry) => ({ path: entry.path, size: entry.content.length, mtimeMs: entry.mtimeMs }))];
+    const manifest = memory("backup_manifest", Buffer.from(renderPgBackupManifest(copied.sort((a, b) => a.path.localeCompare(b.path)), wal)));
     const histories = (await readdir(path.join(dataDir, "pg_wal")).catch(() => [] as string[])).filter((name) => /^[0-9A-F]{8}\.history$/.test(name));
-    const manifest = Buffer.from(renderPgBackupManifest(copied.sort((a, b) => a.path.localeCompare(b.path)), wal));
-    const last = await streamBundle(request, bundleName(LAST_BUNDLE, request), signal ?? new AbortController().signal, async (pack) => {
-      await addEntry(pack, { name: "backup_label", mode: 0o600, mtime: new Date(now) }, label);
-      if (spcmap && spcmap.length > 0) await addEntry(pack, { name: "tablespace_map", mode: 0o600, mtime: new Date(now) }, spcmap);
-      await addEntry(pack, { name: "global/pg_control", mode: 0o600, mtime: new Date(controlStat.mtimeMs) }, control);
-      for (const name of [...histories, ...walFiles]) {
-        const bytes = await readFile(path.join(dataDir, "pg_wal", name)).catch((error: NodeJS.ErrnoException) => {
-          if (error.code === "ENOENT") {
-            throw new BackupError(`WAL file ${name}, which the backup needs, was removed before it was copied`, "free a replication slot (max_replication_slots) or raise wal_keep_size, then run the backup again");
-          }
-          throw error;
+    const walEntries = await Promise.all(
+      [...histories, ...walFilesBetween(lsnNumber(wal.startLsn), lsnNumber(wal.endLsn), wal.timeline, segmentBytes)].map(async (name): Promise<SourceEntry> => {
+        const stat = await lstat(path.join(dataDir, "pg_wal", name)).catch((error: NodeJS.ErrnoException) => {
+          if (error.code !== "ENOENT") throw error;
+          throw new BackupError(`WAL file ${name}, which the backup needs, was removed before it was copied`, "free a replication slot (max_replication_slots) or raise wal_keep_size, then run the backup again");
         });
-        await addEntry(pack, { name: `pg_wal/${name}`, mode: 0o600 }, bytes);
-      }
-      await addEntry(pack, { name: "backup_manifest", mode: 0o600, mtime: new Date(now) }, manifest);
-    });
-    return { files: [...stored, last], wal };
+        return { path: `pg_wal/${name}`, type: "file", size: stat.size, mode: 0o600, mtimeMs: stat.mtimeMs };
+      }),
+    );
+    const last = await streamBundle(request, bundleName(LAST_BUNDLE, request), signal ?? new AbortController().signal, [...finals, ...walEntries, manifest], startLsn);
+    const missing = walEntries.filter((entry) => !last.outcome.copied.some((file) => file.path === entry.path));
+    if (missing.length > 0) throw new BackupError(`WAL file ${missing.map((entry) => entry.path).join(", ")} was removed while it was copied`, "free a replication slot (max_replication_slots) or raise wal_keep_size, then run the backup again");
+    return { files: [...bundled.map(({ file }) => file), last.file], wal };
   } finally {
     if (started) await primary.query("SELECT 1 AS stopped FROM pg_backup_stop(false)", z.object({ stopped: z.number() })).catch(() => undefined);
     if (slotMade) await primary.query("SELECT pg_drop_replication_slot($1)", z.unknown(), [slot]).catch(() => undefined);
@@ -222,111 +210,78 @@ async function walkDataDirectory(root: string): Promise<SourceEntry[]> {
   return entries.filter((entry) => !unlogged.has(entry.path));
 }
 
-type EntryHeader = Parameters<Pack["entry"]>[0];
-
-function addEntry(pack: Pack, header: EntryHeader, content?: Buffer): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const full = { uid: 999, gid: 999, ...header };
-    if (content) pack.entry(full, content, (error) => (error ? reject(error) : resolve()));
-    else pack.entry(full, (error) => (error ? reject(error) : resolve()));
-  });
-}
-
 /**
- * One file into the tar: its size when the listing saw it (a file that shrank since is padded
- * with zeros, as pg_basebackup does; WAL replay puts it right), every whole page of a relation
- * file checked. A page that fails is read again (it may have been half-written when read); if it
- * fails again it is damage, recorded in `damaged`. Returns the bytes stored, or undefined for a
- * file gone since the listing.
+ * One bundle: a worker thread (bundle-worker.ts) writes its tar into a FIFO that a compress-stdin
+ * child reads; the child's output goes through the sha256 into the target. A child that dies
+ * before it opened the FIFO would leave the worker blocked in open(): its exit opens the FIFO's
+ * read end once, so the worker's writes fail instead.
  */
-async function addFile(pack: Pack, dataDir: string, entry: SourceEntry, startLsn: number, damaged: Array<{ file: string; block: number }>): Promise<number | undefined> {
-  let handle: FileHandle;
-  try {
-    handle = await open(path.join(dataDir, entry.path), "r");
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-    throw error;
-  }
-  try {
-    const checked = isChecksummed(entry.path);
-    const firstBlock = checked ? firstBlockOf(entry.path, BLOCKS_PER_SEGMENT) : 0;
-    const sink = pack.entry({ name: entry.path, size: entry.size, mode: entry.mode & 0o7777, mtime: new Date(entry.mtimeMs), uid: 999, gid: 999 });
-    const finished = new Promise<void>((resolve, reject) => {
-      sink.once("error", reject);
-      sink.once("finish", () => resolve());
-    });
-    let offset = 0;
-    while (offset < entry.size) {
-      const length = Math.min(CHUNK_BYTES, entry.size - offset);
-      const chunk = Buffer.allocUnsafeSlow(length);
-      const { bytesRead } = await handle.read(chunk, 0, length, offset);
-      if (bytesRead < length) chunk.fill(0, bytesRead);
-      if (checked) {
-        const whole = Math.floor(bytesRead / PAGE_SIZE) * PAGE_SIZE;
-        if (whole > 0) {
-          for (const failure of failingPages(chunk.subarray(0, whole), firstBlock + offset / PAGE_SIZE, startLsn)) {
-            const at = (failure.block - firstBlock) * PAGE_SIZE;
-            const again = Buffer.allocUnsafeSlow(PAGE_SIZE);
-            const reread = await handle.read(again, 0, PAGE_SIZE, at);
-            // The second read is what is stored: the server may have finished writing the page.
-            if (reread.bytesRead === PAGE_SIZE) again.copy(chunk, at - offset);
-            if (reread.bytesRead === PAGE_SIZE && failingPages(again, failure.block, startLsn).length === 0) continue;
-            damaged.push({ file: entry.path, block: failure.block });
-          }
-        }
-      }
-      if (!sink.write(chunk)) await new Promise<void>((resolve) => sink.once("drain", () => resolve()));
-      offset += length;
-    }
-    sink.end(() => undefined);
-    await finished;
-    return entry.size;
-  } finally {
-    await handle.close();
-  }
-}
-
-/** One bundle: a tar written by `fill`, through a compress-stdin child, into the target. */
-async function streamBundle(request: ParallelBaseRequest, name: string, signal: AbortSignal, fill: (pack: Pack) => Promise<void>): Promise<BackupFile> {
+async function streamBundle(request: ParallelBaseRequest, name: string, signal: AbortSignal, entries: BundleWork["entries"], startLsn: number): Promise<{ file: BackupFile; outcome: BundleOutcome }> {
   const key = `${request.directory}${name}`;
   request.written.push(key);
   const started = Date.now();
   const measure = new Measure((bytes) => request.onProgress?.({ file: name, bytes, elapsedMs: Date.now() - started }));
+  const scratch = await mkdtemp(path.join(tmpdir(), "pgfort-bundle-"));
+  const fifo = path.join(scratch, "tar");
   const pending = await request.target.write(key);
-  const pack = tarPack();
-  const filled = fill(pack).then(
-    () => pack.finalize(),
-    (error: Error) => {
-      pack.destroy(error);
-      throw error;
-    },
-  );
-  let run;
+  let worker: Worker | undefined;
   try {
-    [run] = await Promise.all([
-      runChildProgram({ verb: "compress-stdin", env: compressionEnv({ ...request.compression, threads: 1 }, request.encryption) }, { stdin: pack as unknown as NodeJS.ReadableStream & import("node:stream").Readable, stdout: [measure, pending.stream], signal }),
-      filled,
-    ]);
+    await makeFifo(fifo);
+    const work: BundleWork = { dataDir: request.dataDir, fifo, startLsn, entries };
+    worker = new Worker(path.join(__dirname, "bundle-worker.js"), { workerData: work });
+    const written = workerOutcome(worker);
+    const compressing = runChildProgram(
+      { verb: "compress-stdin", env: { ...compressionEnv({ ...request.compression, threads: 1 }, request.encryption), PGFORT_INPUT: fifo } },
+      { stdout: [measure, pending.stream], signal },
+    ).finally(() => unblockWriter(fifo));
+    const [run, outcome] = await Promise.all([compressing, written]);
+    if (run.exitCode !== 0) throw new BackupError(`compressing ${name} failed (exit ${run.exitCode}): ${run.stderr.lastLines(6) || "no output"}`, "check backups.compression and backups.encryption, then run the backup again");
+    const result = readJobResult(run.result, `compressing ${name}`);
+    await pending.commit();
+    const { method } = request.compression;
+    const file: BackupFile = {
+      name,
+      content: "base",
+      bytes: measure.bytes,
+      rawBytes: result.rawBytes ?? (method === "none" && !request.encryption ? measure.bytes : outcome.tarBytes),
+      sha256: measure.sha256(),
+      compression: method,
+      ...(request.encryption ? { encryption: "age" as const } : {}),
+    };
+    return { file, outcome };
   } catch (error) {
     const targetFailure = signal.aborted ? undefined : await pending.failure();
     await pending.abort();
-    await filled.catch(() => undefined);
-    throw targetFailure ?? error;
+    throw signal.aborted ? signal.reason : (targetFailure ?? error);
+  } finally {
+    unblockWriter(fifo);
+    await worker?.terminate();
+    await rm(scratch, { recursive: true, force: true });
   }
-  if (run.exitCode !== 0) {
-    await pending.abort();
-    throw new BackupError(`compressing ${name} failed (exit ${run.exitCode}): ${run.stderr.lastLines(6) || "no output"}`, "check backups.compression and backups.encryption, then run the backup again");
+}
+
+function makeFifo(file: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile("mkfifo", ["-m", "0600", file], (error, _stdout, stderr) => (error ? reject(new BackupError(`mkfifo ${file} failed: ${stderr || error.message}`, "the job's /tmp must be writable")) : resolve()));
+  });
+}
+
+/** Opens and closes the FIFO's read end without blocking: a writer stuck in open() goes on (and fails on EPIPE). */
+function unblockWriter(fifo: string): void {
+  try {
+    closeSync(openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK));
+  } catch {
+    // gone already
   }
-  const result = readJobResult(run.result, `compressing ${name}`);
-  await pending.commit();
-  const { method } = request.compression;
-  return {
-    name,
-    content: "base",
-    bytes: measure.bytes,
-    rawBytes: result.rawBytes ?? (method === "none" && !request.encryption ? measure.bytes : null),
-    sha256: measure.sha256(),
-    compression: method,
-    ...(request.encryption ? { encryption: "age" as const } : {}),
-  };
+}
+
+function workerOutcome(worker: Worker): Promise<BundleOutcome> {
+  return new Promise((resolve, reject) => {
+    worker.once("message", (message: { ok: true; outcome: BundleOutcome } | { ok: false; message: string; code?: string }) => {
+      if (message.ok) resolve(message.outcome);
+      else reject(new BackupError(`reading the data directory failed: ${message.message}`, message.code === "EPIPE" ? "the compressor stopped: its message says why" : "check the primary's data volume, then run the backup again"));
+    });
+    worker.once("error", reject);
+    worker.once("exit", (code) => reject(new BackupError(`a backup worker ended (exit ${code}) before its bundle was written`, "run the backup again")));
+  });
 }

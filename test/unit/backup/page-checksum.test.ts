@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { failingPages, lsnNumber, pageChecksum, PAGE_SIZE } from "../../../src/backup/page-checksum";
+import { checksumChunk, failingPages, lsnNumber, pageChecksum, PAGE_SIZE } from "../../../src/backup/page-checksum";
 
 // Four blocks of a heap table written by PostgreSQL 17 with data checksums on (base/5/16384,
 // blocks 0-3, read after a CHECKPOINT): the checksums in their headers are PostgreSQL's own.
@@ -55,5 +55,41 @@ describe("data page checksums", function () {
     assert.equal(lsnNumber("0/16B3748"), 0x16b3748);
     assert.equal(lsnNumber("1A/0"), 0x1a * 2 ** 32);
     assert.throws(() => lsnNumber("nope"));
+  });
+});
+
+describe("the WebAssembly checksum against a plain transcription of checksum_impl.h", function () {
+  const BASE = [
+    0x5b1f36e9, 0xb8525960, 0x02ab50aa, 0x1de66d2a, 0x79ff467a, 0x9bb9f8a3, 0x217e7cd2, 0x83e13d2c, 0xf8d4474f, 0xe39eb970, 0x42c6ae16, 0x993216fa, 0x7b093b5d, 0x98daff3c, 0xf718902a, 0x0b1c9cdb,
+    0xe58f764b, 0x187636bc, 0x5d7b3bb1, 0xe73de7de, 0x92bec979, 0xcca6c0b2, 0x304a0979, 0x85aa43d4, 0x783125bb, 0x6ca8eaa2, 0xe407eac6, 0x4b5cfc3e, 0x9fbf8c76, 0x15ca20be, 0xf2ca9fd3, 0x959bd756,
+  ];
+  function reference(page: Buffer, blkno: number): number {
+    const copy = Buffer.from(page);
+    copy.writeUInt16LE(0, 8);
+    const sums = BASE.map((value) => value >>> 0);
+    const comp = (lane: number, value: number) => {
+      const tmp = (sums[lane]! ^ value) >>> 0;
+      sums[lane] = (Math.imul(tmp, 16777619) ^ (tmp >>> 17)) >>> 0;
+    };
+    for (let row = 0; row < 64; row++) for (let lane = 0; lane < 32; lane++) comp(lane, copy.readUInt32LE((row * 32 + lane) * 4));
+    for (let round = 0; round < 2; round++) for (let lane = 0; lane < 32; lane++) comp(lane, 0);
+    const folded = sums.reduce((a, b) => (a ^ b) >>> 0, 0);
+    return (((folded ^ blkno) >>> 0) % 65535) + 1;
+  }
+
+  it("agrees on random pages and block numbers, in the module's memory and outside it", function () {
+    let seed = 42;
+    const random = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0);
+    const chunk = checksumChunk(4 * PAGE_SIZE);
+    for (let trial = 0; trial < 50; trial++) {
+      const page = Buffer.alloc(PAGE_SIZE);
+      for (let at = 0; at < PAGE_SIZE; at += 4) page.writeUInt32LE(random(), at);
+      const blkno = trial === 0 ? 0xffffffff : random() % 1_000_000;
+      const outside = new Uint32Array(page.buffer, page.byteOffset, PAGE_SIZE / 4);
+      assert.equal(pageChecksum(outside, 0, blkno), reference(page, blkno), `trial ${trial}`);
+      page.copy(chunk, (trial % 4) * PAGE_SIZE);
+      const inside = new Uint32Array(chunk.buffer, chunk.byteOffset, chunk.length / 4);
+      assert.equal(pageChecksum(inside, (trial % 4) * (PAGE_SIZE / 4), blkno), reference(page, blkno), `trial ${trial}, in place`);
+    }
   });
 });
