@@ -57,7 +57,7 @@ export async function listBackups(workspace: Workspace, ...flags: string[]): Pro
 export interface Manifest {
   id: string;
   kind: string;
-  files: Array<{ name: string; bytes: number; sha256: string; rawBytes: number | null; compression: string; database?: string }>;
+  files: Array<{ name: string; bytes: number; sha256: string; rawBytes: number | null; compression: string; database?: string; content?: string }>;
   rowCounts?: Record<string, Record<string, number>>;
   wal?: { startLsn: string; endLsn: string; timeline: number };
 }

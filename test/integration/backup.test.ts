@@ -79,9 +79,11 @@ describe("pgfort backup (local directory)", function () {
     byte[0] = (byte[0] ?? 0) ^ 0xff;
     await handle.write(byte, 0, 1, middle);
     await handle.close();
-    await truncate(workspace.path("backups", workspace.cluster, "physical", truncated.id, "base.tar.zst"), 1000);
+    // The parallel engine's first bundle (base.1.tar.zst): the largest.
+    const baseFile = truncated.files.find((file) => file.content === "base")?.name ?? "base.1.tar.zst";
+    await truncate(workspace.path("backups", workspace.cluster, "physical", truncated.id, baseFile), 1000);
 
-    for (const [manifest, file] of [[flipped, "app.pgcustom.zst"], [truncated, "base.tar.zst"]] as const) {
+    for (const [manifest, file] of [[flipped, "app.pgcustom.zst"], [truncated, baseFile]] as const) {
       const result = await workspace.run("backup", "verify", manifest.id);
       assert.equal(result.code, 1, result.stderr);
       assert.match(result.stdout, new RegExp(`FAIL sha256 ${file.replace(".", "\\.")}: expected`));
