@@ -4,7 +4,7 @@ import { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { BackupError } from "../errors";
 import { Measure } from "./job";
-import type { BackupManifest } from "./manifest";
+import type { BackupFile, BackupManifest } from "./manifest";
 import type { BackupTarget } from "./targets/target";
 
 export interface Check {
@@ -13,9 +13,15 @@ export interface Check {
   detail: string;
 }
 
-export async function checkFiles(target: BackupTarget, directory: string, manifest: BackupManifest, signal?: AbortSignal): Promise<Check[]> {
+/** Which files a check reads: all of them, or (`except`) all but those checked on their way into a tool. */
+export interface FileSelection {
+  except?(file: BackupFile): boolean;
+}
+
+export async function checkFiles(target: BackupTarget, directory: string, manifest: BackupManifest, signal?: AbortSignal, selection: FileSelection = {}): Promise<Check[]> {
   const checks: Check[] = [];
   for (const file of manifest.files) {
+    if (selection.except?.(file)) continue;
     const measure = new Measure();
     try {
       await pipeline(await target.read(`${directory}${file.name}`), measure, new Writable({ write: (_chunk, _encoding, done) => done() }), signal ? { signal } : {});
@@ -24,15 +30,20 @@ export async function checkFiles(target: BackupTarget, directory: string, manife
       checks.push({ name: `sha256 ${file.name}`, ok: false, detail: `cannot read it: ${(error as Error).message}` });
       continue;
     }
-    const sha256 = measure.sha256();
-    const ok = sha256 === file.sha256 && measure.bytes === file.bytes;
-    checks.push({
-      name: `sha256 ${file.name}`,
-      ok,
-      detail: ok ? `${file.bytes} bytes, sha256 matches` : `expected ${file.bytes} bytes sha256 ${file.sha256}, found ${measure.bytes} bytes sha256 ${sha256}`,
-    });
+    checks.push(measuredCheck(file, measure));
   }
   return checks;
+}
+
+/** The check of a file whose bytes went through `measure` (whole: read to its end). */
+export function measuredCheck(file: BackupFile, measure: Measure): Check {
+  const sha256 = measure.sha256();
+  const ok = sha256 === file.sha256 && measure.bytes === file.bytes;
+  return {
+    name: `sha256 ${file.name}`,
+    ok,
+    detail: ok ? `${file.bytes} bytes, sha256 matches` : `expected ${file.bytes} bytes sha256 ${file.sha256}, found ${measure.bytes} bytes sha256 ${sha256}`,
+  };
 }
 
 /**
@@ -50,9 +61,14 @@ export class CheckFailedError extends BackupError {
 }
 
 /** Every file's sha256 checked; any mismatch is a CheckFailedError naming them (with `hint`), else the passed checks. */
-export async function requireIntactFiles(target: BackupTarget, directory: string, manifest: BackupManifest, hint: string, signal?: AbortSignal): Promise<Check[]> {
-  const checks = await checkFiles(target, directory, manifest, signal);
+export async function requireIntactFiles(target: BackupTarget, directory: string, manifest: BackupManifest, hint: string, signal?: AbortSignal, selection: FileSelection = {}): Promise<Check[]> {
+  const checks = await checkFiles(target, directory, manifest, signal, selection);
+  requirePassed(manifest, checks, hint);
+  return checks;
+}
+
+/** A CheckFailedError naming the failed ones, when any failed. */
+export function requirePassed(manifest: BackupManifest, checks: Check[], hint: string): void {
   const bad = checks.filter((check) => !check.ok);
   if (bad.length > 0) throw new CheckFailedError(`backup ${manifest.id} is damaged: ${bad.map((check) => `${check.name}: ${check.detail}`).join("; ")}`, hint, checks);
-  return checks;
 }

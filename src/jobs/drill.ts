@@ -20,7 +20,7 @@ import { readLimits } from "./limits";
 import { ScratchServer, type ScratchServerOptions } from "./scratch-server";
 import { describeTarget, type RecoveryTarget } from "../wal/recovery-target";
 import { recoverToTarget } from "./recover";
-import { extractPhysical, physicalChain } from "./chain";
+import { CHECKED_IN_STREAM, extractPhysical, physicalChain } from "./chain";
 import { checkCollations } from "./collation";
 import { z } from "zod";
 
@@ -79,16 +79,18 @@ async function prepareScratch(options: VerifyInJobOptions, serverOptions: Scratc
 
 async function runDrill(options: VerifyInJobOptions, server: ScratchServer): Promise<Check[]> {
   const { target, directory, manifest, signal } = options;
-  const checks = await requireIntactFiles(target, directory, manifest, "verify another backup (pgfort backup list)", signal);
+  const damagedHint = "verify another backup (pgfort backup list)";
+  // Physical: the base files are checked as they are extracted (read once), the others first.
+  const checks = await requireIntactFiles(target, directory, manifest, damagedHint, signal, manifest.kind === "physical" ? CHECKED_IN_STREAM : {});
   signal?.throwIfAborted();
   const limits = await readLimits();
   const settings = renderSettings(scratchSettings({ ...limits, fallbackBytes: os.totalmem() }));
-  options.onInfo?.(`checksums of ${manifest.files.length} file(s) match; restoring into a scratch server in ${server.dir} (shared_buffers ${/shared_buffers = '([^']+)'/.exec(settings)?.[1]}, fsync off)`);
+  options.onInfo?.(`${manifest.kind === "physical" ? "restoring (each file's sha256 checked on its way)" : `checksums of ${manifest.files.length} file(s) match; restoring`} into a scratch server in ${server.dir} (shared_buffers ${/shared_buffers = '([^']+)'/.exec(settings)?.[1]}, fsync off)`);
   try {
     if (manifest.kind === "physical") {
       const chain = await physicalChain(target, manifest);
       await server.makeDataDir();
-      checks.push(...(await extractPhysical({ target, chain, dataDir: server.dataDir, signal, run: (program, input, what) => server.feed(program, input, what, { check: what }) })));
+      checks.push(...(await extractPhysical({ target, chain, dataDir: server.dataDir, damagedHint, signal, run: (program, input, what) => server.feed(program, input, what, { check: what }) })));
       await server.feed({ verb: "verify-base", env: { PGFORT_DATA_DIR: server.dataDir } }, undefined, "pg_verifybackup", { check: "pg_verifybackup" });
       checks.push({ name: "pg_verifybackup", ok: true, detail: "the extracted files and WAL match the backup's own manifest" });
       if (options.recovery) checks.push(await replayInDrill(options, options.recovery, server));

@@ -17,7 +17,7 @@ import { runChildProgram } from "./child-program";
 import { socketDirOf } from "./postgres";
 import type { RecoveryTarget } from "../wal/recovery-target";
 import { recoverToTarget, type RecoveryOutcome } from "./recover";
-import { extractPhysical, physicalChain } from "./chain";
+import { CHECKED_IN_STREAM, extractPhysical, physicalChain } from "./chain";
 import { checkCollations, reindexCollations } from "./collation";
 
 export interface RestoreInJobOptions {
@@ -44,7 +44,9 @@ export async function restoreInJob(options: RestoreInJobOptions): Promise<{ chec
   const { target, directory, manifest, signal } = options;
   // Before anything is read: a refusal costs nothing.
   const mismatches = manifest.kind === "physical" ? await checkCollations(manifest, Boolean(options.reindex)) : [];
-  const checks = await requireIntactFiles(target, directory, manifest, "restore another backup (pgfort backup list); this one was not applied anywhere", signal);
+  const damagedHint = "restore another backup (pgfort backup list); this one was not applied anywhere";
+  // Physical: the base files are checked as they are extracted (read once), the others first.
+  const checks = await requireIntactFiles(target, directory, manifest, damagedHint, signal, manifest.kind === "physical" ? CHECKED_IN_STREAM : {});
   signal?.throwIfAborted();
   const step = async (program: JobProgram, input: Readable | undefined, what: string, baseEnv: Record<string, string>) => {
     const scratch = await mkdtemp(path.join(tmpdir(), "pgfort-restore-"));
@@ -67,8 +69,8 @@ export async function restoreInJob(options: RestoreInJobOptions): Promise<{ chec
     const dataDir = options.dataDir;
     if (!dataDir) throw new BackupError(`backup ${manifest.id} is physical: the job needs the new server's data directory`, "pass --data-dir (pgfort restore does)");
     const chain = await physicalChain(target, manifest);
-    options.onInfo?.(`checksums of ${manifest.files.length} file(s) match; extracting ${chain.length > 1 ? `the incremental chain of ${chain.length} backups (${chain[0]?.id ?? "?"} + ${chain.length - 1})` : "the base backup"} into ${dataDir}`);
-    checks.push(...(await extractPhysical({ target, chain, dataDir, secretsDir: options.secretsDir, signal, run: (program, input, what) => step(program, input, what, {}) })));
+    options.onInfo?.(`extracting ${chain.length > 1 ? `the incremental chain of ${chain.length} backups (${chain[0]?.id ?? "?"} + ${chain.length - 1})` : "the base backup"} into ${dataDir}, each file's sha256 checked on the way`);
+    checks.push(...(await extractPhysical({ target, chain, dataDir, damagedHint, secretsDir: options.secretsDir, signal, run: (program, input, what) => step(program, input, what, {}) })));
     await step({ verb: "verify-base", env: { PGFORT_DATA_DIR: dataDir } }, undefined, "pg_verifybackup", {});
     checks.push({ name: "pg_verifybackup", ok: true, detail: "the extracted files and WAL match the backup's own manifest" });
     const recovery = options.recovery && (await recoverToTarget({

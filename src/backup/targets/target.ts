@@ -27,7 +27,8 @@ export interface BackupTarget {
   readonly url: string;
   /** Fails early with a BackupTargetError when the target cannot be written. */
   check(): Promise<void>;
-  write(key: string): Promise<PendingWrite>;
+  /** `alongside`: how many writes run at once with this one (a parallel backup's workers): S3 shares its part buffers among them. */
+  write(key: string, options?: { alongside?: number }): Promise<PendingWrite>;
   /** Small files (manifest, verify, a WAL file): written whole and atomically, in one request. */
   writeText(key: string, text: string | Buffer): Promise<void>;
   read(key: string): Promise<Readable>;
