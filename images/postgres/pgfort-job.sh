@@ -114,6 +114,17 @@ decompressor_words() {
   esac
 }
 
+# The compressor's and the encryptor's words into the arrays named $1 and $2 (either may be empty).
+# shellcheck disable=SC2034 # namerefs: the caller's arrays are what is filled
+stage_words() {
+  local -n compressor_into=$1 encryptor_into=$2
+  # mapfile hides the function's status: ask again, so a bad value fails here (set -e may be off).
+  compressor_words >/dev/null || return
+  encryptor_words >/dev/null || return
+  mapfile -t compressor_into < <(compressor_words)
+  mapfile -t encryptor_into < <(encryptor_words)
+}
+
 # "$@" | compress, to stdout; every stage's exit status counts (pipefail). The compressor's report
 # (its stderr) goes to a file, read by raw_bytes afterwards, and to stderr when it failed. No
 # compression: the tool's own stdout (the job counts those bytes itself). A counting stage (dd)
@@ -123,11 +134,7 @@ compressed_pipe() {
   local stats status=0
   stats="$(job_tmp)/compressor-report"
   : >"$stats"
-  # mapfile hides the function's status: ask again, so a bad value fails here (set -e may be off).
-  compressor_words >/dev/null || return
-  encryptor_words >/dev/null || return
-  mapfile -t compressor < <(compressor_words)
-  mapfile -t encryptor < <(encryptor_words)
+  stage_words compressor encryptor || return
   if [ "${#compressor[@]}" -eq 0 ] && [ "${#encryptor[@]}" -eq 0 ]; then
     "$@"
     return
@@ -162,10 +169,7 @@ compress_stdin() {
   if [ -n "${PGFORT_INPUT:-}" ]; then exec <"$PGFORT_INPUT"; fi
   stats="$(job_tmp)/compressor-report"
   : >"$stats"
-  compressor_words >/dev/null || return
-  encryptor_words >/dev/null || return
-  mapfile -t compressor < <(compressor_words)
-  mapfile -t encryptor < <(encryptor_words)
+  stage_words compressor encryptor || return
   [ "${#compressor[@]}" -gt 0 ] || compressor=(cat)
   if [ "${#encryptor[@]}" -eq 0 ]; then
     "${compressor[@]}" 2>"$stats" || status=$?
