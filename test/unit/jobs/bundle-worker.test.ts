@@ -20,7 +20,8 @@ function entry(root: string, relative: string, type: "file" | "directory" = "fil
 async function bundleInto(work: Omit<BundleWork, "fifo">, into: string, scratch: string): Promise<BundleOutcome> {
   const fifo = path.join(scratch, "fifo");
   execFileSync("mkfifo", [fifo]);
-  const tar = spawn("tar", ["-x", "-f", fifo, "-C", into], { stdio: ["ignore", "ignore", "pipe"] });
+  // -B: a pipe hands out short reads, which tar takes for a broken archive unless told to reblock (as it does on stdin).
+  const tar = spawn("tar", ["-x", "-B", "-f", fifo, "-C", into], { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   tar.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = new Promise<number>((resolve) => tar.once("exit", (code) => resolve(code ?? -1)));
