@@ -22,6 +22,8 @@ export interface BundleWork {
   dataDir: string;
   fifo: string;
   startLsn: number;
+  /** The cluster has data checksums: verify every page of a relation file (off: there is nothing to verify). */
+  checkPages: boolean;
   entries: Array<SourceEntry | MemoryEntry>;
 }
 
@@ -80,7 +82,7 @@ function copyFile(work: BundleWork, entry: SourceEntry, buffer: Buffer, again: B
     throw error;
   }
   try {
-    const checked = isChecksummed(entry.path);
+    const checked = work.checkPages && isChecksummed(entry.path);
     const firstBlock = checked ? firstBlockOf(entry.path, BLOCKS_PER_SEGMENT) : 0;
     write(tarHeader({ name: entry.path, type: "file", size: entry.size, mode: entry.mode, mtimeMs: entry.mtimeMs }));
     for (let offset = 0; offset < entry.size; ) {

@@ -94,7 +94,7 @@ export async function parallelUnavailable(runtime: JobRuntime, dataDir: string):
 
 const StartRow = z.object({ lsn: z.string() });
 const StopRow = z.object({ lsn: z.string(), labelfile: z.string(), spcmapfile: z.string().nullable() });
-const SegmentRow = z.object({ bytes: z.string() });
+const FactsRow = z.object({ bytes: z.string(), checksums: z.string() });
 
 export async function runParallelBase(request: ParallelBaseRequest): Promise<ParallelBaseResult> {
   const { runtime, dataDir, signal } = request;
@@ -110,12 +110,14 @@ export async function runParallelBase(request: ParallelBaseRequest): Promise<Par
     });
   let started = false;
   try {
-    const [segment] = await primary.query("SELECT setting AS bytes FROM pg_settings WHERE name = 'wal_segment_size'", SegmentRow);
-    const segmentBytes = Number(segment?.bytes ?? 16 * 1024 * 1024);
+    const [facts] = await primary.query("SELECT current_setting('data_checksums') AS checksums, (SELECT setting FROM pg_settings WHERE name = 'wal_segment_size') AS bytes", FactsRow);
+    const segmentBytes = Number(facts?.bytes ?? 16 * 1024 * 1024);
+    // Without data checksums (a cluster made without them) there is nothing to verify, as for pg_basebackup.
+    const checkPages = facts?.checksums === "on";
     const [start] = await primary.query("SELECT pg_backup_start($1, true)::text AS lsn", StartRow, [request.label]);
     if (!start) throw new BackupError("pg_backup_start returned nothing", "check the primary's log");
     started = true;
-    const startLsn = lsnNumber(start.lsn);
+    const pages: PageCheck = { startLsn: lsnNumber(start.lsn), checkPages };
     const entries = await walkDataDirectory(dataDir);
     const directories = entries.filter((entry) => entry.type === "directory");
     const files = entries.filter((entry) => entry.type === "file" && entry.path !== "global/pg_control");
@@ -124,7 +126,7 @@ export async function runParallelBase(request: ParallelBaseRequest): Promise<Par
     const bundled = await inParallel(
       bundles.map((bundle, index) => ({ name: bundleName(String(index + 1), request), entries: index === 0 ? [...directories, ...bundle.files] : bundle.files })),
       request.workers,
-      (bundle, workSignal) => streamBundle(request, bundle.name, workSignal, bundle.entries, startLsn),
+      (bundle, workSignal) => streamBundle(request, bundle.name, workSignal, bundle.entries, pages),
       signal,
     );
     const damaged = bundled.flatMap(({ outcome }) => outcome.damaged);
@@ -163,7 +165,7 @@ export async function runParallelBase(request: ParallelBaseRequest): Promise<Par
         return { path: `pg_wal/${name}`, type: "file", size: stat.size, mode: 0o600, mtimeMs: stat.mtimeMs };
       }),
     );
-    const last = await streamBundle(request, bundleName(LAST_BUNDLE, request), signal ?? new AbortController().signal, [...finals, ...walEntries, manifest], startLsn);
+    const last = await streamBundle(request, bundleName(LAST_BUNDLE, request), signal ?? new AbortController().signal, [...finals, ...walEntries, manifest], pages);
     const missing = walEntries.filter((entry) => !last.outcome.copied.some((file) => file.path === entry.path));
     if (missing.length > 0) throw new BackupError(`WAL file ${missing.map((entry) => entry.path).join(", ")} was removed while it was copied`, "free a replication slot (max_replication_slots) or raise wal_keep_size, then run the backup again");
     return { files: [...bundled.map(({ file }) => file), last.file], wal };
@@ -217,7 +219,10 @@ async function walkDataDirectory(root: string): Promise<SourceEntry[]> {
  * before it opened the FIFO would leave the worker blocked in open(): its exit opens the FIFO's
  * read end once, so the worker's writes fail instead.
  */
-async function streamBundle(request: ParallelBaseRequest, name: string, signal: AbortSignal, entries: BundleWork["entries"], startLsn: number): Promise<{ file: BackupFile; outcome: BundleOutcome }> {
+/** How the workers check pages: those older than the backup's start, when the cluster has data checksums. */
+type PageCheck = Pick<BundleWork, "startLsn" | "checkPages">;
+
+async function streamBundle(request: ParallelBaseRequest, name: string, signal: AbortSignal, entries: BundleWork["entries"], pages: PageCheck): Promise<{ file: BackupFile; outcome: BundleOutcome }> {
   const key = `${request.directory}${name}`;
   request.written.push(key);
   const started = Date.now();
@@ -228,7 +233,7 @@ async function streamBundle(request: ParallelBaseRequest, name: string, signal: 
   let worker: Worker | undefined;
   try {
     await makeFifo(fifo);
-    const work: BundleWork = { dataDir: request.dataDir, fifo, startLsn, entries };
+    const work: BundleWork = { dataDir: request.dataDir, fifo, ...pages, entries };
     // The worker allocates next to nothing in JavaScript (one reused buffer): a small heap keeps
     // each thread's share of the job's memory small (measured: peak RSS 243 -> see README).
     worker = new Worker(path.join(__dirname, "bundle-worker.js"), { workerData: work, resourceLimits: WORKER_HEAP });

@@ -57,6 +57,7 @@ describe("the parallel engine's bundle worker", function () {
       {
         dataDir: root,
         startLsn: 2 ** 52,
+        checkPages: true,
         entries: [
           entry(root, "base", "directory"),
           entry(root, "PG_VERSION"),
@@ -94,10 +95,15 @@ describe("the parallel engine's bundle worker", function () {
     writeFileSync(path.join(root, "base/5/shrinks"), Buffer.alloc(4_000, 1));
     const into = path.join(scratch, "out");
     mkdirSync(into);
-    const outcome = await bundleInto({ dataDir: root, startLsn: 2 ** 52, entries: listed }, into, scratch);
+    const outcome = await bundleInto({ dataDir: root, startLsn: 2 ** 52, checkPages: true, entries: listed }, into, scratch);
     assert.deepEqual(outcome.damaged, [{ file: "base/5/16384", block: 3 }]);
     assert.deepEqual(readFileSync(path.join(into, "base/5/shrinks")), Buffer.concat([Buffer.alloc(4_000, 1), Buffer.alloc(6_000)]));
     assert.deepEqual(outcome.copied.map((file) => file.path), ["base/5/16384", "base/5/shrinks"]);
+    // A cluster without data checksums has nothing to verify: the same bytes pass, as pg_basebackup lets them.
+    rmSync(into, { recursive: true });
+    mkdirSync(into);
+    const unchecked = await bundleInto({ dataDir: root, startLsn: 2 ** 52, checkPages: false, entries: [entry(root, "base/5/16384")] }, into, scratch);
+    assert.deepEqual(unchecked.damaged, []);
   });
 
   it("writes ustar headers GNU tar lists with their names, sizes and modes", function () {
