@@ -60,6 +60,12 @@ describe("planAgentContainer", function () {
     assert.doesNotMatch(JSON.stringify(create), /docker\.sock/);
     const s3 = plan("cluster: app\nbackups: { target: s3://bucket/p }", { targetDirectory: undefined }).create;
     assert.deepEqual(s3.HostConfig?.Mounts?.map((mount) => mount.Target), ["/run/secrets", "/var/run/pgfort-sockets", "/var/lib/pgfort/scratch"]);
+    // The parallel engine's source: the primary's data and WAL volumes, read-only, where the server has them.
+    const parallel = plan("cluster: app", { sourceVolumes: { data: "app-primary-data", wal: "app-primary-wal" } }).create;
+    assert.deepEqual(parallel.HostConfig?.Mounts?.slice(-2), [
+      { Type: "volume", Source: "app-primary-data", Target: "/var/lib/postgresql/data", ReadOnly: true },
+      { Type: "volume", Source: "app-primary-wal", Target: "/var/lib/postgresql/wal", ReadOnly: true },
+    ]);
   });
 
   it("publishes 9187 in the container on agent.bind:agent.port", function () {
