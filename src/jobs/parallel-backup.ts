@@ -213,15 +213,16 @@ async function walkDataDirectory(root: string): Promise<SourceEntry[]> {
   return entries.filter((entry) => !unlogged.has(entry.path));
 }
 
+/** How the workers check pages: those older than the backup's start, when the cluster has data checksums. */
+type PageCheck = Pick<BundleWork, "startLsn" | "checkPages">;
+
 /**
  * One bundle: a worker thread (bundle-worker.ts) writes its tar into a FIFO that a compress-stdin
  * child reads; the child's output goes through the sha256 into the target. A child that dies
  * before it opened the FIFO would leave the worker blocked in open(): its exit opens the FIFO's
- * read end once, so the worker's writes fail instead.
+ * read end once, so the worker's writes fail instead. The compressor's own failure is the one
+ * reported (the worker then only saw EPIPE).
  */
-/** How the workers check pages: those older than the backup's start, when the cluster has data checksums. */
-type PageCheck = Pick<BundleWork, "startLsn" | "checkPages">;
-
 async function streamBundle(request: ParallelBaseRequest, name: string, signal: AbortSignal, entries: BundleWork["entries"], pages: PageCheck): Promise<{ file: BackupFile; outcome: BundleOutcome }> {
   const key = `${request.directory}${name}`;
   request.written.push(key);
@@ -235,15 +236,19 @@ async function streamBundle(request: ParallelBaseRequest, name: string, signal: 
     await makeFifo(fifo);
     const work: BundleWork = { dataDir: request.dataDir, fifo, ...pages, entries };
     // The worker allocates next to nothing in JavaScript (one reused buffer): a small heap keeps
-    // each thread's share of the job's memory small (measured: peak RSS 243 -> see README).
+    // each thread's share of the job's memory small.
     worker = new Worker(path.join(__dirname, "bundle-worker.js"), { workerData: work, resourceLimits: WORKER_HEAP });
     const written = workerOutcome(worker);
     const compressing = runChildProgram(
       { verb: "compress-stdin", env: { ...compressionEnv({ ...request.compression, threads: 1 }, request.encryption), PGFORT_INPUT: fifo } },
       { stdout: [measure, pending.stream], signal },
     ).finally(() => unblockWriter(fifo));
-    const [run, outcome] = await Promise.all([compressing, written]);
+    const [compressed, read] = await Promise.allSettled([compressing, written]);
+    if (compressed.status === "rejected") throw compressed.reason;
+    const run = compressed.value;
     if (run.exitCode !== 0) throw new BackupError(`compressing ${name} failed (exit ${run.exitCode}): ${run.stderr.lastLines(6) || "no output"}`, "check backups.compression and backups.encryption, then run the backup again");
+    if (read.status === "rejected") throw read.reason;
+    const outcome = read.value;
     const result = readJobResult(run.result, `compressing ${name}`);
     await pending.commit();
     const { method } = request.compression;
