@@ -131,10 +131,9 @@ async function main(): Promise<void> {
     );
     const physicalS3 = await pgfortStep("pgfort physical -> s3:// via the agent", { kind: "physical" }, onS3);
 
-    // (e) incremental physical backups (PostgreSQL 17), run before (d): the s3:// full above is
-    // the parallel engine's, which keeps no backup_manifest, so the first round takes the chain's
-    // full with pg_basebackup (the median of the rounds is still an incremental's). Before each,
-    // 1% of pgbench_accounts' rows change; each is against the backup before it, so
+    // (e) incremental physical backups (PostgreSQL 17), run before (d) so their chain starts at
+    // the s3:// full above: before each, 1% of pgbench_accounts' rows change; each is against the
+    // backup before it (a chain of REPEATS after the last full), so
     // each holds one round's change. First a contiguous 1% (the mostly-cold database), then 1%
     // scattered over the whole table (every page touched: where an incremental cannot help).
     // The change rewrites `filler`, not the balances, so pgbench's invariants still hold for the

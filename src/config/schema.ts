@@ -185,13 +185,15 @@ const BackupsSchema = z.strictObject({
   resources: resourcesWithDefaults(BACKUP_RESOURCES),
   /**
    * How full physical backups are taken (issue 15): `parallel` reads the data volume (mounted
-   * read-only into the job) with `workers` streams under pg_backup_start/stop, verifying page
-   * checksums; `basebackup` is pg_basebackup's one stream. Parallel falls back to basebackup, with
-   * a line saying so, where the volume is not reachable. Incremental backups are pg_basebackup's.
+   * read-only into the agent and the job) with `workers` streams under pg_backup_start/stop,
+   * verifying page checksums; `basebackup` is pg_basebackup's one stream. Parallel falls back to
+   * basebackup, with a line saying so, where the volume is not reachable. Incremental backups are
+   * pg_basebackup's. Not the default yet: a parallel full is no parent for an incremental, and the
+   * agent's mount pins the primary's volumes (README).
    */
   physical: z
     .strictObject({
-      engine: z.enum(["parallel", "basebackup"]).default("parallel"),
+      engine: z.enum(["parallel", "basebackup"]).default("basebackup"),
       /** Streams at once; absent: the backup container's CPU limit (backups.resources.cpus). */
       workers: z.number().int().min(1).max(64).optional(),
     })

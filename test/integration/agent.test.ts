@@ -79,8 +79,6 @@ describe("the agent container", function () {
     assert.ok(!mounts.some((mount) => mount.includes("docker.sock")), mounts.join("\n"));
     assert.ok(info.Mounts.some((mount) => mount.Destination === "/run/secrets" && !mount.RW), mounts.join("\n"));
     assert.ok(info.Mounts.some((mount) => mount.Destination === "/var/lib/pgfort/target" && mount.RW && mount.Source === workspace.path("backups")), mounts.join("\n"));
-    // The parallel engine reads the primary's volumes: mounted, never writable.
-    assert.ok(info.Mounts.some((mount) => mount.Destination === "/var/lib/postgresql/data" && !mount.RW && mount.Name === `${workspace.cluster}-primary-data`), mounts.join("\n"));
     const uid = await (await docker()).exec(name, ["id", "-u"]);
     assert.equal(uid.stdout.trim(), "999");
 
