@@ -93,8 +93,6 @@ export function planBundles(files: readonly SourceEntry[], workers: number, maxB
   return bundles.filter((bundle) => bundle.files.length > 0).sort((a, b) => b.bytes - a.bytes);
 }
 
-export const WAL_SEGMENT_BYTES_DEFAULT = 16 * 1024 * 1024;
-
 /**
  * The WAL files from the segment holding `start` to the one holding the last byte before `end`
  * (pg_basebackup -X fetch's range), on `timeline`.

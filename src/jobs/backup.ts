@@ -79,7 +79,8 @@ export async function runBackupJob(runtime: JobRuntime, config: Config, target: 
   const id = newBackupId(startedAt, randomBytes(3).toString("hex"));
   const directory = backupDirectory(config.cluster, request.kind, id);
   const encryption = config.backups.encryption ? { recipients: config.backups.encryption.recipients } : undefined;
-  const parallel = request.kind === "physical" && physical && !physical.parent && !request.incremental ? await parallelEngine(runtime, config, request) : undefined;
+  // Incrementals (and their chain's full) are pg_basebackup's: it keeps the manifest they build on.
+  const parallel = request.kind === "physical" && !request.incremental ? await parallelEngine(runtime, config, request) : undefined;
   const artifacts =
     request.kind === "logical"
       ? planLogicalArtifacts(databases, compression, request.logicalMode ?? "pipe", encryption)
@@ -325,7 +326,8 @@ async function planPhysical(runtime: JobRuntime, target: BackupTarget, cluster: 
 async function parallelEngine(runtime: JobRuntime, config: Config, request: BackupRequest): Promise<{ workers: number; dataDir: string } | undefined> {
   const { engine, workers } = config.backups.physical;
   if (engine !== "parallel") return undefined;
-  const dataDir = runtime.sourceDataDir ?? DATA_DIR;
+  // Where the agent and a one-off backup container mount the primary's data volume (read-only).
+  const dataDir = DATA_DIR;
   const why = await parallelUnavailable(runtime, dataDir);
   if (why) {
     request.onInfo?.(`backups.physical.engine is parallel, but ${why}: taking the backup with pg_basebackup instead`);

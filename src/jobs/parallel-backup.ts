@@ -74,7 +74,8 @@ function controlFacts(control: Buffer): { systemIdentifier: string; checkpointLs
  * elsewhere.
  */
 export async function parallelUnavailable(runtime: JobRuntime, dataDir: string): Promise<string | undefined> {
-  for (let attempt = 0; attempt < 3; attempt++) {
+  const attempts = 3;
+  for (let attempt = 1; ; attempt++) {
     const control = await readFile(path.join(dataDir, "global", "pg_control")).catch(() => undefined);
     if (!control) return `the primary's data volume is not mounted in this container (no ${dataDir}/global/pg_control)`;
     const [server] = await runtime.primary.query("SELECT system_identifier::text AS system_identifier, (SELECT checkpoint_lsn::text FROM pg_control_checkpoint()) AS checkpoint_lsn FROM pg_control_system()", IdentityRow);
@@ -85,11 +86,10 @@ export async function parallelUnavailable(runtime: JobRuntime, dataDir: string):
       const tablespaces = await readdir(path.join(dataDir, "pg_tblspc")).catch(() => []);
       return tablespaces.length > 0 ? `the primary has tablespaces outside its data volume (pg_tblspc: ${tablespaces.join(", ")})` : undefined;
     }
+    if (attempt === attempts) return `the data volume mounted at ${dataDir} is not the running primary's (its last checkpoint is ${mounted.checkpointLsn}, the primary's ${server.checkpoint_lsn}): a former primary's volume`;
     // A checkpoint may have ended between the two reads: ask again.
     await new Promise((resolve) => setTimeout(resolve, 200));
-    if (attempt === 2) return `the data volume mounted at ${dataDir} is not the running primary's (its last checkpoint is ${mounted.checkpointLsn}, the primary's ${server.checkpoint_lsn}): a former primary's volume`;
   }
-  return undefined;
 }
 
 const StartRow = z.object({ lsn: z.string() });

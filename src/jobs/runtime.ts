@@ -34,8 +34,6 @@ export interface JobRuntime {
   /** CPUs the job's process sees (the container's limit caps what the compressor gets: backups.resources.cpus). */
   readonly cpus: number;
   readonly secretsDir: string;
-  /** The primary's data directory as mounted read-only here (the parallel engine); absent: DATA_DIR. */
-  readonly sourceDataDir?: string;
   runProgram(run: ProgramRun): Promise<ProgramOutcome>;
   close(): Promise<void>;
 }
