@@ -132,3 +132,8 @@ export class UpgradeError extends PgfortError {
 export class CollationMismatchError extends PgfortError {
   readonly code = "COLLATION_MISMATCH";
 }
+
+/** A certificate, key or CA that cannot serve TLS: missing, unreadable, expired, or not matching. */
+export class TlsError extends PgfortError {
+  readonly code = "TLS";
+}

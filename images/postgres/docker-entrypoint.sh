@@ -88,7 +88,9 @@ bootstrap_replica() {
   local args
   mapfile -t args < <(basebackup_args)
   pgfort_log "replica mode: base backup from ${PGFORT_PRIMARY_HOST}:${PGFORT_PRIMARY_PORT:-5432}${PGFORT_REPLICATION_SLOT:+ via slot $PGFORT_REPLICATION_SLOT}"
-  if ! PGPASSFILE=$REPLICA_PASSFILE pg_basebackup "${args[@]}"; then
+  local tls=()
+  if tls_required; then tls=("PGSSLMODE=verify-full" "PGSSLROOTCERT=$PGFORT_TLS_CA_FILE"); fi
+  if ! env "${tls[@]}" PGPASSFILE="$REPLICA_PASSFILE" pg_basebackup "${args[@]}"; then
     # Leave the directory empty, so the next start tries again instead of running half a copy.
     find "$PGDATA" -mindepth 1 -delete 2>/dev/null || true
     [ -z "${POSTGRES_INITDB_WALDIR:-}" ] || find "$POSTGRES_INITDB_WALDIR" -mindepth 1 -delete 2>/dev/null || true
@@ -115,6 +117,11 @@ main() {
     foreign) pgfort_die "PGDATA=$PGDATA is not empty but holds no database (no PG_VERSION); empty it or point PGDATA at a subdirectory" ;;
   esac
   unset POSTGRES_PASSWORD PGFORT_REPLICATION_PASSWORD
+  if tls_required; then
+    check_tls_files
+    hba_require_tls "$PGDATA/pg_hba.conf"
+    if is_replica_mode; then conninfo_verify_tls "$PGDATA/postgresql.auto.conf"; fi
+  fi
   local args
   mapfile -t args < <(server_args)
   exec postgres "${args[@]}" "$@"

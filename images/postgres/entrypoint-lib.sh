@@ -144,6 +144,39 @@ ensure_data_dir() {
   fi
 }
 
+# tls_required: PGFORT_TLS_CA_FILE names the CA of the cluster's certificates (pgfort sets it with
+# ssl = on in conf.d): network connections must use TLS, and a replica verifies its primary.
+tls_required() { [ -n "${PGFORT_TLS_CA_FILE:-}" ]; }
+
+# check_tls_files: with TLS required, the CA must be readable (the server's own pair is checked by
+# postgres itself, which names the file it cannot use).
+check_tls_files() {
+  tls_required || return 0
+  [ -r "$PGFORT_TLS_CA_FILE" ] || pgfort_die "PGFORT_TLS_CA_FILE=$PGFORT_TLS_CA_FILE is not readable: run pgfort up (it puts the cluster's certificates into the secrets volume)"
+}
+
+# hba_require_tls FILE: every `host` line becomes `hostssl` (plain TCP is refused; `local` lines
+# and lines the operator wrote as hostssl, hostnossl or hostgssenc stay). Run at every start, so a
+# data directory from before TLS, a restore or an upgrade gets it too.
+hba_require_tls() {
+  sed -i -E 's/^host([[:space:]])/hostssl\1/' "$1"
+}
+
+# conninfo_verify_tls FILE: a standby's primary_conninfo verifies the primary's certificate
+# (sslmode=verify-full against PGFORT_TLS_CA_FILE), also for a standby made before TLS.
+conninfo_verify_tls() {
+  local file=$1 ca=$PGFORT_TLS_CA_FILE
+  # A value in primary_conninfo is plain, or quoted by libpq ('…'), which postgresql.auto.conf doubles (''…'').
+  local value="(''[^']*''|[^ ']*)"
+  grep -q '^primary_conninfo = ' "$file" 2>/dev/null || return 0
+  sed -i -E \
+    -e "/^primary_conninfo = /s/ (sslmode|sslrootcert)=$value//g" \
+    -e "/^primary_conninfo = /s/^primary_conninfo = '(sslmode|sslrootcert)=$value ?/primary_conninfo = '/" \
+    -e "/^primary_conninfo = /s/^primary_conninfo = '(sslmode|sslrootcert)=$value ?/primary_conninfo = '/" \
+    -e "/^primary_conninfo = /s|^primary_conninfo = '|primary_conninfo = 'sslmode=verify-full sslrootcert=${ca} |" \
+    "$file"
+}
+
 # pgpass_line USER PASSWORD: a ~/.pgpass line for any host, port and database, ':' and '\' escaped.
 pgpass_line() {
   local user=${1//\\/\\\\} password=${2//\\/\\\\}

@@ -32,6 +32,8 @@
 #                                 (the new one's), PGFORT_PGUSER; trust over both sockets
 #   reset-wal                     PGFORT_DATA_DIR (a cleanly stopped server's), PGFORT_NEXT_WAL_FILE,
 #                                 PGFORT_TIMELINE_HISTORY (the new timeline's history line)
+#   served-certificate            PGFORT_TLS_HOST (default localhost): the SHA-256 fingerprint of the
+#                                 certificate the server on it serves to a new connection (port 5432)
 # PGFORT_TMP (default /tmp, a tmpfs in the container) holds the pgpass file and the compressor's report.
 
 readonly PGFORT_RESULT_PREFIX="PGFORT-RESULT"
@@ -548,15 +550,26 @@ reset_wal() {
   emit_result "\"nextWalFile\":\"$PGFORT_NEXT_WAL_FILE\"" "\"history\":\"$history\""
 }
 
+# What a new TLS connection to the server sees: after `tls rotate`'s reload, the new certificate.
+served_certificate() {
+  local host=${PGFORT_TLS_HOST:-localhost} fingerprint
+  fingerprint=$(openssl s_client -starttls postgres -connect "$host:5432" -servername "$host" </dev/null 2>/dev/null |
+    openssl x509 -noout -fingerprint -sha256) || {
+    echo "pgfort: the server on $host:5432 served no TLS certificate (is ssl on?)" >&2
+    return 1
+  }
+  emit_result "\"fingerprint\":\"${fingerprint#*=}\""
+}
+
 pgfort_job() {
   local verb="${1:-}"
   case "$verb" in
     dump-globals | dump-database | basebackup) write_pgpass ;;
     compress-stdin) ;;
     restore-globals | restore-database | reindex-collations | upgrade-move) socket_env_or_pgpass ;;
-    extract-base | verify-base | combine-chain | scratch-init | scratch-start | scratch-stop | reset-wal) ;;
+    extract-base | verify-base | combine-chain | scratch-init | scratch-start | scratch-stop | reset-wal | served-certificate) ;;
     *)
-      echo "usage: pgfort-job dump-globals|dump-database|basebackup|compress-stdin|restore-globals|restore-database|extract-base|verify-base|combine-chain|scratch-init|scratch-start|scratch-stop|reindex-collations|upgrade-move|reset-wal" >&2
+      echo "usage: pgfort-job dump-globals|dump-database|basebackup|compress-stdin|restore-globals|restore-database|extract-base|verify-base|combine-chain|scratch-init|scratch-start|scratch-stop|reindex-collations|upgrade-move|reset-wal|served-certificate" >&2
       return 2
       ;;
   esac

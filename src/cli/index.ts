@@ -16,6 +16,7 @@ import { registerMonitoring } from "./monitoring";
 import { registerJob } from "./job";
 import { registerAgent } from "./agent";
 import { registerUpgrade } from "./upgrade";
+import { registerTls } from "./tls";
 
 export function createProgram(): Command {
   const program = new Command("pgfort")
@@ -37,6 +38,7 @@ export function createProgram(): Command {
   registerJob(program);
   registerAgent(program);
   registerUpgrade(program);
+  registerTls(program);
   const configure = (command: Command, path: string): void => {
     command.exitOverride().configureOutput({
       outputError: (text, write) => write(`${text.trimEnd()}\nhint: see pgfort ${path} --help\n`),

@@ -8,7 +8,7 @@ import { agentContainerName, agentScratchVolumeName, networkName } from "../dock
 import { AGENT_DEFAULT_PORT, AGENT_PACKAGE_DIR, AGENT_SCRATCH_DIR, AGENT_TARGET_DIR, agentImageTag } from "../agent/contract";
 import { planResourceLimits } from "./limits";
 import { DATA_DIR, HARDENING, hashSpec, WAL_MOUNT } from "./plan";
-import { POSTGRES_UID, secretsMount, socketsMount } from "./secrets";
+import { POSTGRES_UID, secretsMount, socketsMount, TLS_CLIENT_ENV } from "./secrets";
 
 export const AGENT_NODE = "agent";
 /** Longer than the agent's own wait for a running job on SIGTERM (src/cli/agent.ts), shorter than `down`'s 60 s. */
@@ -73,7 +73,7 @@ export function planAgentContainer(config: Config, inputs: AgentContainerInputs)
     Cmd: ["agent"],
     User: `${POSTGRES_UID}:${POSTGRES_UID}`,
     Labels: labels,
-    Env: inputs.env,
+    Env: [...TLS_CLIENT_ENV, ...inputs.env],
     ExposedPorts: { [CONTAINER_PORT]: {} },
     Healthcheck: AGENT_HEALTHCHECK,
     StopTimeout: AGENT_STOP_TIMEOUT_SECONDS,

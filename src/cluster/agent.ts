@@ -1,6 +1,7 @@
 // `pgfort up` for the agent: its config file and credentials into the secrets volume, the target
 // directory made writable for it, then its container, created or re-created only when its spec
 // changed (src/cluster/agent-container.ts). `replica add|promote|remove` only rewrite its config file.
+import { tlsOptions } from "../tls/cluster";
 import { chmod, chown, mkdir, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { LoadedConfig } from "../config/load";
@@ -67,7 +68,7 @@ export async function syncAgentConfig(docker: AgentConfigEngine, loaded: LoadedC
     if (!credentials) warnings.push(`the agent has no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY and run pgfort up again, or its backups to ${agentConfig.target} fail`);
   }
   await syncSecretCopies(loaded, directory);
-  await syncSecretsVolume(docker, config.cluster, config.image.tag, stateDir);
+  await syncSecretsVolume(docker, config.cluster, config.image.tag, stateDir, tlsOptions(loaded));
   const digest = agentConfigDigest({ configText: agentConfig.configText, target: agentConfig.target, credentials, servers: agentConfig.servers });
   return { digest, hasCredentials: credentials !== undefined, warnings };
 }

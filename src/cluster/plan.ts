@@ -8,7 +8,7 @@ import type { ContainerCreateOptions } from "../docker/client";
 import { clusterLabels, LABEL_SPEC_HASH, type Role } from "../docker/labels";
 import { containerName, networkName, nodeVolumes } from "../docker/names";
 import { planResourceLimits } from "./limits";
-import { SECRETS, SECRETS_DIR, SOCKETS_DIR, secretsMount, socketsMount } from "./secrets";
+import { SECRETS, SECRETS_DIR, SOCKETS_DIR, TLS_CA_PATH, TLS_FILES, secretsMount, socketsMount } from "./secrets";
 import { tuneCpu, tuneMemory } from "./tuning";
 import { planArchiveSettings, planOverrides, planSummarySettings } from "./archive-settings";
 
@@ -88,6 +88,7 @@ export function planNode(config: Config, stateDir: string, facts: HostFacts, spe
     parallelism: tuneCpu(tuning),
     overrides: planOverrides(spec.settings, spec.role),
     archive: { ...planArchiveSettings(config.wal, spec.role), ...planSummarySettings(config.image.pgMajor, spec.role) },
+    ssl: planSslSettings(),
     memorySource: spec.resources.memory ? `container's memory limit (${spec.resources.memory} bytes)` : "host's memory (no limit set)",
     cpuSource: spec.resources.cpus ? `container's CPU limit (${spec.resources.cpus})` : "host's CPU count (no limit set)",
   });
@@ -103,6 +104,8 @@ export function planNode(config: Config, stateDir: string, facts: HostFacts, spe
       `PGFORT_REPLICATION_USER=${REPLICATION_USER}`,
       // Its socket also in the cluster's socket volume, for the agent's jobs (docker/names.ts).
       `PGFORT_SOCKETS_DIR=${SOCKETS_DIR}`,
+      // TLS required on the network (hostssl lines), and a replica's verify-full against this CA.
+      `PGFORT_TLS_CA_FILE=${TLS_CA_PATH}`,
       ...(spec.extraEnv ?? []),
     ],
     ExposedPorts: { "5432/tcp": {} },
@@ -125,6 +128,16 @@ export function planNode(config: Config, stateDir: string, facts: HostFacts, spe
   const specHash = hashSpec(create, facts.imageId);
   create.Labels = { ...labels, [LABEL_SPEC_HASH]: specHash };
   return { node: spec.node, name, role: spec.role, volumes, confDir, confD, create, specHash };
+}
+
+/** conf.d/50-ssl.conf: the server's certificate and key from the secrets volume; TLS 1.2 at least. */
+export function planSslSettings(): Record<string, string | boolean> {
+  return {
+    ssl: true,
+    ssl_cert_file: `${SECRETS_DIR}/${TLS_FILES.cert}`,
+    ssl_key_file: `${SECRETS_DIR}/${TLS_FILES.key}`,
+    ssl_min_protocol_version: "TLSv1.2",
+  };
 }
 
 /** Hardening every pgfort container gets. */

@@ -13,6 +13,8 @@ import { clusterLabels, LABEL_SECRETS_DIGEST } from "../docker/labels";
 import { objectName, secretsVolumeName } from "../docker/names";
 import { POSTGRES_UID, SECRETS, SECRETS_DIR, secretsDir } from "./secrets";
 import { ensureSecrets } from "./state";
+import { ensureTls, type TlsOptions } from "../tls/material";
+import { tlsSecretFiles } from "../tls/cluster";
 import { AGENT_CONFIG_FILE, AWS_CREDENTIALS_FILE } from "../agent/contract";
 
 /**
@@ -61,7 +63,7 @@ export interface SecretsEngine {
  * digest, so an unchanged set costs one inspect, and a changed file is copied again. Idempotent;
  * true when it copied.
  */
-export async function syncSecretsVolume(docker: SecretsEngine, cluster: string, image: string, stateDir: string): Promise<boolean> {
+export async function syncSecretsVolume(docker: SecretsEngine, cluster: string, image: string, stateDir: string, tls: TlsOptions = {}): Promise<boolean> {
   await ensureSecrets(stateDir);
   const files: SecretFile[] = await Promise.all(
     Object.values(SECRETS).map(async ({ name }) => ({ name, content: await readFile(path.join(secretsDir(stateDir), name), "utf8") })),
@@ -73,6 +75,8 @@ export async function syncSecretsVolume(docker: SecretsEngine, cluster: string, 
     });
     if (content !== undefined) files.push({ name, content });
   }
+  // The certificate as it is (made when missing): issuing for new names is up's and replica add's.
+  files.push(...tlsSecretFiles(await ensureTls(stateDir, tls, ["localhost"])));
   const { archive, digest } = await planSecretsArchive(files);
   const volume = secretsVolumeName(cluster);
   const carrier = objectName(cluster, "secrets");

@@ -30,6 +30,15 @@ export function secretsMount(cluster: string): Mount {
   return { Type: "volume", Source: secretsVolumeName(cluster), Target: SECRETS_DIR, ReadOnly: true };
 }
 
+/** The TLS files in the secrets volume (src/tls/): the server's certificate and key, and the CA clients verify it with. */
+export const TLS_FILES = { cert: "tls-server.crt", key: "tls-server.key", ca: "tls-ca.crt" } as const;
+export const TLS_CA_PATH = `${SECRETS_DIR}/${TLS_FILES.ca}`;
+/**
+ * libpq's environment in agent and job containers: verify-full against the cluster's CA on every
+ * TCP connection (a Unix socket never uses TLS, so the socket volume is unaffected).
+ */
+export const TLS_CLIENT_ENV: readonly string[] = ["PGSSLMODE=verify-full", `PGSSLROOTCERT=${TLS_CA_PATH}`];
+
 /** Where the cluster's socket volume is mounted in servers and the agent (images/postgres/entrypoint-lib.sh: shared_socket_dir). */
 export const SOCKETS_DIR = "/var/run/pgfort-sockets";
 

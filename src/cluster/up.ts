@@ -1,5 +1,6 @@
 // `pgfort up`: image, network, volumes, secrets, conf.d and the primary, idempotently. Objects
 // created by a run that fails are removed again; objects that existed before are never touched.
+import { caFileOf, tlsOptions } from "../tls/cluster";
 import path from "node:path";
 import type { LoadedConfig } from "../config/load";
 import type { DockerClient } from "../docker/client";
@@ -94,7 +95,7 @@ export async function upNode(
     const sockets = socketsVolumeName(config.cluster);
     if (await docker.ensureVolume(sockets, clusterLabels(config.cluster, "sockets", "sockets"))) created.push(() => docker.removeVolume(sockets));
     if (!(await docker.volumeExists(secretsVolumeName(config.cluster)))) created.push(() => removeSecretsVolume(docker, config.cluster));
-    await syncSecretsVolume(docker, config.cluster, config.image.tag, stateDir);
+    await syncSecretsVolume(docker, config.cluster, config.image.tag, stateDir, tlsOptions(loaded));
     const existing = await docker.inspectContainerIfExists(plan.name);
     if (existing && existing.Config.Labels?.[LABEL_SPEC_HASH] === plan.specHash) {
       return await keepNode(docker, plan, existing.State.Running);
@@ -172,6 +173,8 @@ export interface ConnectionInfo {
   user: string;
   database: string;
   passwordFile: string;
+  /** The CA that verifies the server's certificate (sslmode=verify-full). */
+  caFile: string;
   example: string;
 }
 
@@ -179,12 +182,14 @@ export function connectionInfo(loaded: LoadedConfig): ConnectionInfo {
   const { config, stateDir } = loaded;
   const passwordFile = path.join(secretsDir(stateDir), SECRETS.superuser.name);
   const host = config.primary.bind === "0.0.0.0" ? "127.0.0.1" : config.primary.bind;
+  const caFile = caFileOf(loaded);
   return {
     host,
     port: config.primary.port,
     user: "postgres",
     database: "postgres",
     passwordFile,
-    example: `PGPASSWORD="$(cat ${passwordFile})" psql -h ${host} -p ${config.primary.port} -U postgres postgres`,
+    caFile,
+    example: `PGPASSWORD="$(cat ${passwordFile})" psql "host=${host} port=${config.primary.port} user=postgres dbname=postgres sslmode=verify-full sslrootcert=${caFile}"`,
   };
 }

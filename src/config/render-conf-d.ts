@@ -12,6 +12,7 @@ export const MEMORY_FILE = "10-memory.conf";
 export const PARALLELISM_FILE = "15-parallelism.conf";
 export const OVERRIDES_FILE = "90-overrides.conf";
 export const ARCHIVE_FILE = "25-archive.conf";
+export const SSL_FILE = "50-ssl.conf";
 
 export interface RenderInput {
   defaults: ConfFiles;
@@ -20,6 +21,8 @@ export interface RenderInput {
   overrides: Settings;
   /** WAL archiving into the agent (src/wal/archive-settings.ts). */
   archive: Readonly<Record<string, string | number | boolean>>;
+  /** TLS: the certificate files in the secrets volume (src/cluster/plan.ts: planSslSettings). */
+  ssl: Readonly<Record<string, string | number | boolean>>;
   /** Where the numbers came from, for the files' headers, e.g. "memory limit 512 MiB". */
   memorySource: string;
   cpuSource: string;
@@ -60,6 +63,17 @@ export function renderConfD(input: RenderInput): Map<string, string> {
         "PostgreSQL 17+: summarize_wal, the WAL summaries incremental backups are taken from.",
       ],
       input.archive,
+    ),
+  );
+  files.set(
+    SSL_FILE,
+    renderFile(
+      [
+        "TLS, on for every network connection (pg_hba.conf has hostssl lines only; the Unix socket is",
+        "unchanged). The files come from the cluster's secrets volume: pgfort tls rotate replaces them",
+        "and reloads. Do not edit: use tls: in pgfort.yaml.",
+      ],
+      input.ssl,
     ),
   );
   files.set(

@@ -268,6 +268,13 @@ const WalSchema = z.strictObject({
 });
 export type WalConfig = z.infer<typeof WalSchema>;
 
+// Issue 13: TLS on every network connection. Absent certDir: pgfort issues a CA and a server
+// certificate under .pgfort/<cluster>/tls/; present: server.crt, server.key and ca.crt from there.
+const TlsSchema = z.strictObject({
+  certDir: z.string().min(1).optional(),
+});
+export type TlsConfig = z.infer<typeof TlsSchema>;
+
 export const ConfigSchema = z
   .strictObject({
     cluster: z.string().regex(NAME_PATTERN, NAME_MESSAGE).max(40).default("pgfort"),
@@ -279,6 +286,7 @@ export const ConfigSchema = z
     monitoring: MonitoringSchema.prefault({}),
     notify: NotifySchema.prefault({}),
     agent: AgentSchema.prefault({}),
+    tls: TlsSchema.prefault({}),
   })
   .superRefine((config, context) => {
     const names = new Set<string>();

@@ -5,7 +5,7 @@ import { agentImageTag, AGENT_SCRATCH_DIR, AGENT_TARGET_DIR } from "../agent/con
 import type { Config } from "../config/schema";
 import { planResourceLimits } from "../cluster/limits";
 import { HARDENING } from "../cluster/plan";
-import { secretsBind } from "../cluster/secrets";
+import { secretsBind, TLS_CLIENT_ENV } from "../cluster/secrets";
 import type { ContainerCreateOptions } from "../docker/client";
 import { clusterLabels, objectName } from "../docker/labels";
 import { networkName } from "../docker/names";
@@ -46,7 +46,7 @@ export function planOneOffJobContainer(context: JobContainerContext): ContainerC
     Image: agentImageTag(config.image.tag),
     User: "999:999",
     Cmd: ["job", ...context.args, "--stdin-lifeline"],
-    Env: Object.entries(context.env ?? {}).map(([key, value]) => `${key}=${value}`),
+    Env: [...TLS_CLIENT_ENV, ...Object.entries(context.env ?? {}).map(([key, value]) => `${key}=${value}`)],
     Labels: clusterLabels(config.cluster, context.role ?? "backup", context.node),
     AttachStdout: true,
     AttachStderr: true,

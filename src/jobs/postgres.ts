@@ -9,6 +9,7 @@ import { Client } from "pg";
 import { z } from "zod";
 import { SECRETS, SECRETS_DIR, SOCKETS_DIR } from "../cluster/secrets";
 import { PostgresError } from "../errors";
+import { clientSsl } from "../tls/client";
 
 const PORT = 5432;
 const CONNECT_TIMEOUT_MS = 10_000;
@@ -35,7 +36,8 @@ export async function socketDirOf(host: string, socketsDir = SOCKETS_DIR): Promi
 }
 
 async function openClient(address: string, password: string, database: string): Promise<Client> {
-  const client = new Client({ host: address, port: PORT, user: "postgres", password, database, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, application_name: "pgfort-job" });
+  const ssl = await clientSsl(address);
+  const client = new Client({ host: address, port: PORT, user: "postgres", password, database, ssl, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, application_name: "pgfort-job" });
   // A server that goes away mid-session emits 'error' on the client: it surfaces in the next query instead of crashing the job.
   client.on("error", () => undefined);
   try {

@@ -22,6 +22,8 @@ export interface DatabaseMetricsOptions {
   servers: readonly ServerAddress[];
   /** The superuser's password file (/run/secrets/postgres-password in the agent), read at every scrape. */
   passwordFile: string;
+  /** The CA that verifies the servers' certificates (default: the cluster's, in the secrets volume). */
+  caFile?: string | undefined;
   user?: string;
   database?: string;
   /** The most one scrape may take, per server and for the backup target. */
@@ -113,7 +115,7 @@ class Scraper {
       const started = performance.now();
       let reading = null;
       if (credentials) {
-        reading = await readServer(address, credentials, timeoutMs).catch((error: unknown) => {
+        reading = await readServer(address, credentials, timeoutMs, this.options.caFile).catch((error: unknown) => {
           this.report(`server ${address.node}`, error);
           return null;
         });

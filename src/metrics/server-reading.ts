@@ -1,6 +1,7 @@
 // One scrape of one server: a fresh connection, the queries of queries.ts, the connection closed.
 // A new connection each scrape (every 15 to 60 s) costs a few milliseconds and holds no slot of
 // max_connections between scrapes; a restarted or promoted server needs no reconnect logic.
+import { clientSsl } from "../tls/client";
 import { Client } from "pg";
 import { z } from "zod";
 import { PostgresError } from "../errors";
@@ -36,11 +37,12 @@ export interface Credentials {
 }
 
 /** Reads every metric query from one server; rejects when it cannot connect or a query fails, or after timeoutMs. */
-export async function readServer(address: ServerAddress, credentials: Credentials, timeoutMs: number): Promise<ServerReading> {
+export async function readServer(address: ServerAddress, credentials: Credentials, timeoutMs: number, caFile?: string): Promise<ServerReading> {
   const client = new Client({
     host: address.host,
     port: address.port,
     ...credentials,
+    ssl: await clientSsl(address.host, caFile),
     application_name: "pgfort-metrics",
     connectionTimeoutMillis: timeoutMs,
     query_timeout: timeoutMs,

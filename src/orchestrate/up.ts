@@ -1,5 +1,7 @@
 // `pgfort up` for the whole cluster: the current primary, then the replicas of the config, which
 // follow it. Above cluster/ and replica/ (cluster/ never imports replica/).
+import { prepareTls } from "../tls/cluster";
+import { reloadServers } from "../tls/reload";
 import type { LoadedConfig } from "../config/load";
 import type { DockerClient } from "../docker/client";
 import { containerName } from "../docker/names";
@@ -17,6 +19,18 @@ export interface ClusterUpResult {
   agent: AgentUpResult;
   /** The primary came back from the target (primary.bootstrap: restore-latest). */
   bootstrap: BootstrapResult | null;
+  tls: TlsSummary;
+}
+
+export interface TlsSummary {
+  caFile: string;
+  fingerprint: string;
+  notAfter: string;
+  names: string[];
+  /** Names clients use that tls.certDir's certificate lacks (pgfort issues its own for all of them). */
+  missingNames: string[];
+  /** Servers that were running and now serve a new certificate (reloaded, not restarted). */
+  reloaded: string[];
 }
 
 /** The servers, then the agent (its config file lists the servers that now exist). */
@@ -24,6 +38,8 @@ export async function upCluster(docker: DockerClient, loaded: LoadedConfig, list
   const { config, stateDir } = loaded;
   const facts = await prepareHostFacts(docker, loaded, listener);
   const topology = await readTopology(stateDir);
+  // Before any node: the certificate covers every name a client or replica uses (a promoted replica's too).
+  const tls = await prepareTls(loaded, topology.primary === "primary" ? [] : [topology.primary]);
   const results: NodeUpResult[] = [];
   let bootstrap: BootstrapResult | null = null;
   if (topology.primary === "primary") {
@@ -54,5 +70,20 @@ export async function upCluster(docker: DockerClient, loaded: LoadedConfig, list
   }
   listener.onInfo?.(`starting ${agentContainerName(config.cluster)}`);
   const agent = await upAgent(docker, loaded);
-  return { nodes: results, agent, bootstrap };
+  // Servers that kept running read the new certificate on a reload; new containers read it at start.
+  const started = new Set(results.filter((result) => result.outcome === "created" || result.outcome === "recreated").map((result) => result.container));
+  const reloaded = tls.changed ? await reloadServers(docker, config.cluster, tls.facts.fingerprint, started) : [];
+  return {
+    nodes: results,
+    agent,
+    bootstrap,
+    tls: {
+      caFile: tls.caFile,
+      fingerprint: tls.facts.fingerprint,
+      notAfter: tls.facts.notAfter.toISOString(),
+      names: tls.facts.names,
+      missingNames: tls.missingNames,
+      reloaded: reloaded.map((server) => server.container),
+    },
+  };
 }

@@ -1,4 +1,6 @@
 // `pgfort replica add NAME` (and the replicas of `pgfort up`): role, slot, container in replica mode.
+import { prepareTls, tlsOptions } from "../tls/cluster";
+import { reloadServers } from "../tls/reload";
 import type { LoadedConfig } from "../config/load";
 import type { DockerClient } from "../docker/client";
 import { containerName, nodeVolumes } from "../docker/names";
@@ -54,13 +56,16 @@ export async function addReplica(
     await removeReplicaObjects(docker, config.cluster, name, config.image.volumeSuffix);
   }
   const existed = !mustRecreate(topology.primary, upstream) && info !== undefined;
-  await syncSecretsVolume(docker, config.cluster, config.image.tag, stateDir);
+  // Its name into the certificate: after a promotion of it, its peers verify it by that name.
+  const tls = await prepareTls(loaded, [name]);
+  await syncSecretsVolume(docker, config.cluster, config.image.tag, stateDir, tlsOptions(loaded));
   await ensureReplicationRole(docker, primary, await readSecret(stateDir, SECRETS.replication.name));
   const slot = slotName(name);
   const slotCreated = await ensureSlot(docker, primary, slot);
   try {
     const result = await upNode(docker, loaded, facts, planReplicaSpec(config, name, topology.primary), `replicas.${name}.resources`);
     await waitStreaming(docker, primary, container, slot, STREAMING_TIMEOUT_MS);
+    if (tls.changed) await reloadServers(docker, config.cluster, tls.facts.fingerprint, new Set([container]));
     return result;
   } catch (error) {
     if (!existed) await removeReplicaObjects(docker, config.cluster, name, config.image.volumeSuffix);

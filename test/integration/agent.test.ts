@@ -190,7 +190,7 @@ describe("the agent container", function () {
     const idle = 'pg_stat_activity_count{node="primary",datname="app",state="idle"}';
     const before = await metrics();
     assert.equal(sample(before, 'pg_up{node="primary"}'), 1, before);
-    const clients = await Promise.all([1, 2, 3].map(() => connectTcp(primaryPort, "postgres", password, "app")));
+    const clients = await Promise.all([1, 2, 3].map(() => connectTcp(primaryPort, "postgres", password, "app", workspace.path(".pgfort", workspace.cluster, "tls", "ca.crt"))));
     try {
       const during = await metrics();
       const expected = Number(await psql(`${workspace.cluster}-primary`, "SELECT count(*) FROM pg_stat_activity WHERE datname = 'app' AND state = 'idle' AND application_name <> 'pgfort-metrics'"));

@@ -2,6 +2,7 @@
 // (the agent runs the same collector on the cluster network). Every value is checked against the
 // server itself (psql) or the engine, never against the collector's own reading.
 import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Client } from "pg";
 import { createDatabaseMetrics, type DatabaseMetrics } from "../../src/metrics/database-metrics";
@@ -53,6 +54,8 @@ describe("database metrics (the agent's collector, from the host)", function () 
     const primary = `${workspace.cluster}-primary`;
     const r1 = `${workspace.cluster}-r1`;
     const passwordFile = workspace.path(".pgfort", workspace.cluster, "secrets", "postgres-password");
+    // The published ports require TLS: verified against the cluster's CA, as the agent does on the network.
+    const caFile = workspace.path(".pgfort", workspace.cluster, "tls", "ca.crt");
     const errors: string[] = [];
     metrics = createDatabaseMetrics({
       servers: [
@@ -60,6 +63,7 @@ describe("database metrics (the agent's collector, from the host)", function () 
         { node: "r1", host: "127.0.0.1", port: replicaPort },
       ],
       passwordFile,
+      caFile,
       timeoutMs: 5_000,
       onError: (scope, error) => errors.push(`${scope}: ${String(error)}`),
     });
@@ -83,7 +87,7 @@ describe("database metrics (the agent's collector, from the host)", function () 
     assert.equal(before, await idleByPsql());
     const password = (await workspace.read(".pgfort", workspace.cluster, "secrets", "postgres-password")).trim();
     for (let index = 0; index < 3; index++) {
-      const client = new Client({ host: "127.0.0.1", port: primaryPort, user: "postgres", password, database: "postgres", application_name: "metrics-test" });
+      const client = new Client({ host: "127.0.0.1", port: primaryPort, user: "postgres", password, database: "postgres", application_name: "metrics-test", ssl: { ca: await readFile(caFile, "utf8") } });
       await client.connect();
       clients.push(client);
     }

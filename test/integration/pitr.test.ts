@@ -170,7 +170,7 @@ describe("point-in-time recovery", function () {
     await psql(primary, "CREATE TABLE ticks(id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp())");
     await physicalBackup(workspace);
     const password = (await workspace.read(".pgfort", workspace.cluster, "secrets", "postgres-password")).trim();
-    const client = await connectTcp(port, "postgres", password);
+    const client = await connectTcp(port, "postgres", password, "postgres", workspace.path(".pgfort", workspace.cluster, "tls", "ca.crt"));
     client.on("error", () => undefined);
     let lastCommitted = 0;
     let writing = true;

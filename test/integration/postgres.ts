@@ -1,6 +1,7 @@
 // Test helpers: a labelled Postgres container from the image under test, and queries against it.
 import assert from "node:assert/strict";
 import Dockerode from "dockerode";
+import { readFile } from "node:fs/promises";
 import { Client } from "pg";
 import { DockerClient, type ContainerCreateOptions } from "../../src/docker/client";
 import { clusterLabels } from "../../src/docker/labels";
@@ -86,9 +87,10 @@ export async function psql(container: string, sql: string, options: { user?: str
   return result.stdout.trim();
 }
 
-/** Connects over TCP to the published port, as an application would. */
-export async function connectTcp(port: number, user: string, password: string, database = "postgres"): Promise<Client> {
-  const connection = new Client({ host: "127.0.0.1", port, user, password, database, connectionTimeoutMillis: 10_000 });
+/** Connects over TCP to the published port, as an application would: with TLS verified against `caFile` when given (a pgfort cluster's). */
+export async function connectTcp(port: number, user: string, password: string, database = "postgres", caFile?: string): Promise<Client> {
+  const ssl = caFile === undefined ? false : { ca: await readFile(caFile, "utf8") };
+  const connection = new Client({ host: "127.0.0.1", port, user, password, database, ssl, connectionTimeoutMillis: 10_000 });
   await connection.connect();
   return connection;
 }

@@ -4,7 +4,7 @@
 // It needs a cluster of a major below the newest, so it runs in the run on 15
 // (npm run test:integration:15); in the run on 17 there is nothing to upgrade from.
 import assert from "node:assert/strict";
-import { readdir } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Client } from "pg";
 import { DEFAULT_PG_MAJOR } from "../../src/config/schema";
@@ -22,8 +22,9 @@ async function eventually(what: string, read: () => Promise<string>, expected: (
   return assert.fail(`${what}: still ${last} after ${timeoutMs} ms`);
 }
 
-async function login(port: number, password: string): Promise<string> {
-  const client = new Client({ host: "127.0.0.1", port, user: "alice", password, database: "app" });
+/** A login over TCP, as an application makes it: TLS verified against the cluster's CA. */
+async function login(port: number, password: string, caFile: string): Promise<string> {
+  const client = new Client({ host: "127.0.0.1", port, user: "alice", password, database: "app", ssl: { ca: await readFile(caFile, "utf8") } });
   await client.connect();
   try {
     const result = await client.query<{ n: string }>("SELECT count(*)::text AS n FROM pgbench_accounts");
@@ -69,7 +70,7 @@ if (TEST_PG_MAJOR < DEFAULT_PG_MAJOR) {
       assert.match(await psql(primary, "SHOW server_version"), new RegExp(`^${DEFAULT_PG_MAJOR}\\.`));
       assert.equal(await psql(primary, COUNTS, { db: "app" }), before, "row counts and balances equal");
       assert.equal(await psql(primary, "SELECT pymax(2, 3)", { db: "app" }), "3", "the PL/Python function runs");
-      assert.equal(await login(port, "wonder land"), "200000", "the role logs in over TCP with its old password");
+      assert.equal(await login(port, "wonder land", workspace.path(".pgfort", workspace.cluster, "tls", "ca.crt")), "200000", "the role logs in over TCP with its old password");
       assert.equal(await psql(primary, "SELECT datcollversion IS NOT DISTINCT FROM pg_database_collation_actual_version(oid) FROM pg_database WHERE datname = 'app'"), "t");
       // Statistics were rebuilt before the server took writes.
       assert.notEqual(await psql(primary, "SELECT count(*) FROM pg_stats WHERE tablename = 'pgbench_accounts'", { db: "app" }), "0");
@@ -97,7 +98,7 @@ if (TEST_PG_MAJOR < DEFAULT_PG_MAJOR) {
       assert.match(await psql(primary, "SHOW server_version"), new RegExp(`^${TEST_PG_MAJOR}\\.`));
       assert.equal(await psql(primary, COUNTS, { db: "app" }), before, "the data as it was when writes stopped");
       assert.equal(await psql(primary, "SELECT count(*) FROM pg_class WHERE relname = 'after_upgrade'", { db: "app" }), "0", "writes since the upgrade are gone");
-      assert.equal(await login(port, "wonder land"), "200000");
+      assert.equal(await login(port, "wonder land", workspace.path(".pgfort", workspace.cluster, "tls", "ca.crt")), "200000");
       assert.match(await psql(r1, "SHOW server_version"), new RegExp(`^${TEST_PG_MAJOR}\\.`));
       await eventually("r1 streams on the old major", () => psql(primary, "SELECT coalesce(string_agg(application_name || ':' || state, ','), '') FROM pg_stat_replication"), (value) => value === "r1:streaming", 30_000);
       assert.deepEqual((await volumeNames(workspace.cluster)).filter((volume) => volume.endsWith(`-pg${DEFAULT_PG_MAJOR}`)), [], "the new major's volumes are removed");

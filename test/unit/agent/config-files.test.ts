@@ -55,7 +55,7 @@ describe("syncAgentConfig", function () {
     const host = path.join(loaded.stateDir, "secrets", "agent.json");
     assert.equal((await stat(host)).mode & 0o777, 0o600);
     const files = await engine.lastCopy();
-    assert.deepEqual([...files.keys()].sort(), ["agent.json", "postgres-password", "replication-password"]);
+    assert.deepEqual([...files.keys()].sort(), ["agent.json", "postgres-password", "replication-password", "tls-ca.crt", "tls-server.crt", "tls-server.key"]);
     assert.deepEqual(JSON.parse(files.get("agent.json") ?? ""), {
       formatVersion: 1,
       configText: yaml,
@@ -86,7 +86,7 @@ describe("syncAgentConfig", function () {
     await assert.rejects(syncAgentConfig(engine, sealed, {}), /backups.encryption.identityFile .* holds no age identity/);
     // The config names none any more: the copies go.
     await syncAgentConfig(engine, await workspace("cluster: app\n"), {});
-    assert.deepEqual([...(await engine.lastCopy()).keys()].sort(), ["agent.json", "postgres-password", "replication-password"]);
+    assert.deepEqual([...(await engine.lastCopy()).keys()].sort(), ["agent.json", "postgres-password", "replication-password", "tls-ca.crt", "tls-server.crt", "tls-server.key"]);
   });
 
   it("keeps the digest across a promotion (same servers), and changes it for a new server or config", async function () {

@@ -87,7 +87,7 @@ describe("planAgentContainer", function () {
 
   it("puts no secret in Env or Cmd, and checks its health by asking the process itself", function () {
     const { create } = plan("cluster: app\nbackups: { target: s3://bucket/p }", { env: ["AWS_SHARED_CREDENTIALS_FILE=/run/secrets/aws-credentials", "AWS_REGION=eu-west-1"] });
-    assert.deepEqual(create.Env, ["AWS_SHARED_CREDENTIALS_FILE=/run/secrets/aws-credentials", "AWS_REGION=eu-west-1"]);
+    assert.deepEqual(create.Env, ["PGSSLMODE=verify-full", "PGSSLROOTCERT=/run/secrets/tls-ca.crt", "AWS_SHARED_CREDENTIALS_FILE=/run/secrets/aws-credentials", "AWS_REGION=eu-west-1"]);
     assert.deepEqual(create.Healthcheck?.Test, ["CMD", "/usr/local/bin/node", "/opt/pgfort/dist/src/agent/health-probe.js"]);
   });
 

@@ -82,6 +82,15 @@ describe("planNode", function () {
     assert.ok(plan("cluster: app").create.Env?.includes("PGFORT_SOCKETS_DIR=/var/run/pgfort-sockets"));
   });
 
+  it("requires TLS: ssl on with the secrets volume's files, and the CA for hostssl and replicas", function () {
+    const node = plan("cluster: app");
+    assert.equal(
+      node.confD.get("50-ssl.conf")?.split("\n").filter((line) => line && !line.startsWith("#")).join("|"),
+      "ssl = on|ssl_cert_file = '/run/secrets/tls-server.crt'|ssl_key_file = '/run/secrets/tls-server.key'|ssl_min_protocol_version = 'TLSv1.2'",
+    );
+    assert.ok(node.create.Env?.includes("PGFORT_TLS_CA_FILE=/run/secrets/tls-ca.crt"));
+  });
+
   it("passes secrets as *_FILE only", function () {
     const env = plan("cluster: app").create.Env ?? [];
     assert.ok(env.includes("POSTGRES_PASSWORD_FILE=/run/secrets/postgres-password"));

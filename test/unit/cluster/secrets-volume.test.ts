@@ -39,7 +39,7 @@ describe("secrets volume", function () {
     assert.ok(engine.volumes.has("app-secrets"));
     assert.equal(engine.copies.length, 1);
     assert.equal(engine.copies[0]?.directory, "/run/secrets");
-    assert.deepEqual((await entries(engine.copies[0]?.archive ?? Buffer.alloc(0))).map((entry) => entry.name), ["postgres-password", "replication-password"]);
+    assert.deepEqual((await entries(engine.copies[0]?.archive ?? Buffer.alloc(0))).map((entry) => entry.name), ["postgres-password", "replication-password", "tls-ca.crt", "tls-server.crt", "tls-server.key"]);
     assert.equal((await stat(path.join(stateDir, "secrets", "postgres-password"))).mode & 0o777, 0o600);
 
     assert.equal(await syncSecretsVolume(engine, "app", "pgfort/postgres:15", stateDir), false);

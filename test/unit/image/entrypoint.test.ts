@@ -178,6 +178,38 @@ describe("entrypoint", function () {
       assert.match(content, /^primary_slot_name = 'r1'$/m);
     });
 
+    it("requires TLS on every network line of pg_hba.conf and keeps socket and explicit lines", function () {
+      const hba = path.join(directory, "pg_hba.conf");
+      writeFileSync(hba, "local all all trust\nhost replication replicator all scram-sha-256\nhost\tall all all scram-sha-256\nhostnossl all all 10.0.0.0/8 reject\nhostssl all all all cert\n# host all all all trust\n");
+      assert.equal(bash(`hba_require_tls "${hba}"; hba_require_tls "${hba}"`).code, 0);
+      assert.equal(
+        readFileSync(hba, "utf8"),
+        "local all all trust\nhostssl replication replicator all scram-sha-256\nhostssl\tall all all scram-sha-256\nhostnossl all all 10.0.0.0/8 reject\nhostssl all all all cert\n# host all all all trust\n",
+      );
+    });
+
+    it("makes a standby verify its primary's certificate, also one made before TLS, idempotently", function () {
+      const auto = path.join(directory, "postgresql.auto.conf");
+      writeFileSync(auto, "primary_conninfo = 'application_name=r1 passfile=/tmp/p user=replicator host=app-primary port=5432 sslmode=prefer sslcompression=0 sslrootcert=''/old/ca.crt'' sslcertmode=allow'\nprimary_slot_name = 'r1'\n");
+      const env = { PGFORT_TLS_CA_FILE: "/run/secrets/tls-ca.crt" };
+      assert.equal(bash(`conninfo_verify_tls "${auto}"; conninfo_verify_tls "${auto}"`, env).code, 0);
+      assert.equal(
+        readFileSync(auto, "utf8"),
+        "primary_conninfo = 'sslmode=verify-full sslrootcert=/run/secrets/tls-ca.crt application_name=r1 passfile=/tmp/p user=replicator host=app-primary port=5432 sslcompression=0 sslcertmode=allow'\nprimary_slot_name = 'r1'\n",
+      );
+      const none = path.join(directory, "empty.conf");
+      writeFileSync(none, "");
+      assert.equal(bash(`conninfo_verify_tls "${none}"`, env).code, 0);
+      assert.equal(readFileSync(none, "utf8"), "");
+    });
+
+    it("refuses to start with TLS required and no readable CA", function () {
+      const missing = bash("check_tls_files", { PGFORT_TLS_CA_FILE: path.join(directory, "none.crt") });
+      assert.equal(missing.code, 1);
+      assert.match(missing.stderr, /not readable: run pgfort up/);
+      assert.equal(bash("check_tls_files").code, 0);
+    });
+
     it("escapes : and \\ in pgpass lines", function () {
       assert.equal(bash('pgpass_line replicator "a:b\\c"').stdout, "*:*:*:replicator:a\\:b\\\\c\n");
     });
