@@ -32,8 +32,8 @@
 #                                 (the new one's), PGFORT_PGUSER; trust over both sockets
 #   reset-wal                     PGFORT_DATA_DIR (a cleanly stopped server's), PGFORT_NEXT_WAL_FILE,
 #                                 PGFORT_TIMELINE_HISTORY (the new timeline's history line)
-#   served-certificate            PGFORT_TLS_HOST (default localhost): the SHA-256 fingerprint of the
-#                                 certificate the server on it serves to a new connection (port 5432)
+#   served-certificate            PGFORT_TLS_HOST (default localhost), PGFORT_TLS_PORT (5432): the SHA-256
+#                                 fingerprint of the certificate a new connection there is served
 # PGFORT_TMP (default /tmp, a tmpfs in the container) holds the pgpass file and the compressor's report.
 
 readonly PGFORT_RESULT_PREFIX="PGFORT-RESULT"
@@ -552,10 +552,10 @@ reset_wal() {
 
 # What a new TLS connection to the server sees: after `tls rotate`'s reload, the new certificate.
 served_certificate() {
-  local host=${PGFORT_TLS_HOST:-localhost} fingerprint
-  fingerprint=$(openssl s_client -starttls postgres -connect "$host:5432" -servername "$host" </dev/null 2>/dev/null |
+  local host=${PGFORT_TLS_HOST:-localhost} port=${PGFORT_TLS_PORT:-5432} fingerprint
+  fingerprint=$(openssl s_client -starttls postgres -connect "$host:$port" -servername "$host" </dev/null 2>/dev/null |
     openssl x509 -noout -fingerprint -sha256) || {
-    echo "pgfort: the server on $host:5432 served no TLS certificate (is ssl on?)" >&2
+    echo "pgfort: the server on $host:$port served no TLS certificate (is ssl on?)" >&2
     return 1
   }
   emit_result "\"fingerprint\":\"${fingerprint#*=}\""

@@ -10,7 +10,9 @@ import { openTarget } from "../backup/targets/resolve";
 import { AGENT_JOB_STOP_TIMEOUT_SECONDS } from "../cluster/agent-container";
 import { ConfigError } from "../errors";
 import { runJobInAgent } from "../jobs/in-agent";
-import { createDatabaseMetrics, clusterNetworkServers } from "../metrics/database-metrics";
+import { createDatabaseMetrics, clusterNetworkServers, DEFAULT_SCRAPE_TIMEOUT_MS } from "../metrics/database-metrics";
+import { createPoolerMetrics } from "../metrics/pooler-metrics";
+import { POOLER_PORT, poolerSocketDir } from "../pooler/plan";
 import { SECRETS, SECRETS_DIR, SOCKETS_DIR } from "../cluster/secrets";
 import { Notifier } from "../notify/notifier";
 import { WalArchiver } from "../wal/archiver";
@@ -43,6 +45,10 @@ export function registerAgent(program: Command): void {
           backups: { target, cluster },
         });
         const { wal, backups, notify } = context.loaded.config;
+        // The pooler's pools (issue 13), over its socket in the socket volume.
+        const pooler = context.loaded.config.pooler
+          ? createPoolerMetrics({ socketDir: poolerSocketDir(cluster), port: POOLER_PORT, timeoutMs: DEFAULT_SCRAPE_TIMEOUT_MS })
+          : undefined;
         // WAL archiving (issue 11): the servers' archive_command hands files over in the socket volume.
         const archiver = wal.archive
           ? new WalArchiver({
@@ -61,7 +67,7 @@ export function registerAgent(program: Command): void {
           target,
           runJob: runJobInAgent,
           reloadContext,
-          registries: [database.registry, ...(archiver ? [archiver.registry] : [])],
+          registries: [database.registry, ...(archiver ? [archiver.registry] : []), ...(pooler ? [pooler.registry] : [])],
           ...(archiver ? { extraHealth: () => [archiver.health()] } : {}),
           host: options.host,
           port,

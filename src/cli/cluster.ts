@@ -78,7 +78,7 @@ export function registerCluster(program: Command): void {
       action<{ allowUnverified?: boolean; reindex?: boolean }>(async ({ output, loadConfig, docker, signal }, options) => {
         const loaded = await loadConfig();
         const engine = await docker();
-        const { nodes: results, agent, bootstrap, tls } = await upCluster(engine, loaded, {
+        const { nodes: results, agent, bootstrap, tls, pooler } = await upCluster(engine, loaded, {
           onInfo: (message) => output.info(message),
           onWarning: (message) => output.warn(message),
           onStep: (step) => output.progress(`building image [${step.step}/${step.total}] ${step.instruction.slice(0, 80)}`),
@@ -87,18 +87,20 @@ export function registerCluster(program: Command): void {
           signal,
         });
         const tlsWarnings = tls.missingNames.length ? [`tls.certDir's server.crt does not cover ${tls.missingNames.join(", ")}: clients and replicas connecting by those names fail verify-full; add them to its subjectAltName`] : [];
-        for (const warning of [...results.flatMap((result) => result.warnings), ...agent.warnings, ...tlsWarnings]) output.warn(warning);
+        for (const warning of [...results.flatMap((result) => result.warnings), ...agent.warnings, ...tlsWarnings, ...(pooler?.warnings ?? [])]) output.warn(warning);
         const connection = connectionInfo(loaded);
-        output.result({ cluster: loaded.config.cluster, nodes: results, agent, connection, bootstrap, tls }, [
+        output.result({ cluster: loaded.config.cluster, nodes: results, agent, connection, bootstrap, tls, pooler }, [
           ...formatMajorLines(loaded),
           ...(bootstrap ? formatBootstrap(bootstrap) : []),
           ...results.map((result) => `${result.container}: ${result.outcome}${describePending(result.config)}${describeCollation(result.collation)}`),
+          ...(pooler ? [`${pooler.container}: ${pooler.outcome} (PgBouncer on ${connection.host}:${pooler.port}, ${loaded.config.pooler?.poolMode ?? ""} pooling)`] : []),
           `${agent.container}: ${agent.outcome} (${agent.url}/metrics and /healthz)`,
           "",
           `connect: host ${connection.host}, port ${connection.port}, user ${connection.user}`,
           `password file: ${connection.passwordFile}`,
           `TLS required (CA ${connection.caFile}; certificate valid until ${tls.notAfter.slice(0, 10)}${tls.reloaded.length ? `, now served by ${tls.reloaded.join(", ")} after a reload` : ""})`,
           `  ${connection.example}`,
+          ...(pooler ? [`  through the pooler: the same with port=${pooler.port}`] : []),
         ]);
       }),
     );

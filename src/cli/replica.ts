@@ -40,6 +40,7 @@ export function registerReplica(program: Command): void {
         output.result(result, [
           `${result.primary} is the primary now`,
           ...(result.fenced ? [`${result.former} was stopped (fenced); do not start it again as a primary`] : []),
+          ...(result.poolerFollowed ? ["the pooler held its clients during the promotion and now sends them to the new primary"] : []),
           "replicas in the config still follow the former primary: pgfort up re-creates them from the new one",
         ]);
       }),

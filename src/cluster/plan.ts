@@ -20,7 +20,7 @@ export const WAL_MOUNT = "/var/lib/postgresql/wal";
 export const CONF_D_DIR = "/etc/postgresql/conf.d";
 export const SUPERUSER = "postgres";
 export const REPLICATION_USER = "replicator";
-const DEFAULT_MAX_CONNECTIONS = 100;
+export const DEFAULT_MAX_CONNECTIONS = 100;
 
 /** Facts about the host that the plan depends on, read by the caller. */
 export interface HostFacts {

@@ -11,7 +11,7 @@ import { pack } from "tar-stream";
 import type { ContainerCreateOptions } from "../docker/client";
 import { clusterLabels, LABEL_SECRETS_DIGEST } from "../docker/labels";
 import { objectName, secretsVolumeName } from "../docker/names";
-import { POSTGRES_UID, SECRETS, SECRETS_DIR, secretsDir } from "./secrets";
+import { POOLER_AUTH_FILE, POSTGRES_UID, SECRETS, SECRETS_DIR, secretsDir } from "./secrets";
 import { ensureSecrets } from "./state";
 import { ensureTls, type TlsOptions } from "../tls/material";
 import { tlsSecretFiles } from "../tls/cluster";
@@ -22,7 +22,7 @@ import { AGENT_CONFIG_FILE, AWS_CREDENTIALS_FILE } from "../agent/contract";
  * S3 credentials (src/cluster/agent.ts writes them). Read by every sync, so a sync from `replica add`
  * keeps what `up` wrote for the agent, and the digest covers them.
  */
-export const OPTIONAL_SECRET_FILES: readonly string[] = [AGENT_CONFIG_FILE, AWS_CREDENTIALS_FILE, BACKUP_IDENTITY_FILE, PRUNE_CREDENTIALS_FILE];
+export const OPTIONAL_SECRET_FILES: readonly string[] = [AGENT_CONFIG_FILE, AWS_CREDENTIALS_FILE, BACKUP_IDENTITY_FILE, PRUNE_CREDENTIALS_FILE, POOLER_AUTH_FILE];
 
 export interface SecretFile {
   name: string;

@@ -30,6 +30,9 @@ export function secretsMount(cluster: string): Mount {
   return { Type: "volume", Source: secretsVolumeName(cluster), Target: SECRETS_DIR, ReadOnly: true };
 }
 
+/** The pooler's auth_file (src/pooler/auth.ts): the superuser's SCRAM verifier, when the config has a pooler. */
+export const POOLER_AUTH_FILE = "pooler-users.txt";
+
 /** The TLS files in the secrets volume (src/tls/): the server's certificate and key, and the CA clients verify it with. */
 export const TLS_FILES = { cert: "tls-server.crt", key: "tls-server.key", ca: "tls-ca.crt" } as const;
 export const TLS_CA_PATH = `${SECRETS_DIR}/${TLS_FILES.ca}`;

@@ -77,6 +77,8 @@ const MIB = 1024 ** 2;
 // daemon's own hard limit makes the container fail to start ("error setting rlimits").
 const PRIMARY_RESOURCES: Resources = { memory: 1024 * MIB, swap: 0, swappiness: 0, shm: 256 * MIB, pids: 512 };
 const BACKUP_RESOURCES: Resources = { memory: 512 * MIB, swap: 0, cpus: 2, pids: 256 };
+// PgBouncer is one process of one thread: a core at most, little memory (a few kB per client).
+const POOLER_RESOURCES: Resources = { memory: 128 * MIB, swap: 0, cpus: 1, pids: 64 };
 
 /** The majors pgfort builds from Debian's own packages, and the suite that carries each. */
 export const SUPPORTED_MAJORS = { 15: "debian:bookworm-slim", 17: "debian:trixie-slim" } as const;
@@ -275,6 +277,18 @@ const TlsSchema = z.strictObject({
 });
 export type TlsConfig = z.infer<typeof TlsSchema>;
 
+// Issue 13: PgBouncer in <cluster>-pooler, reaching the primary through the socket volume. Present = enabled.
+const PoolerSchema = z.strictObject({
+  /** Published on primary.bind, like the primary's port. */
+  port: z.number().int().min(1).max(65535).default(6432),
+  poolMode: z.enum(["transaction", "session", "statement"]).default("transaction"),
+  maxClientConn: z.number().int().positive().max(100_000).default(1000),
+  /** Server connections per database and user (and at most per database); default: 60% of the primary's max_connections. */
+  poolSize: z.number().int().positive().optional(),
+  resources: resourcesWithDefaults(POOLER_RESOURCES),
+});
+export type PoolerConfig = z.infer<typeof PoolerSchema>;
+
 export const ConfigSchema = z
   .strictObject({
     cluster: z.string().regex(NAME_PATTERN, NAME_MESSAGE).max(40).default("pgfort"),
@@ -287,6 +301,7 @@ export const ConfigSchema = z
     notify: NotifySchema.prefault({}),
     agent: AgentSchema.prefault({}),
     tls: TlsSchema.prefault({}),
+    pooler: PoolerSchema.optional(),
   })
   .superRefine((config, context) => {
     const names = new Set<string>();
@@ -300,6 +315,9 @@ export const ConfigSchema = z
       for (const [index, job] of config.backups.jobs.entries()) {
         if (job.verify) context.addIssue({ code: "custom", path: ["backups", "jobs", index, "verify"], message: `job ${job.name} drills its backups, which are encrypted: set backups.encryption.identityFile` });
       }
+    }
+    if (config.pooler && config.pooler.port === config.primary.port) {
+      context.addIssue({ code: "custom", path: ["pooler", "port"], message: `${config.pooler.port} is primary.port too: choose another port for the pooler` });
     }
     const jobs = new Set<string>();
     for (const [index, job] of config.backups.jobs.entries()) {

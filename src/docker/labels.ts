@@ -16,7 +16,8 @@ export const LABEL_UPSTREAM = "pgfort.upstream";
 export const LABEL_AGENT_CONFIG_DIGEST = "pgfort.agent-config-digest";
 
 /** `agent`: the long-running <cluster>-agent container (issue 10); never a throwaway. */
-export type Role = "primary" | "replica" | "backup" | "restore" | "verify" | "secrets" | "sockets" | "agent";
+/** `pooler`: the <cluster>-pooler container running PgBouncer (issue 13). */
+export type Role = "primary" | "replica" | "backup" | "restore" | "verify" | "secrets" | "sockets" | "agent" | "pooler";
 
 export function clusterLabels(cluster: string, role: Role, node: string): Record<string, string> {
   return { [LABEL_CLUSTER]: cluster, [LABEL_ROLE]: role, [LABEL_NODE]: node };

@@ -30,6 +30,7 @@ export const IMAGE_FILES = [
   "images/postgres/entrypoint-lib.sh",
   "images/postgres/pgfort-job.sh",
   "images/postgres/pgfort-archive-wal.sh",
+  "images/postgres/pgfort-pooler.sh",
   "images/postgres/pg_hba.conf",
   "images/postgres/postgresql.conf",
 ] as const;

@@ -1,5 +1,7 @@
 // `pgfort up` for the whole cluster: the current primary, then the replicas of the config, which
 // follow it. Above cluster/ and replica/ (cluster/ never imports replica/).
+import { upPooler, type PoolerUpResult } from "../pooler/up";
+import { syncPoolerAuth } from "../pooler/auth";
 import { prepareTls } from "../tls/cluster";
 import { reloadServers } from "../tls/reload";
 import type { LoadedConfig } from "../config/load";
@@ -20,6 +22,8 @@ export interface ClusterUpResult {
   /** The primary came back from the target (primary.bootstrap: restore-latest). */
   bootstrap: BootstrapResult | null;
   tls: TlsSummary;
+  /** The pooler, when the config has one. */
+  pooler: PoolerUpResult | null;
 }
 
 export interface TlsSummary {
@@ -40,6 +44,7 @@ export async function upCluster(docker: DockerClient, loaded: LoadedConfig, list
   const topology = await readTopology(stateDir);
   // Before any node: the certificate covers every name a client or replica uses (a promoted replica's too).
   const tls = await prepareTls(loaded, topology.primary === "primary" ? [] : [topology.primary]);
+  await syncPoolerAuth(stateDir, config.pooler !== undefined);
   const results: NodeUpResult[] = [];
   let bootstrap: BootstrapResult | null = null;
   if (topology.primary === "primary") {
@@ -68,6 +73,7 @@ export async function upCluster(docker: DockerClient, loaded: LoadedConfig, list
       await addReplica(docker, loaded, facts, replica.name, { existingIsError: false, onInfo: (message) => listener.onInfo?.(message) }),
     );
   }
+  const pooler = await upPooler(docker, loaded, topology.primary, facts.imageId);
   listener.onInfo?.(`starting ${agentContainerName(config.cluster)}`);
   const agent = await upAgent(docker, loaded);
   // Servers that kept running read the new certificate on a reload; new containers read it at start.
@@ -77,6 +83,7 @@ export async function upCluster(docker: DockerClient, loaded: LoadedConfig, list
     nodes: results,
     agent,
     bootstrap,
+    pooler: pooler ?? null,
     tls: {
       caFile: tls.caFile,
       fingerprint: tls.facts.fingerprint,

@@ -7,11 +7,15 @@ import { ConfigError, ContainerError, PostgresError } from "../errors";
 import { queryRows, runSql } from "../cluster/sql";
 import { readTopology, writeTopology } from "../cluster/topology";
 import { NOT_YET, done, pollUntil } from "../lifecycle/poll";
+import { poolerCommand, poolerRunning } from "../pooler/console";
+import { followPrimary } from "../pooler/up";
 
 export interface PromoteResult {
   primary: string;
   former: string;
   fenced: boolean;
+  /** The pooler paused its clients during the promotion and now serves the new primary. */
+  poolerFollowed: boolean;
 }
 
 const RecoveryRow = z.object({ in_recovery: z.boolean() });
@@ -35,14 +39,21 @@ export async function promoteReplica(
   // Two writable primaries would split the data: the old one is stopped (fenced) first.
   const formerInfo = await docker.inspectContainerIfExists(former);
   const fenced = Boolean(formerInfo?.State.Running);
-  if (fenced) {
-    await confirm(`${former} is still running: stop (fence) it and promote ${replica}?`);
-    await docker.stopContainer(former, 60);
+  if (fenced) await confirm(`${former} is still running: stop (fence) it and promote ${replica}?`);
+  // The pooler's clients wait (PAUSE: every transaction finishes, no new one starts) instead of
+  // failing while no server takes writes; they resume on the new primary.
+  const pooler = config.pooler !== undefined && (await poolerRunning(docker, config.cluster));
+  if (pooler) await poolerCommand(docker, config.cluster, "PAUSE");
+  try {
+    if (fenced) await docker.stopContainer(former, 60);
+    await runSql(docker, replica, "SELECT pg_promote(true, 60);");
+    await waitWritable(docker, replica, 60_000);
+    await writeTopology(stateDir, { primary: name, promotedAt: new Date().toISOString() });
+    if (pooler) await followPrimary(docker, loaded, name);
+  } finally {
+    if (pooler) await poolerCommand(docker, config.cluster, "RESUME");
   }
-  await runSql(docker, replica, "SELECT pg_promote(true, 60);");
-  await waitWritable(docker, replica, 60_000);
-  await writeTopology(stateDir, { primary: name, promotedAt: new Date().toISOString() });
-  return { primary: replica, former, fenced };
+  return { primary: replica, former, fenced, poolerFollowed: pooler };
 }
 
 /** A promoted server accepts writes once it is out of recovery and can assign a transaction id. */

@@ -30,7 +30,9 @@ export function caFileOf(loaded: Loaded): string {
 export function tlsNames(config: Config, extraNodes: readonly string[] = []): string[] {
   const nodes = ["primary", ...config.replicas.map((replica) => replica.name), ...extraNodes];
   const bind = config.primary.bind === "0.0.0.0" || config.primary.bind === "::" ? [] : [config.primary.bind];
-  return [...new Set(["localhost", "127.0.0.1", ...bind, ...nodes.map((node) => containerName(config.cluster, node))])];
+  // The pooler serves the same certificate to its clients.
+  const pooler = config.pooler ? [containerName(config.cluster, "pooler")] : [];
+  return [...new Set(["localhost", "127.0.0.1", ...bind, ...nodes.map((node) => containerName(config.cluster, node)), ...pooler])];
 }
 
 /** The cluster's material for its config's names (issued or re-issued as ensureTls says). */

@@ -35,13 +35,15 @@ function peerFingerprint(client: Client): string {
 describe("TLS by default", function () {
   let workspace: Workspace;
   let port: number;
+  let poolerPort: number;
   let password: string;
   let caFile: string;
 
   // A cluster per test (the hooks remove workspaces after each), with a replica.
   beforeEach(async function () {
     port = await freePort();
-    workspace = await Workspace.create((cluster) => `cluster: ${cluster}\nprimary:\n  port: ${port}\n  resources: { memory: 256m, cpus: 1 }\nreplicas: [ { name: r1, resources: { memory: 256m, cpus: 1 } } ]\n`);
+    poolerPort = await freePort();
+    workspace = await Workspace.create((cluster) => `cluster: ${cluster}\nprimary:\n  port: ${port}\n  resources: { memory: 256m, cpus: 1 }\nreplicas: [ { name: r1, resources: { memory: 256m, cpus: 1 } } ]\npooler: { port: ${poolerPort} }\n`);
     const up = await workspace.ok("up");
     caFile = workspace.path(".pgfort", workspace.cluster, "tls", "ca.crt");
     assert.match(up.stdout, new RegExp(`sslmode=verify-full sslrootcert=${caFile.replace(/[.]/g, "\\.")}`), up.stdout);
@@ -91,16 +93,18 @@ describe("TLS by default", function () {
       const walreceiver = await psql(primary, "SELECT pid FROM pg_stat_replication WHERE application_name = 'r1'");
       const rotated = await workspace.ok("tls", "rotate", "--json");
       const result = JSON.parse(rotated.stdout) as { fingerprint: string; servers: Array<{ container: string }> };
-      assert.deepEqual(result.servers.map((server) => server.container).sort(), [primary, `${workspace.cluster}-r1`]);
+      assert.deepEqual(result.servers.map((server) => server.container).sort(), [`${workspace.cluster}-pooler`, primary, `${workspace.cluster}-r1`]);
       const onDisk = new X509Certificate(await readFile(workspace.path(".pgfort", workspace.cluster, "tls", "server.crt"))).fingerprint256;
       assert.equal(result.fingerprint, onDisk);
       assert.notEqual(onDisk, before);
 
-      const fresh = await connectTcp(port, "postgres", password, "postgres", caFile);
-      try {
-        assert.equal(peerFingerprint(fresh), onDisk, "a new connection still sees the former certificate");
-      } finally {
-        await fresh.end();
+      for (const [what, published] of [["server", port], ["pooler", poolerPort]] as const) {
+        const fresh = await connectTcp(published, "postgres", password, "postgres", caFile);
+        try {
+          assert.equal(peerFingerprint(fresh), onDisk, `a new connection to the ${what} still sees the former certificate`);
+        } finally {
+          await fresh.end();
+        }
       }
       assert.equal((await held.query<{ n: number }>("SELECT 41 + 1 AS n")).rows[0]?.n, 42, "the open connection did not survive the rotation");
       assert.equal(peerFingerprint(held), before);
