@@ -77,7 +77,9 @@ export async function upCluster(docker: DockerClient, loaded: LoadedConfig, list
   listener.onInfo?.(`starting ${agentContainerName(config.cluster)}`);
   const agent = await upAgent(docker, loaded);
   // Servers that kept running read the new certificate on a reload; new containers read it at start.
-  const started = new Set(results.filter((result) => result.outcome === "created" || result.outcome === "recreated").map((result) => result.container));
+  const started = new Set(
+    [...results, ...(pooler ? [pooler] : [])].filter((result) => result.outcome === "created" || result.outcome === "recreated").map((result) => result.container),
+  );
   const reloaded = tls.changed ? await reloadServers(docker, config.cluster, tls.facts.fingerprint, started) : [];
   return {
     nodes: results,

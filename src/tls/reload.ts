@@ -45,7 +45,7 @@ export async function reloadServers(docker: DockerClient, cluster: string, finge
     served.push({ node: server.Labels[LABEL_NODE] ?? "", container, fingerprint: await awaitServed(docker, container, 5432, fingerprint) });
   }
   const pooler = poolerContainerName(cluster);
-  if (await poolerRunning(docker, cluster)) {
+  if (!skip.has(pooler) && (await poolerRunning(docker, cluster))) {
     await poolerCommand(docker, cluster, "RELOAD");
     served.push({ node: POOLER_NODE, container: pooler, fingerprint: await awaitServed(docker, pooler, POOLER_PORT, fingerprint) });
   }
