@@ -6,7 +6,7 @@ import { down } from "../cluster/down";
 import { planNode, primarySpec } from "../cluster/plan";
 import type { BootstrapResult } from "../orchestrate/bootstrap";
 import { describeWindow } from "../backup/pitr";
-import { agentStatus, runningNodes, type AgentStatus, type ArchiveStatus } from "../cluster/status";
+import { agentStatus, poolerStatus, runningNodes, type AgentStatus, type ArchiveStatus } from "../cluster/status";
 import { connectionInfo, readHostFacts } from "../cluster/up";
 import { clusterStatus, type NodeStatus } from "../orchestrate/status";
 import { upCluster } from "../orchestrate/up";
@@ -118,9 +118,11 @@ export function registerCluster(program: Command): void {
         // What interrupted or killed runs left: the next backup, verify, restore or prune removes it.
         const leftovers = await findLeftovers(await docker(), { cluster: config.cluster, stateDir, target });
         const agent = await agentStatus(await docker(), config.cluster);
-        output.result({ cluster: config.cluster, nodes, agent, backups, leftovers }, [
+        const pooler = await poolerStatus(await docker(), config.cluster);
+        output.result({ cluster: config.cluster, nodes, agent, pooler, backups, leftovers }, [
           ...(nodes.length ? formatStatusTable(nodes) : [`cluster ${config.cluster} has no containers (pgfort up)`]),
           formatAgentLine(agent),
+          ...(pooler ? [`pooler ${pooler.container}: ${pooler.state}, health ${pooler.health}, ${pooler.restarts} restart(s)${pooler.port ? `, clients on ${pooler.port}` : ""}`] : config.pooler ? ["pooler: none yet (pgfort up creates it)"] : []),
           ...formatMajorLines(loaded),
           ...nodes.flatMap((node) => (node.role === "primary" && node.archive ? [formatArchiveLine(node.archive)] : [])),
           ...formatCollationWarnings(nodes),

@@ -2,7 +2,7 @@
 import { z } from "zod";
 import type { ContainerInspect, DockerClient } from "../docker/client";
 import { clusterFilter, LABEL_NODE, LABEL_ROLE } from "../docker/labels";
-import { agentContainerName } from "../docker/names";
+import { agentContainerName, containerName } from "../docker/names";
 import { settingsInForce, type SettingInForce } from "./settings-in-force";
 import { queryRows } from "./sql";
 import { readUsage, type ContainerUsage } from "./usage";
@@ -143,7 +143,8 @@ export interface AgentStatus {
 }
 
 export function mapAgentInspect(info: ContainerInspect): AgentStatus {
-  const binding = Object.values(info.NetworkSettings.Ports ?? {})[0]?.[0];
+  // The image exposes 5432 too (unpublished: null): the published port is the one with a binding.
+  const binding = Object.values(info.NetworkSettings.Ports ?? {}).find((bindings) => bindings?.length)?.[0];
   return {
     container: info.Name.replace(/^\//, ""),
     state: info.State.Status,
@@ -155,5 +156,11 @@ export function mapAgentInspect(info: ContainerInspect): AgentStatus {
 
 export async function agentStatus(docker: DockerClient, cluster: string): Promise<AgentStatus | null> {
   const info = await docker.inspectContainerIfExists(agentContainerName(cluster));
+  return info ? mapAgentInspect(info) : null;
+}
+
+/** The pooler container (issue 13), in the agent's shape: state, health, restarts, published port. */
+export async function poolerStatus(docker: DockerClient, cluster: string): Promise<AgentStatus | null> {
+  const info = await docker.inspectContainerIfExists(containerName(cluster, "pooler"));
   return info ? mapAgentInspect(info) : null;
 }
