@@ -1,6 +1,7 @@
 // `up` for the pooler: its files rendered into .pgfort/<cluster>/pooler/ and the container made,
-// kept (a changed file is applied by RELOAD: clients stay connected) or re-created when its spec
-// changed. And `follow`: after a promotion, the pooler's server is the promoted node.
+// kept (a changed file is applied by SIGHUP, PgBouncer's reload: clients stay connected) or
+// re-created when its spec changed. And `follow`: after a promotion, the pooler's server is the
+// promoted node.
 import { mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import type { LoadedConfig } from "../config/load";

@@ -29,9 +29,10 @@ export async function servedFingerprint(docker: DockerClient, container: string,
 }
 
 /**
- * Reloads every running server of the cluster (the containers `up` planned carry a spec hash), and the pooler, which serves the same certificate,
- * but those in `skip` (just started: they read the files at start) and checks each now serves `fingerprint`; a server that kept its old certificate (PostgreSQL keeps
- * it when the new files are unusable) is an error naming it.
+ * Reloads every running server of the cluster (the containers `up` planned carry a spec hash) and
+ * the pooler, which serves the same certificate, but those in `skip` (just started: they read the
+ * files at start), and checks that each now serves `fingerprint`. One that kept its old
+ * certificate (PostgreSQL and PgBouncer keep it when the new files are unusable) is an error naming it.
  */
 export async function reloadServers(docker: DockerClient, cluster: string, fingerprint: string, skip: ReadonlySet<string> = new Set()): Promise<ServedCertificate[]> {
   const { containers } = await docker.listLabelled(clusterFilter(cluster));
