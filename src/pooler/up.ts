@@ -2,7 +2,7 @@
 // kept (a changed file is applied by SIGHUP, PgBouncer's reload: clients stay connected) or
 // re-created when its spec changed. And `follow`: after a promotion, the pooler's server is the
 // promoted node.
-import { mkdir, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import path from "node:path";
 import type { LoadedConfig } from "../config/load";
 import type { DockerClient } from "../docker/client";
@@ -10,7 +10,7 @@ import { LABEL_SPEC_HASH } from "../docker/labels";
 import { writeConfD } from "../cluster/state";
 import { explainLimitWarnings } from "../cluster/limits";
 import { poolerCommand } from "./console";
-import { planPooler, type PoolerPlan } from "./plan";
+import { planPooler, poolerConfigDirOf, renderPoolerFiles, type PoolerPlan } from "./plan";
 
 export interface PoolerUpResult {
   container: string;
@@ -34,7 +34,6 @@ export async function upPooler(docker: DockerClient, loaded: LoadedConfig, prima
   if (!pooler) return undefined;
   const plan = planPooler(config, pooler, stateDir, primaryNode, imageId);
   const changed = await filesDiffer(plan);
-  await mkdir(plan.configDir, { recursive: true, mode: 0o755 });
   // Written by rename, each file readable by the container's user (the files hold no secret).
   await writeConfD(plan.configDir, plan.files);
   const existing = await docker.inspectContainerIfExists(plan.name);
@@ -68,7 +67,6 @@ export async function upPooler(docker: DockerClient, loaded: LoadedConfig, prima
 export async function followPrimary(docker: DockerClient, loaded: LoadedConfig, primaryNode: string): Promise<void> {
   const { config, stateDir } = loaded;
   if (!config.pooler) return;
-  const plan = planPooler(config, config.pooler, stateDir, primaryNode, undefined);
-  await writeConfD(plan.configDir, plan.files);
+  await writeConfD(poolerConfigDirOf(stateDir), renderPoolerFiles(config, config.pooler, primaryNode));
   await poolerCommand(docker, config.cluster, "RELOAD");
 }

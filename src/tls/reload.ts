@@ -36,14 +36,13 @@ export async function servedFingerprint(docker: DockerClient, container: string,
  */
 export async function reloadServers(docker: DockerClient, cluster: string, fingerprint: string, skip: ReadonlySet<string> = new Set()): Promise<ServedCertificate[]> {
   const { containers } = await docker.listLabelled(clusterFilter(cluster));
-  const servers = containers.filter(
-    (container) => container.State === "running" && container.Labels[LABEL_SPEC_HASH] !== undefined && SERVER_ROLES.has(container.Labels[LABEL_ROLE] ?? "") && !skip.has((container.Names[0] ?? "").replace(/^\//, "")),
-  );
+  const servers = containers
+    .map((summary) => ({ container: (summary.Names[0] ?? "").replace(/^\//, ""), labels: summary.Labels, running: summary.State === "running" }))
+    .filter(({ container, labels, running }) => running && labels[LABEL_SPEC_HASH] !== undefined && SERVER_ROLES.has(labels[LABEL_ROLE] ?? "") && !skip.has(container));
   const served: ServedCertificate[] = [];
-  for (const server of servers) {
-    const container = (server.Names[0] ?? "").replace(/^\//, "");
+  for (const { container, labels } of servers) {
     await runSql(docker, container, "SELECT pg_reload_conf();");
-    served.push({ node: server.Labels[LABEL_NODE] ?? "", container, fingerprint: await awaitServed(docker, container, 5432, fingerprint) });
+    served.push({ node: labels[LABEL_NODE] ?? "", container, fingerprint: await awaitServed(docker, container, 5432, fingerprint) });
   }
   const pooler = poolerContainerName(cluster);
   if (!skip.has(pooler) && (await poolerRunning(docker, cluster))) {

@@ -23,12 +23,13 @@ export async function rotateTls(docker: DockerClient, loaded: LoadedConfig): Pro
   const { config, stateDir } = loaded;
   const topology = await readTopology(stateDir);
   const extra = topology.primary === "primary" ? [] : [topology.primary];
+  const options = tlsOptions(loaded);
   const before = await prepareTls(loaded, extra);
-  const material = tlsOptions(loaded).certDir ? before : await prepareTls(loaded, extra, { rotate: true });
-  await syncSecretsVolume(docker, config.cluster, config.image.tag, stateDir, tlsOptions(loaded));
+  const material = options.certDir ? before : await prepareTls(loaded, extra, { rotate: true });
+  await syncSecretsVolume(docker, config.cluster, config.image.tag, stateDir, options);
   const servers = await reloadServers(docker, config.cluster, material.facts.fingerprint);
   return {
-    source: tlsOptions(loaded).certDir ? "certDir" : "generated",
+    source: options.certDir ? "certDir" : "generated",
     fingerprint: material.facts.fingerprint,
     previousFingerprint: before.changed ? undefined : before.facts.fingerprint,
     notAfter: material.facts.notAfter.toISOString(),
