@@ -14,6 +14,8 @@ HBA_TEMPLATE="${PGFORT_CONFIG_DIR:-/etc/postgresql}/pg_hba.conf.template"
 # the healthcheck (which asks /var/run/postgresql) take it for the real, finished server.
 INIT_SOCKET_DIR=/tmp/pgfort-init
 REPLICA_PASSFILE=/tmp/pgfort-replica/pgpass
+# The server's key when it must be used from a private copy (private_tls_key); empty otherwise.
+TLS_KEY=
 
 server_args() {
   printf '%s\n' "-D" "$PGDATA" "-c" "config_file=$CONFIG_FILE"
@@ -44,7 +46,7 @@ initialise_database() {
 
   mkdir -p "$INIT_SOCKET_DIR"
   pg_ctl -D "$PGDATA" -w -t 120 \
-    -o "-c config_file=$CONFIG_FILE -c listen_addresses='' -c unix_socket_directories=$INIT_SOCKET_DIR" start
+    -o "-c config_file=$CONFIG_FILE ${TLS_KEY:+-c ssl_key_file=$TLS_KEY} -c listen_addresses='' -c unix_socket_directories=$INIT_SOCKET_DIR" start
   export PGHOST=$INIT_SOCKET_DIR PGUSER=$POSTGRES_USER PGPORT=${PGPORT:-5432}
   local psql=(psql -v ON_ERROR_STOP=1 --no-psqlrc --quiet)
   if [ "$POSTGRES_DB" != postgres ]; then
@@ -68,9 +70,41 @@ initialise_database() {
       *.sql.zst) zstd -dcq "$script" | "${psql[@]}" ;;
     esac
   done < <(initdb_scripts /docker-entrypoint-initdb.d)
+  create_replication_role "${psql[@]}"
   pg_ctl -D "$PGDATA" -m fast -w stop
   unset PGHOST PGUSER PGDATABASE
   pgfort_log "initialisation complete"
+}
+
+# create_replication_role PSQL…: with PGFORT_REPLICATION_PASSWORD[_FILE] on a primary (a Compose
+# project's: no pgfort makes the role there), the replication role at the first start, as pgfort
+# up makes it (src/replica/replication.ts). The password reaches psql in its environment, never argv,
+# and the statement is not logged whatever conf.d says.
+create_replication_role() {
+  [ -n "${PGFORT_REPLICATION_PASSWORD:-}${PGFORT_REPLICATION_PASSWORD_FILE:-}" ] || return 0
+  file_env PGFORT_REPLICATION_PASSWORD
+  local user=${PGFORT_REPLICATION_USER:-replicator}
+  pgfort_log "creating the replication role $user"
+  PGFORT_ROLE_PASSWORD=$PGFORT_REPLICATION_PASSWORD "$@" --dbname=postgres -v user="$user" <<'SQL'
+\getenv password PGFORT_ROLE_PASSWORD
+SET log_statement = 'none';
+CREATE ROLE :"user" WITH REPLICATION LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOBYPASSRLS CONNECTION LIMIT 20 PASSWORD :'password';
+SQL
+}
+
+# ensure_replication_slot ENV…: with PGFORT_CREATE_SLOT=1 (a Compose project's replica), the slot
+# on the primary before the base backup, over a replication connection; one that exists is used.
+ensure_replication_slot() {
+  [ "${PGFORT_CREATE_SLOT:-}" = 1 ] && [ -n "${PGFORT_REPLICATION_SLOT:-}" ] || return 0
+  local out
+  if out=$(replication_slot_sql "$PGFORT_REPLICATION_SLOT" | env "$@" psql --no-psqlrc -X -v ON_ERROR_STOP=1 \
+    "host=$PGFORT_PRIMARY_HOST port=${PGFORT_PRIMARY_PORT:-5432} user=${PGFORT_REPLICATION_USER:-replicator} dbname=replication replication=true" 2>&1); then
+    pgfort_log "made the replication slot $PGFORT_REPLICATION_SLOT on $PGFORT_PRIMARY_HOST"
+  elif [[ $out == *"already exists"* ]]; then
+    pgfort_log "the replication slot $PGFORT_REPLICATION_SLOT exists on $PGFORT_PRIMARY_HOST"
+  else
+    pgfort_die "cannot make the replication slot $PGFORT_REPLICATION_SLOT on $PGFORT_PRIMARY_HOST: $out"
+  fi
 }
 
 # The replication password reaches libpq through a pgpass file on tmpfs, written at every start
@@ -90,6 +124,7 @@ bootstrap_replica() {
   pgfort_log "replica mode: base backup from ${PGFORT_PRIMARY_HOST}:${PGFORT_PRIMARY_PORT:-5432}${PGFORT_REPLICATION_SLOT:+ via slot $PGFORT_REPLICATION_SLOT}"
   local tls=()
   if tls_required; then tls=("PGSSLMODE=verify-full" "PGSSLROOTCERT=$PGFORT_TLS_CA_FILE"); fi
+  ensure_replication_slot "${tls[@]}" PGPASSFILE="$REPLICA_PASSFILE"
   if ! env "${tls[@]}" PGPASSFILE="$REPLICA_PASSFILE" pg_basebackup "${args[@]}"; then
     # Leave the directory empty, so the next start tries again instead of running half a copy.
     find "$PGDATA" -mindepth 1 -delete 2>/dev/null || true
@@ -110,6 +145,9 @@ main() {
   if [ "$1" != postgres ]; then exec "$@"; fi
   shift
   ensure_data_dir
+  # A key postgres would refuse (a Compose secret keeps its host mode): a private copy on tmpfs,
+  # for the first init's server too.
+  TLS_KEY=$(private_tls_key /var/run/postgresql/pgfort-tls)
   if is_replica_mode; then write_replica_passfile; fi
   case "$(data_dir_state)" in
     initialised) check_data_major ;;
@@ -124,6 +162,7 @@ main() {
   fi
   local args
   mapfile -t args < <(server_args)
+  if [ -n "$TLS_KEY" ]; then args+=("-c" "ssl_key_file=$TLS_KEY"); fi
   exec postgres "${args[@]}" "$@"
 }
 

@@ -177,6 +177,27 @@ conninfo_verify_tls() {
     "$file"
 }
 
+# private_tls_key DIR: the server's key where postgres accepts it. A key in the secrets volume is
+# 0400 and ours; a key bind-mounted as a Compose secret keeps its host owner and mode (0644: the
+# container cannot read a 0600 file of another uid), which postgres refuses ("group or world
+# access"). Such a key is copied into DIR (tmpfs) as 0600 and its path printed: the server then
+# takes ssl_key_file from the command line. Prints nothing when the key is fine or TLS is off.
+private_tls_key() {
+  local dir=$1 key=${PGFORT_TLS_KEY_FILE:-${PGFORT_TLS_CA_FILE%/*}/tls-server.key}
+  tls_required || return 0
+  [ -r "$key" ] || pgfort_die "the server's TLS key $key is not readable: run pgfort up (or pgfort compose again)"
+  if [ -O "$key" ] && [ -z "$(find "$key" -perm /077 2>/dev/null)" ]; then return 0; fi
+  (umask 077 && mkdir -p "$dir" && cp "$key" "$dir/tls-server.key") || pgfort_die "cannot copy the TLS key $key into $dir"
+  printf '%s\n' "$dir/tls-server.key"
+}
+
+# replication_slot_sql SLOT: the replication command that makes a replica's slot on its primary.
+# A Compose project has no pgfort to make it first (PGFORT_CREATE_SLOT=1): the replica does.
+replication_slot_sql() {
+  case "$1" in '' | *[!a-z0-9_]*) pgfort_die "PGFORT_REPLICATION_SLOT=$1: use lowercase letters, digits and _" ;; esac
+  printf 'CREATE_REPLICATION_SLOT %s PHYSICAL RESERVE_WAL\n' "$1"
+}
+
 # pgpass_line USER PASSWORD: a ~/.pgpass line for any host, port and database, ':' and '\' escaped.
 pgpass_line() {
   local user=${1//\\/\\\\} password=${2//\\/\\\\}

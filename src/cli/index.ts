@@ -17,6 +17,7 @@ import { registerJob } from "./job";
 import { registerAgent } from "./agent";
 import { registerUpgrade } from "./upgrade";
 import { registerTls } from "./tls";
+import { registerCompose } from "./compose";
 
 export function createProgram(): Command {
   const program = new Command("pgfort")
@@ -39,6 +40,7 @@ export function createProgram(): Command {
   registerAgent(program);
   registerUpgrade(program);
   registerTls(program);
+  registerCompose(program);
   const configure = (command: Command, path: string): void => {
     command.exitOverride().configureOutput({
       outputError: (text, write) => write(`${text.trimEnd()}\nhint: see pgfort ${path} --help\n`),

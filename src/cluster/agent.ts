@@ -94,7 +94,7 @@ async function syncSecretCopy(loaded: LoadedConfig, directory: string, copyName:
 }
 
 /** One after the other: the first problem is the one reported, whichever it is. */
-async function syncSecretCopies(loaded: LoadedConfig, directory: string): Promise<void> {
+export async function syncSecretCopies(loaded: LoadedConfig, directory: string): Promise<void> {
   const { encryption, prune } = loaded.config.backups;
   await syncSecretCopy(loaded, directory, BACKUP_IDENTITY_FILE, "backups.encryption.identityFile", encryption?.identityFile, (text) => (/^AGE-SECRET-KEY-1[0-9A-Z]+$/m.test(text) ? undefined : "holds no age identity"), "point it at an age identity file (lines AGE-SECRET-KEY-1…, as age-keygen -o FILE writes them)");
   await syncSecretCopy(

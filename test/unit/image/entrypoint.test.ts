@@ -1,7 +1,7 @@
 // The entrypoint's pure shell functions, run in bash with a prepared environment: no Docker.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { packagePath } from "../../../src/paths";
@@ -208,6 +208,34 @@ describe("entrypoint", function () {
       assert.equal(missing.code, 1);
       assert.match(missing.stderr, /not readable: run pgfort up/);
       assert.equal(bash("check_tls_files").code, 0);
+    });
+
+    it("uses a private key where it is, and copies a key others can read (a Compose secret) into a 0600 file", function () {
+      const ca = path.join(directory, "tls-ca.crt");
+      const key = path.join(directory, "tls-server.key");
+      writeFileSync(ca, "CA");
+      writeFileSync(key, "KEY", { mode: 0o600 });
+      const env = { PGFORT_TLS_CA_FILE: ca };
+      const tmpfs = path.join(directory, "run");
+      const kept = bash(`private_tls_key "${tmpfs}"`, env);
+      assert.deepEqual([kept.code, kept.stdout], [0, ""], "a 0600 key of ours is used where it is");
+      writeFileSync(key, "KEY", { mode: 0o644 });
+      chmodSync(key, 0o644);
+      const copied = bash(`private_tls_key "${tmpfs}"`, env);
+      assert.equal(copied.stdout, `${path.join(tmpfs, "tls-server.key")}\n`);
+      assert.equal(readFileSync(path.join(tmpfs, "tls-server.key"), "utf8"), "KEY");
+      assert.equal(statSync(path.join(tmpfs, "tls-server.key")).mode & 0o777, 0o600);
+      assert.equal(bash(`private_tls_key "${tmpfs}"`).stdout, "", "no TLS: nothing to do");
+      rmSync(key);
+      const missing = bash(`private_tls_key "${tmpfs}"`, env);
+      assert.equal(missing.code, 1);
+      assert.match(missing.stderr, /TLS key .* is not readable/);
+    });
+
+    it("makes a replica's slot with a replication command, and refuses a bad slot name", function () {
+      assert.equal(bash("replication_slot_sql app_r1").stdout, "CREATE_REPLICATION_SLOT app_r1 PHYSICAL RESERVE_WAL\n");
+      assert.equal(bash('replication_slot_sql "r1; DROP"').code, 1);
+      assert.equal(bash('replication_slot_sql ""').code, 1);
     });
 
     it("escapes : and \\ in pgpass lines", function () {
