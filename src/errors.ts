@@ -137,3 +137,8 @@ export class CollationMismatchError extends PgfortError {
 export class TlsError extends PgfortError {
   readonly code = "TLS";
 }
+
+/** `pgfort adopt` could not move a Compose service's data into the cluster, or the moved data differs. */
+export class AdoptError extends PgfortError {
+  readonly code = "ADOPT";
+}

@@ -108,7 +108,7 @@ export function planComposeEdit(text: string, file: string, serviceName: string,
   }
   (networks as YAMLMap).set(PGFORT_NETWORK_KEY, doc.createNode({ external: true, name: target.network }));
   const indent = detectIndent(text);
-  const edited = keepOriginalLines(text, doc.toString({ indent: indent.width, indentSeq: indent.sequences, lineWidth: 0 }));
+  const edited = keepOriginalLines(text, doc.toString({ indent: indent.width, indentSeq: indent.sequences, lineWidth: 0, flowCollectionPadding: false }));
   return { text: edited, diff: lineDiff(text, edited), changedServices };
 }
 

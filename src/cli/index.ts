@@ -18,6 +18,7 @@ import { registerAgent } from "./agent";
 import { registerUpgrade } from "./upgrade";
 import { registerTls } from "./tls";
 import { registerCompose } from "./compose";
+import { registerAdopt } from "./adopt";
 
 export function createProgram(): Command {
   const program = new Command("pgfort")
@@ -41,6 +42,7 @@ export function createProgram(): Command {
   registerUpgrade(program);
   registerTls(program);
   registerCompose(program);
+  registerAdopt(program);
   const configure = (command: Command, path: string): void => {
     command.exitOverride().configureOutput({
       outputError: (text, write) => write(`${text.trimEnd()}\nhint: see pgfort ${path} --help\n`),

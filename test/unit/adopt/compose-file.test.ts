@@ -70,7 +70,7 @@ describe("adopt: the user's compose file", function () {
     const added = edit.diff.filter((line) => line.startsWith("+ "));
     assert.deepEqual(removed.map((line) => line.slice(2).trim()), ["DATABASE_URL: postgres://app:s3cret@db:5432/db", "DB_HOST: db", "depends_on:", "- db", "- PGHOST=db"]);
     assert.ok(added.length <= 14, `a few lines: ${added.join("\n")}`);
-    assert.ok(added.some((line) => line.includes("profiles: [ pgfort-adopted ]")), edit.diff.join("\n"));
+    assert.ok(added.some((line) => line.includes("profiles: [pgfort-adopted]")), edit.diff.join("\n"));
   });
 
   it("keeps the file's indentation style and makes a small diff", function () {
