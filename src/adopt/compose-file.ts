@@ -168,9 +168,14 @@ function joinNetwork(doc: Document.Parsed, service: YAMLMap): void {
   }
 }
 
-/** The YAML writer puts one space before a trailing comment: a line otherwise unchanged is written as the user wrote it. */
+/** The YAML writer puts one space before a trailing comment and none inside flow brackets: a line otherwise unchanged is written as the user wrote it. */
 function keepOriginalLines(before: string, after: string): string {
-  const normalize = (line: string) => line.replace(/\s+#/, " #").trimEnd();
+  const normalize = (line: string) =>
+    line
+      .replace(/\s+#/, " #")
+      .replace(/([[{])\s+/g, "$1")
+      .replace(/\s+([\]}])/g, "$1")
+      .trimEnd();
   const originals = new Map(before.split("\n").map((line) => [normalize(line), line]));
   return after
     .split("\n")

@@ -41,3 +41,11 @@ export const LABEL_OWNER_STARTED = "pgfort.owner-started";
 
 /** Roles of throwaway objects: the only ones the reaper ever considers. */
 export const THROWAWAY_ROLES = ["backup", "restore", "verify"] as const satisfies readonly Role[];
+
+/** The label Docker Compose puts on what it creates: a container with it belongs to a Compose project. */
+export const LABEL_COMPOSE_PROJECT = "com.docker.compose.project";
+
+/** The Compose project that made a container, if one did. */
+export function composeProjectOf(info: { Config: { Labels?: Record<string, string> | null } } | undefined): string | undefined {
+  return info?.Config.Labels?.[LABEL_COMPOSE_PROJECT] || undefined;
+}

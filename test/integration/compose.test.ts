@@ -137,6 +137,13 @@ describe("pgfort compose", function () {
       assert.match(verify.stdout, /row counts postgres: 1 tables, 5000 rows match/);
       const status = await workspace.ok("status");
       assert.match(status.stdout, new RegExp(`${replica} +replica +running +healthy`));
+      // What pgfort cannot do under Compose is refused, not half done: Compose would start a fenced primary again.
+      const promote = await workspace.run("replica", "promote", "r1", "--yes");
+      assert.notEqual(promote.code, 0);
+      assert.match(promote.stderr, /belongs to the Compose project/);
+      assert.equal(await psql(replica, "SELECT pg_is_in_recovery()"), "t");
+      assert.equal((await engineApi.getContainer(primary).inspect()).State.Running, true);
+      assert.match((await workspace.run("tls", "rotate")).stderr, /runs as the Compose project/);
 
       // down and up -d keep the data: the volumes are named, not the project's.
       await composeOk(tool, project, "down");

@@ -27,6 +27,8 @@ services:
       - QUEUE=db
   cache:
     image: redis
+    labels: { tier: cache }
+    command: [ "redis-server" ]
 volumes:
   dbdata:
 `;
