@@ -8,7 +8,7 @@ import type { ContainerCreateOptions } from "../docker/client";
 import { clusterLabels, LABEL_UPSTREAM } from "../docker/labels";
 import { networkName, nodeVolumes, socketsVolumeName } from "../docker/names";
 import { planAgentContainer, type AgentContainerInputs } from "../cluster/agent-container";
-import { planNode, primarySpec, SECRETS, SECRETS_DIR, type HostFacts, type NodePlan, type NodeSpec } from "../cluster/plan";
+import { DATA_DIR, planNode, primarySpec, SECRETS, SECRETS_DIR, type HostFacts, type NodePlan, type NodeSpec } from "../cluster/plan";
 import { planPooler } from "../pooler/plan";
 import { planReplicaSpec } from "../replica/plan";
 import { planPorts, planService, type ComposeService } from "./service";
@@ -94,9 +94,9 @@ export function planComposeProject(config: Config, stateDir: string, inputs: Com
   for (const node of nodes) {
     services[node.node] = { ...planService(node.create, names, inputs.imageHealthcheck), ...(node.role === "primary" ? {} : afterPrimary) };
   }
-  if (pooler) services["pooler"] = { ...planService(pooler.create, names), ...afterPrimary };
+  if (pooler) services["pooler"] = { ...withoutAnonymousData(planService(pooler.create, names)), ...afterPrimary };
   services["agent"] = {
-    ...planService(agent.create, names),
+    ...withoutAnonymousData(planService(agent.create, names)),
     ...(inputs.agentExtraHosts?.length ? { extra_hosts: [...inputs.agentExtraHosts] } : {}),
     ...afterPrimary,
   };
@@ -107,6 +107,17 @@ export function planComposeProject(config: Config, stateDir: string, inputs: Com
     secrets: Object.fromEntries(inputs.secrets.map((name) => [name, { file: `./${path.posix.join(COMPOSE_SECRETS_DIR, name)}` }])),
   };
   return { base: escapeInterpolation(base), dev: escapeInterpolation(planDevOverride(nodes, pooler?.create, agent.create)), files, name: cluster };
+}
+
+/**
+ * The image declares VOLUME /var/lib/postgresql/data: a container that mounts nothing there gets an
+ * anonymous volume, which `pgfort down` removes with the container but `docker compose down` keeps
+ * (one more empty volume per `down` and `up`). The pooler and the agent get a small tmpfs there.
+ */
+function withoutAnonymousData(service: ComposeService): ComposeService {
+  const volumes = (service["volumes"] as Array<{ target?: string }> | undefined) ?? [];
+  if (volumes.some((volume) => volume.target === DATA_DIR)) return service;
+  return { ...service, tmpfs: [...((service["tmpfs"] as string[] | undefined) ?? []), `${DATA_DIR}:rw,nosuid,nodev,noexec,size=1m`] };
 }
 
 /** Every named volume with its engine name and pgfort's labels, so `pgfort down --volumes` and `status` find them. */

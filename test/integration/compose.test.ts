@@ -103,6 +103,11 @@ describe("pgfort compose", function () {
       const services = [primary, replica, `${workspace.cluster}-pooler`, `${workspace.cluster}-agent`];
       await waitHealthy(services);
 
+      // Every volume is one of the cluster's, by name: no anonymous volume that `compose down` would leave behind.
+      for (const name of services) {
+        const volumes = (await engineApi.getContainer(name).inspect()).Mounts.filter((mount) => mount.Type === "volume");
+        for (const volume of volumes) assert.ok(volume.Name?.startsWith(`${workspace.cluster}-`), `${name} mounts the anonymous volume ${volume.Name ?? ""} at ${volume.Destination}`);
+      }
       const exported = comparable(await engineApi.getContainer(primary).inspect());
       assert.deepEqual(exported.limits, reference.limits, "limits");
       assert.deepEqual(exported.hardening, reference.hardening, "hardening");

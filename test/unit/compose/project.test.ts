@@ -42,6 +42,9 @@ describe("pgfort compose's project", function () {
     assert.equal(primary["stop_grace_period"], "60s");
     assert.deepEqual(primary["labels"], { "pgfort.cluster": "app", "pgfort.role": "primary", "pgfort.node": "primary" }, "no spec hash: pgfort up did not make it");
     assert.equal(services["agent"]?.["restart"], "always");
+    // No anonymous volume for the image's VOLUME where nothing is mounted (docker compose down keeps those).
+    for (const name of ["pooler", "agent"]) assert.ok((services[name]?.["tmpfs"] as string[]).includes("/var/lib/postgresql/data:rw,nosuid,nodev,noexec,size=1m"), name);
+    assert.ok(!(primary["tmpfs"] as string[]).some((entry) => entry.startsWith("/var/lib/postgresql/data")));
     assert.equal(services["agent"]?.["init"], true);
   });
 
