@@ -194,17 +194,21 @@ async function seedSuperuserPassword(stateDir: string, user: string, password: s
 async function streamInto(docker: DockerClient, primary: string, command: string[], file: string): Promise<void> {
   const exec = await docker.execStream(primary, command);
   const stderr: Buffer[] = [];
-  const output = pipeline(exec.stream, new Demultiplexer((chunk) => stderr.push(chunk)), new PassThrough().resume());
-  await new Promise<void>((resolve, reject) => {
-    const input = createReadStream(file);
-    input.on("error", reject);
-    input.on("end", () => resolve());
-    input.pipe(exec.stream as NodeJS.WritableStream, { end: true });
-  });
-  await output;
+  const input = createReadStream(file);
+  const inputFailed = new Promise<Error>((resolve) => input.once("error", resolve));
+  input.pipe(exec.stream as NodeJS.WritableStream);
+  // The output ends when the program exits (after reading to the end of the file, or early on an
+  // error): the file is then closed whatever it was doing, so nothing waits on a dead reader.
+  const outputError = await pipeline(exec.stream, new Demultiplexer((chunk) => stderr.push(chunk)), new PassThrough().resume()).then(
+    () => undefined,
+    (error: Error) => error,
+  );
+  input.destroy();
+  const readError = await Promise.race([inputFailed, Promise.resolve(undefined)]);
   const code = await exec.exitCode();
-  if (code !== 0) {
-    throw new AdoptError(`${command[0] ?? "restore"} into ${primary} exited ${code}: ${Buffer.concat(stderr).toString("utf8").trim().split("\n").slice(-5).join(" / ")}`, "the backup is kept; remove the cluster (pgfort down --volumes), fix what it says, and run pgfort adopt again");
+  if (code !== 0 || outputError || readError) {
+    const cause = Buffer.concat(stderr).toString("utf8").trim().split("\n").slice(-5).join(" / ") || (readError ?? outputError)?.message || "";
+    throw new AdoptError(`${command[0] ?? "restore"} into ${primary} exited ${code}: ${cause}`, "the backup is kept; remove the cluster (pgfort down --volumes), fix what it says, and run pgfort adopt again");
   }
 }
 

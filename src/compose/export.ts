@@ -2,7 +2,7 @@
 // compose.dev.yaml, .env (the project's name), the secrets, every node's conf.d and the pooler's
 // files — into one directory that needs nothing else (it can be copied to another host with the
 // images). The images are built first when missing, as `up` does.
-import { chmod, mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import YAML from "yaml";
 import type { LoadedConfig } from "../config/load";
@@ -79,11 +79,13 @@ export async function exportCompose(docker: DockerClient, loaded: LoadedConfig, 
   };
 }
 
-/** A directory holding someone else's compose.yaml is not written into. */
+/** A directory holding someone else's compose.yaml, override or .env is not written into. */
 async function refuseForeignProject(directory: string): Promise<void> {
-  const existing = await readFile(path.join(directory, COMPOSE_FILES.base), "utf8").catch(() => undefined);
-  if (existing !== undefined && !existing.startsWith(COMPOSE_HEADER)) {
-    throw new ConfigError(`${path.join(directory, COMPOSE_FILES.base)} exists and was not written by pgfort compose`, "choose another directory with --out (pgfort never overwrites your own compose file)");
+  for (const name of [COMPOSE_FILES.base, COMPOSE_FILES.dev, ".env"]) {
+    const existing = await readFile(path.join(directory, name), "utf8").catch(() => undefined);
+    if (existing !== undefined && !existing.startsWith(COMPOSE_HEADER)) {
+      throw new ConfigError(`${path.join(directory, name)} exists and was not written by pgfort compose`, "choose another directory with --out (pgfort never overwrites your own files)");
+    }
   }
 }
 
@@ -139,17 +141,26 @@ async function planAgentFiles(loaded: LoadedConfig, env: NodeJS.ProcessEnv, warn
   };
 }
 
+/** The secrets directory: 0700 before any file is in it, each file written whole then renamed, files of an earlier export that are no secret now removed. */
+async function writeSecrets(directory: string, secrets: ReadonlyMap<string, string>): Promise<void> {
+  await mkdir(directory, { recursive: true, mode: 0o700 });
+  await chmod(directory, 0o700);
+  for (const [name, content] of secrets) {
+    const temporary = path.join(directory, `.${name}.tmp`);
+    await writeFile(temporary, content, { mode: 0o644 });
+    await chmod(temporary, 0o644);
+    await rename(temporary, path.join(directory, name));
+  }
+  for (const name of await readdir(directory)) if (!secrets.has(name)) await rm(path.join(directory, name), { force: true });
+}
+
 /**
  * The files, each written whole before it is renamed into place. Secrets: the directory 0700 (the
  * operator's), the files 0644 in it: Compose bind-mounts each file as it is, and uid 999 in the
  * containers must read it; nobody else on the host passes the directory.
  */
 async function writeProject(directory: string, project: ComposeProject, secrets: ReadonlyMap<string, string>): Promise<string[]> {
-  const secretsDirectory = path.join(directory, COMPOSE_SECRETS_DIR);
-  await mkdir(secretsDirectory, { recursive: true, mode: 0o700 });
-  await chmod(secretsDirectory, 0o700);
-  await writeConfD(secretsDirectory, secrets);
-  await chmod(secretsDirectory, 0o700); // writeConfD makes its directory 0755
+  await writeSecrets(path.join(directory, COMPOSE_SECRETS_DIR), secrets);
   const byDirectory = new Map<string, Map<string, string>>();
   for (const [file, content] of project.files) {
     const dir = path.join(directory, path.dirname(file));
