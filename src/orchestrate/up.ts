@@ -10,6 +10,7 @@ import { containerName } from "../docker/names";
 import { ContainerError } from "../errors";
 import { primarySpec } from "../cluster/plan";
 import { readTopology } from "../cluster/topology";
+import { refuseComposeManaged } from "../cluster/compose-guard";
 import { prepareHostFacts, upNode, type NodeUpResult, type UpListener } from "../cluster/up";
 import { addReplica } from "../replica/add";
 import { upAgent, type AgentUpResult } from "../cluster/agent";
@@ -40,8 +41,9 @@ export interface TlsSummary {
 /** The servers, then the agent (its config file lists the servers that now exist). */
 export async function upCluster(docker: DockerClient, loaded: LoadedConfig, listener: UpListener & BootstrapOptions & { reindex?: boolean } = {}): Promise<ClusterUpResult> {
   const { config, stateDir } = loaded;
-  const facts = await prepareHostFacts(docker, loaded, listener);
   const topology = await readTopology(stateDir);
+  await refuseComposeManaged(docker, config.cluster, topology.primary, "run up", "docker compose up -d in the project pgfort compose wrote; or docker compose down there first, to hand the cluster back to pgfort up (the volumes stay)");
+  const facts = await prepareHostFacts(docker, loaded, listener);
   // Before any node: the certificate covers every name a client or replica uses (a promoted replica's too).
   const tls = await prepareTls(loaded, topology.primary === "primary" ? [] : [topology.primary]);
   await syncPoolerAuth(stateDir, config.pooler !== undefined);

@@ -8,6 +8,7 @@ import { ConfigError, ContainerError } from "../errors";
 import { SECRETS, type HostFacts } from "../cluster/plan";
 import { readSecret } from "../cluster/state";
 import { readTopology } from "../cluster/topology";
+import { refuseComposeManaged } from "../cluster/compose-guard";
 import { upNode, type NodeUpResult } from "../cluster/up";
 import { planReplicaSpec, slotName, validateReplicaName } from "./plan";
 import { dropSlot, ensureReplicationRole, ensureSlot, waitStreaming } from "./replication";
@@ -37,6 +38,7 @@ export async function addReplica(
   const { config, stateDir } = loaded;
   const topology = await readTopology(stateDir);
   validateReplicaName(name, topology.primary);
+  await refuseComposeManaged(docker, config.cluster, topology.primary, "add replicas", "add it to replicas: in pgfort.yaml, run pgfort compose again, then docker compose up -d");
   const primary = containerName(config.cluster, topology.primary);
   const container = containerName(config.cluster, name);
   const info = await docker.inspectContainerIfExists(container);

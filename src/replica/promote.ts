@@ -2,7 +2,8 @@
 import { z } from "zod";
 import type { LoadedConfig } from "../config/load";
 import type { DockerClient } from "../docker/client";
-import { composeProjectOf, objectName } from "../docker/labels";
+import { objectName } from "../docker/labels";
+import { refuseComposeManaged } from "../cluster/compose-guard";
 import { ConfigError, ContainerError, PostgresError } from "../errors";
 import { queryRows, runSql } from "../cluster/sql";
 import { readTopology, writeTopology } from "../cluster/topology";
@@ -34,13 +35,7 @@ export async function promoteReplica(
   const info = await docker.inspectContainerIfExists(replica);
   if (!info?.State.Running) throw new ContainerError(`${replica} is not running`, "start it (pgfort up) before promoting it");
   // Compose would start the fenced primary again at its next `up -d`: two primaries.
-  const project = composeProjectOf(info);
-  if (project) {
-    throw new ConfigError(
-      `${replica} belongs to the Compose project ${project} (pgfort compose): pgfort cannot fence a primary that Compose starts again`,
-      "promote by hand (docker compose stop primary, then SELECT pg_promote() on the replica) and change the project so the old primary stays stopped",
-    );
-  }
+  await refuseComposeManaged(docker, config.cluster, name, "promote a replica", "promote by hand (docker compose stop primary, then SELECT pg_promote() on the replica) and change the project so the old primary stays stopped");
   const [state] = await queryRows(docker, replica, "SELECT pg_is_in_recovery() AS in_recovery", RecoveryRow);
   if (!state?.in_recovery) throw new ConfigError(`${replica} is not a standby`, "promote a replica that is in recovery");
 

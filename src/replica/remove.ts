@@ -7,6 +7,7 @@ import { objectName } from "../docker/labels";
 import { nodeVolumes } from "../docker/names";
 import { ConfigError, ContainerError, NotFoundError } from "../errors";
 import { readTopology } from "../cluster/topology";
+import { refuseComposeManaged } from "../cluster/compose-guard";
 import { slotName } from "./plan";
 import { dropSlot, slotExists } from "./replication";
 
@@ -21,6 +22,7 @@ export async function removeReplica(docker: DockerClient, loaded: LoadedConfig, 
   const { config, stateDir } = loaded;
   const topology = await readTopology(stateDir);
   if (name === topology.primary) throw new ConfigError(`${name} is the primary`, "promote another replica first, or use pgfort down");
+  await refuseComposeManaged(docker, loaded.config.cluster, topology.primary, "remove replicas", "remove it from pgfort.yaml, run pgfort compose again, then docker compose up -d --remove-orphans");
   const container = objectName(config.cluster, name);
   const primary = objectName(config.cluster, topology.primary);
   const slot = slotName(name);

@@ -3,9 +3,7 @@
 // and checked to serve it. No restart: existing connections keep their session.
 import type { LoadedConfig } from "../config/load";
 import type { DockerClient } from "../docker/client";
-import { composeProjectOf } from "../docker/labels";
-import { containerName } from "../docker/names";
-import { ConfigError } from "../errors";
+import { refuseComposeManaged } from "../cluster/compose-guard";
 import { syncSecretsVolume } from "../cluster/secrets-volume";
 import { readTopology } from "../cluster/topology";
 import { prepareTls, tlsOptions } from "./cluster";
@@ -25,13 +23,7 @@ export interface RotateResult {
 export async function rotateTls(docker: DockerClient, loaded: LoadedConfig): Promise<RotateResult> {
   const { config, stateDir } = loaded;
   const topology = await readTopology(stateDir);
-  const project = composeProjectOf(await docker.inspectContainerIfExists(containerName(config.cluster, topology.primary)));
-  if (project) {
-    throw new ConfigError(
-      `the cluster ${config.cluster} runs as the Compose project ${project}, whose servers read their certificates from the project's secrets/`,
-      "run pgfort compose again (it issues what is missing), then docker compose up -d --force-recreate",
-    );
-  }
+  await refuseComposeManaged(docker, config.cluster, topology.primary, "rotate certificates", "run pgfort compose again (it issues what is missing), then docker compose up -d --force-recreate");
   const extra = topology.primary === "primary" ? [] : [topology.primary];
   const options = tlsOptions(loaded);
   const before = await prepareTls(loaded, extra);

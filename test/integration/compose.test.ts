@@ -148,7 +148,12 @@ describe("pgfort compose", function () {
       assert.match(promote.stderr, /belongs to the Compose project/);
       assert.equal(await psql(replica, "SELECT pg_is_in_recovery()"), "t");
       assert.equal((await engineApi.getContainer(primary).inspect()).State.Running, true);
-      assert.match((await workspace.run("tls", "rotate")).stderr, /runs as the Compose project/);
+      for (const command of [["tls", "rotate"], ["up"], ["replica", "add", "r2"], ["replica", "remove", "r1", "--yes"]]) {
+        const refused = await workspace.run(...command);
+        assert.notEqual(refused.code, 0, command.join(" "));
+        assert.match(refused.stderr, /belongs to the Compose project .*: pgfort does not/, command.join(" "));
+      }
+      assert.equal((await engineApi.getContainer(replica).inspect()).State.Running, true);
 
       // down and up -d keep the data: the volumes are named, not the project's.
       await composeOk(tool, project, "down");
