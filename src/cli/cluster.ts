@@ -6,7 +6,7 @@ import { down } from "../cluster/down";
 import { planNode, primarySpec } from "../cluster/plan";
 import type { BootstrapResult } from "../orchestrate/bootstrap";
 import { describeWindow } from "../backup/pitr";
-import { agentStatus, poolerStatus, runningNodes, type AgentStatus, type ArchiveStatus } from "../cluster/status";
+import { agentStatus, poolerStatus, runningNodes, type ServiceStatus, type ArchiveStatus } from "../cluster/status";
 import { connectionInfo, readHostFacts } from "../cluster/up";
 import { clusterStatus, type NodeStatus } from "../orchestrate/status";
 import { upCluster } from "../orchestrate/up";
@@ -179,7 +179,7 @@ export function registerCluster(program: Command): void {
   }
 }
 
-function formatAgentLine(agent: AgentStatus | null): string {
+function formatAgentLine(agent: ServiceStatus | null): string {
   if (!agent) return "agent: none (pgfort up creates it)";
   return `agent ${agent.container}: ${agent.state}, health ${agent.health}, ${agent.restarts} restart(s)${agent.port ? `, http://${agent.port}/healthz` : ""}`;
 }

@@ -131,8 +131,11 @@ export async function serverStatuses(docker: DockerClient, cluster: string, prim
   return nodes.sort((a, b) => (a.role === b.role ? a.node.localeCompare(b.node) : a.role === "primary" ? -1 : 1));
 }
 
-/** The agent container as the engine sees it (issue 10); `health` is "the process answers", not the backups' health. */
-export interface AgentStatus {
+/**
+ * A service container beside the servers (the agent, issue 10; the pooler, issue 13) as the engine
+ * sees it. For the agent, `health` is "the process answers", not the backups' health.
+ */
+export interface ServiceStatus {
   container: string;
   state: string;
   health: string;
@@ -142,7 +145,7 @@ export interface AgentStatus {
   port: string | null;
 }
 
-export function mapAgentInspect(info: ContainerInspect): AgentStatus {
+export function mapServiceInspect(info: ContainerInspect): ServiceStatus {
   // The image exposes 5432 too (unpublished: null): the published port is the one with a binding.
   const binding = Object.values(info.NetworkSettings.Ports ?? {}).find((bindings) => bindings?.length)?.[0];
   return {
@@ -154,13 +157,13 @@ export function mapAgentInspect(info: ContainerInspect): AgentStatus {
   };
 }
 
-export async function agentStatus(docker: DockerClient, cluster: string): Promise<AgentStatus | null> {
+export async function agentStatus(docker: DockerClient, cluster: string): Promise<ServiceStatus | null> {
   const info = await docker.inspectContainerIfExists(agentContainerName(cluster));
-  return info ? mapAgentInspect(info) : null;
+  return info ? mapServiceInspect(info) : null;
 }
 
-/** The pooler container (issue 13), in the agent's shape: state, health, restarts, published port. */
-export async function poolerStatus(docker: DockerClient, cluster: string): Promise<AgentStatus | null> {
+/** The pooler container (issue 13): state, health, restarts, published port. */
+export async function poolerStatus(docker: DockerClient, cluster: string): Promise<ServiceStatus | null> {
   const info = await docker.inspectContainerIfExists(containerName(cluster, "pooler"));
-  return info ? mapAgentInspect(info) : null;
+  return info ? mapServiceInspect(info) : null;
 }

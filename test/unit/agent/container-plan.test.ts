@@ -4,7 +4,7 @@ import { HARDENING } from "../../../src/cluster/plan";
 import { parseConfig } from "../../../src/config/load";
 import { THROWAWAY_ROLES } from "../../../src/docker/labels";
 import type { ContainerInspect } from "../../../src/docker/client";
-import { mapAgentInspect } from "../../../src/cluster/status";
+import { mapServiceInspect } from "../../../src/cluster/status";
 
 const MB = 1024 ** 2;
 const inputs: AgentContainerInputs = { imageId: "sha256:agent", targetDirectory: "/srv/app/backups", configDigest: "0123456789abcdef", env: [] };
@@ -124,6 +124,6 @@ describe("the agent in pgfort status", function () {
       RestartCount: 2,
       NetworkSettings: { Ports: { "9187/tcp": [{ HostIp: "127.0.0.1", HostPort: "19187" }] } },
     } as unknown as ContainerInspect; // only the fields the mapper reads
-    assert.deepEqual(mapAgentInspect(info), { container: "app-agent", state: "running", health: "healthy", restarts: 2, port: "127.0.0.1:19187" });
+    assert.deepEqual(mapServiceInspect(info), { container: "app-agent", state: "running", health: "healthy", restarts: 2, port: "127.0.0.1:19187" });
   });
 });
