@@ -183,8 +183,8 @@ conninfo_verify_tls() {
 # access"). Such a key is copied into DIR (tmpfs) as 0600 and its path printed: the server then
 # takes ssl_key_file from the command line. Prints nothing when the key is fine or TLS is off.
 private_tls_key() {
-  local dir=$1 key=${PGFORT_TLS_KEY_FILE:-${PGFORT_TLS_CA_FILE%/*}/tls-server.key}
   tls_required || return 0
+  local dir=$1 key=${PGFORT_TLS_KEY_FILE:-${PGFORT_TLS_CA_FILE%/*}/tls-server.key}
   [ -r "$key" ] || pgfort_die "the server's TLS key $key is not readable: run pgfort up (or pgfort compose again)"
   if [ -O "$key" ] && [ -z "$(find "$key" -perm /077 2>/dev/null)" ]; then return 0; fi
   (umask 077 && mkdir -p "$dir" && cp "$key" "$dir/tls-server.key") || pgfort_die "cannot copy the TLS key $key into $dir"

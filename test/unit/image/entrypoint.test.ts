@@ -225,7 +225,8 @@ describe("entrypoint", function () {
       assert.equal(copied.stdout, `${path.join(tmpfs, "tls-server.key")}\n`);
       assert.equal(readFileSync(path.join(tmpfs, "tls-server.key"), "utf8"), "KEY");
       assert.equal(statSync(path.join(tmpfs, "tls-server.key")).mode & 0o777, 0o600);
-      assert.equal(bash(`private_tls_key "${tmpfs}"`).stdout, "", "no TLS: nothing to do");
+      const plain = bash(`private_tls_key "${tmpfs}"`);
+      assert.deepEqual([plain.code, plain.stdout], [0, ""], `no TLS: nothing to do (set -u, no CA variable): ${plain.stderr}`);
       rmSync(key);
       const missing = bash(`private_tls_key "${tmpfs}"`, env);
       assert.equal(missing.code, 1);
