@@ -5,7 +5,7 @@
 // backup's; only then are the compose file's changed lines printed (and written with --write,
 // after a copy of the file). Nothing of the old service is stopped or deleted.
 import { createReadStream } from "node:fs";
-import { copyFile, mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { PassThrough } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -19,7 +19,7 @@ import { REPLICATION_USER, SECRETS, SUPERUSER, secretsDir } from "../cluster/pla
 import { queryRows, runSql, USER_DATABASES_QUERY } from "../cluster/sql";
 import { readTopology } from "../cluster/topology";
 import { ROW_COUNT_QUERY } from "../backup/plan";
-import { readJsonFile, writeJsonFileAtomic } from "../state/json-file";
+import { readJsonFile, writeJsonFileAtomic, writeTextFileAtomic } from "../state/json-file";
 import { upCluster } from "../orchestrate/up";
 import type { UpListener } from "../cluster/up";
 import { planComposeEdit, readComposeService } from "./compose-file";
@@ -97,9 +97,7 @@ export async function adopt(docker: DockerClient, loaded: LoadedConfig, options:
   if (options.write && edit.diff.length > 0) {
     const copy = `${file}.before-pgfort-${new Date().toISOString().replace(/[-:]/g, "").replace(/\..*/, "")}`;
     await copyFile(file, copy);
-    const temporary = path.join(path.dirname(file), `.${path.basename(file)}.pgfort.tmp`);
-    await writeFile(temporary, edit.text);
-    await rename(temporary, file);
+    await writeTextFileAtomic(file, edit.text, { mode: (await stat(file)).mode & 0o777 });
     written = { file, copy };
   }
   return {

@@ -58,19 +58,30 @@ export async function syncAgentConfig(docker: AgentConfigEngine, loaded: LoadedC
   await mkdir(directory, { recursive: true, mode: 0o700 });
   await writeJsonFileAtomic(path.join(directory, AGENT_CONFIG_FILE), agentConfig, { mode: 0o600 });
   const warnings: string[] = [];
-  let credentials: string | undefined;
-  if (agentConfig.target.startsWith("s3://")) {
-    const file = path.join(directory, AWS_CREDENTIALS_FILE);
-    credentials = planAwsCredentials(env);
-    // Without credentials in this shell, the file an earlier `up` wrote stays in force.
-    if (credentials) await writeFile(file, credentials, { mode: 0o600 });
-    else credentials = await readFile(file, "utf8").catch(() => undefined);
-    if (!credentials) warnings.push(`the agent has no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY and run pgfort up again, or its backups to ${agentConfig.target} fail`);
-  }
+  const credentials = await agentCredentials(directory, agentConfig.target, env, { keep: true, command: "pgfort up", warnings });
   await syncSecretCopies(loaded, directory);
   await syncSecretsVolume(docker, config.cluster, config.image.tag, stateDir, tlsOptions(loaded));
   const digest = agentConfigDigest({ configText: agentConfig.configText, target: agentConfig.target, credentials, servers: agentConfig.servers });
   return { digest, hasCredentials: credentials !== undefined, warnings };
+}
+
+/**
+ * The agent's S3 credentials for an s3:// target: this shell's (written beside the secrets when
+ * `keep`), else the file an earlier `up` wrote, which stays in force; none is a warning.
+ */
+export async function agentCredentials(
+  directory: string,
+  target: string,
+  env: NodeJS.ProcessEnv,
+  options: { keep: boolean; command: string; warnings: string[] },
+): Promise<string | undefined> {
+  if (!target.startsWith("s3://")) return undefined;
+  const file = path.join(directory, AWS_CREDENTIALS_FILE);
+  let credentials = planAwsCredentials(env);
+  if (credentials && options.keep) await writeFile(file, credentials, { mode: 0o600 });
+  credentials ??= await readFile(file, "utf8").catch(() => undefined);
+  if (!credentials) options.warnings.push(`the agent has no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY and run ${options.command} again, or its backups to ${target} fail`);
+  return credentials;
 }
 
 /**

@@ -29,6 +29,21 @@ export interface SecretFile {
   content: string;
 }
 
+/** The generated secrets and those of OPTIONAL_SECRET_FILES that exist, from the state directory (ensureSecrets first). */
+export async function readSecretFiles(stateDir: string): Promise<SecretFile[]> {
+  const files: SecretFile[] = await Promise.all(
+    Object.values(SECRETS).map(async ({ name }) => ({ name, content: await readFile(path.join(secretsDir(stateDir), name), "utf8") })),
+  );
+  for (const name of OPTIONAL_SECRET_FILES) {
+    const content = await readFile(path.join(secretsDir(stateDir), name), "utf8").catch((error: NodeJS.ErrnoException) => {
+      if (error.code === "ENOENT") return undefined;
+      throw error;
+    });
+    if (content !== undefined) files.push({ name, content });
+  }
+  return files;
+}
+
 /** A tar of the secret files, owned by the image's postgres user and readable by it only, and its digest. Pure. */
 export async function planSecretsArchive(files: readonly SecretFile[]): Promise<{ archive: Buffer; digest: string }> {
   const sorted = [...files].sort((a, b) => a.name.localeCompare(b.name));
@@ -65,16 +80,7 @@ export interface SecretsEngine {
  */
 export async function syncSecretsVolume(docker: SecretsEngine, cluster: string, image: string, stateDir: string, tls: TlsOptions = {}): Promise<boolean> {
   await ensureSecrets(stateDir);
-  const files: SecretFile[] = await Promise.all(
-    Object.values(SECRETS).map(async ({ name }) => ({ name, content: await readFile(path.join(secretsDir(stateDir), name), "utf8") })),
-  );
-  for (const name of OPTIONAL_SECRET_FILES) {
-    const content = await readFile(path.join(secretsDir(stateDir), name), "utf8").catch((error: NodeJS.ErrnoException) => {
-      if (error.code === "ENOENT") return undefined;
-      throw error;
-    });
-    if (content !== undefined) files.push({ name, content });
-  }
+  const files = await readSecretFiles(stateDir);
   // The certificate as it is (made when missing): issuing for new names is up's and replica add's.
   files.push(...tlsSecretFiles(await ensureTls(stateDir, tls, ["localhost"])));
   const { archive, digest } = await planSecretsArchive(files);

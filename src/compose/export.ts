@@ -2,7 +2,7 @@
 // compose.dev.yaml, .env (the project's name), the secrets, every node's conf.d and the pooler's
 // files — into one directory that needs nothing else (it can be copied to another host with the
 // images). The images are built first when missing, as `up` does.
-import { chmod, mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readdir, readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import YAML from "yaml";
 import type { LoadedConfig } from "../config/load";
@@ -10,14 +10,15 @@ import type { DockerClient } from "../docker/client";
 import { containerName, nodeVolumes } from "../docker/names";
 import { ConfigError } from "../errors";
 import { AGENT_CONFIG_FILE, AWS_CREDENTIALS_FILE } from "../agent/contract";
-import { fileTargetDirectory, planAgentConfig, planAgentEnv, planAwsCredentials } from "../agent/plan";
+import { fileTargetDirectory, planAgentConfig, planAgentEnv } from "../agent/plan";
 import { planS3Access } from "../handoff/s3-access";
 import { agentConfigDigest } from "../cluster/agent-container";
-import { prepareTargetDirectory, syncSecretCopies, targetGroup } from "../cluster/agent";
-import { SECRETS, secretsDir } from "../cluster/secrets";
-import { OPTIONAL_SECRET_FILES } from "../cluster/secrets-volume";
+import { agentCredentials, prepareTargetDirectory, syncSecretCopies, targetGroup } from "../cluster/agent";
+import { secretsDir } from "../cluster/secrets";
+import { readSecretFiles } from "../cluster/secrets-volume";
 import { ensureSecrets, writeConfD } from "../cluster/state";
 import { readTopology } from "../cluster/topology";
+import { writeTextFileAtomic } from "../state/json-file";
 import { prepareHostFacts, type UpListener } from "../cluster/up";
 import { syncPoolerAuth } from "../pooler/auth";
 import { prepareTls, tlsSecretFiles } from "../tls/cluster";
@@ -89,18 +90,10 @@ async function refuseForeignProject(directory: string): Promise<void> {
   }
 }
 
-/** The generated secrets and the optional ones `up` puts into the secrets volume, from the state directory. */
+/** The secrets `up` puts into the secrets volume, but the agent's config and credentials: the project has its own. */
 async function collectSecrets(stateDir: string): Promise<Map<string, string>> {
-  const secrets = new Map<string, string>();
-  const names = [...Object.values(SECRETS).map(({ name }) => name), ...OPTIONAL_SECRET_FILES.filter((name) => name !== AGENT_CONFIG_FILE && name !== AWS_CREDENTIALS_FILE)];
-  for (const name of names) {
-    const content = await readFile(path.join(secretsDir(stateDir), name), "utf8").catch((error: NodeJS.ErrnoException) => {
-      if (error.code === "ENOENT") return undefined;
-      throw error;
-    });
-    if (content !== undefined) secrets.set(name, content);
-  }
-  return secrets;
+  const files = await readSecretFiles(stateDir);
+  return new Map(files.filter(({ name }) => name !== AGENT_CONFIG_FILE && name !== AWS_CREDENTIALS_FILE).map(({ name, content }) => [name, content]));
 }
 
 interface AgentFiles {
@@ -117,11 +110,7 @@ async function planAgentFiles(loaded: LoadedConfig, env: NodeJS.ProcessEnv, warn
   const nodes = ["primary", ...config.replicas.map((replica) => replica.name)];
   const agentConfig = planAgentConfig(loaded, configText, "primary", nodes, (node) => containerName(config.cluster, node));
   const s3 = agentConfig.target.startsWith("s3://");
-  let credentials: string | undefined;
-  if (s3) {
-    credentials = planAwsCredentials(env) ?? (await readFile(path.join(secretsDir(stateDir), AWS_CREDENTIALS_FILE), "utf8").catch(() => undefined));
-    if (!credentials) warnings.push(`the agent has no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY and run pgfort compose again, or its backups to ${agentConfig.target} fail`);
-  }
+  const credentials = await agentCredentials(secretsDir(stateDir), agentConfig.target, env, { keep: false, command: "pgfort compose", warnings });
   // An endpoint on the host's loopback: the agent reaches the host as host.docker.internal (the
   // engine's host-gateway), as the network's gateway is not known before Compose makes it.
   const access = s3 ? planS3Access(config.backups.s3, S3_HOST_ALIAS, env) : undefined;
@@ -145,12 +134,7 @@ async function planAgentFiles(loaded: LoadedConfig, env: NodeJS.ProcessEnv, warn
 async function writeSecrets(directory: string, secrets: ReadonlyMap<string, string>): Promise<void> {
   await mkdir(directory, { recursive: true, mode: 0o700 });
   await chmod(directory, 0o700);
-  for (const [name, content] of secrets) {
-    const temporary = path.join(directory, `.${name}.tmp`);
-    await writeFile(temporary, content, { mode: 0o644 });
-    await chmod(temporary, 0o644);
-    await rename(temporary, path.join(directory, name));
-  }
+  for (const [name, content] of secrets) await writeTextFileAtomic(path.join(directory, name), content, { mode: 0o644 });
   for (const name of await readdir(directory)) if (!secrets.has(name)) await rm(path.join(directory, name), { force: true });
 }
 
@@ -173,10 +157,6 @@ async function writeProject(directory: string, project: ComposeProject, secrets:
     [COMPOSE_FILES.dev, `${header}# Development: the ports pgfort up publishes, every statement in the servers' logs.\n${YAML.stringify(project.dev, { aliasDuplicateObjects: false })}`],
     [".env", `${header}\nCOMPOSE_PROJECT_NAME=${project.name}\n`],
   ]);
-  for (const [name, content] of written) {
-    const temporary = path.join(directory, `.${name}.tmp`);
-    await writeFile(temporary, content, { mode: 0o644 });
-    await rename(temporary, path.join(directory, name));
-  }
+  for (const [name, content] of written) await writeTextFileAtomic(path.join(directory, name), content, { mode: 0o644 });
   return [...written.keys(), ...project.files.keys()].map((file) => path.join(directory, file));
 }

@@ -22,7 +22,7 @@ export async function removeReplica(docker: DockerClient, loaded: LoadedConfig, 
   const { config, stateDir } = loaded;
   const topology = await readTopology(stateDir);
   if (name === topology.primary) throw new ConfigError(`${name} is the primary`, "promote another replica first, or use pgfort down");
-  await refuseComposeManaged(docker, loaded.config.cluster, topology.primary, "remove replicas", "remove it from pgfort.yaml, run pgfort compose again, then docker compose up -d --remove-orphans");
+  await refuseComposeManaged(docker, config.cluster, topology.primary, "remove replicas", "remove it from pgfort.yaml, run pgfort compose again, then docker compose up -d --remove-orphans");
   const container = objectName(config.cluster, name);
   const primary = objectName(config.cluster, topology.primary);
   const slot = slotName(name);

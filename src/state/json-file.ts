@@ -40,18 +40,26 @@ export async function readJsonFile<T>(file: string, schema: z.ZodType<T>): Promi
 }
 
 /**
- * Writes `value` as JSON: a temporary file in the same directory (rename is atomic only within a
- * file system), written and fsynced, renamed over the file, then the directory fsynced so that the
- * rename itself survives a power loss.
+ * Writes `value` as JSON, atomically (writeTextFileAtomic).
  */
 export async function writeJsonFileAtomic(file: string, value: unknown, options: { mode?: number } = {}): Promise<void> {
+  await writeTextFileAtomic(file, `${JSON.stringify(value, null, 2)}\n`, { mode: options.mode ?? 0o600 });
+}
+
+/**
+ * Writes `text`: a temporary file in the same directory (rename is atomic only within a file
+ * system), written, given `mode` whatever the umask, and fsynced, renamed over the file, then the
+ * directory fsynced so that the rename itself survives a power loss.
+ */
+export async function writeTextFileAtomic(file: string, text: string, options: { mode: number }): Promise<void> {
   const directory = path.dirname(file);
   await mkdir(directory, { recursive: true });
   const temporary = path.join(directory, `.${path.basename(file)}.${randomBytes(4).toString("hex")}.tmp`);
   try {
-    const handle = await open(temporary, "wx", options.mode ?? 0o600);
+    const handle = await open(temporary, "wx", options.mode);
     try {
-      await handle.writeFile(`${JSON.stringify(value, null, 2)}\n`);
+      await handle.writeFile(text);
+      await handle.chmod(options.mode);
       await handle.sync();
     } finally {
       await handle.close();
