@@ -118,6 +118,17 @@ write_replica_passfile() {
   unset PGFORT_REPLICATION_PASSWORD
 }
 
+# follow_upstream: at every start of a self-managed replica (PGFORT_CREATE_SLOT=1), its
+# primary_conninfo names the upstream of its environment and its slot exists there. An upstream
+# that does not answer is no reason not to start: the standby replays what it has and retries.
+follow_upstream() {
+  conninfo_upstream "$PGDATA/postgresql.auto.conf"
+  local tls=()
+  if tls_required; then tls=("PGSSLMODE=verify-full" "PGSSLROOTCERT=$PGFORT_TLS_CA_FILE"); fi
+  (ensure_replication_slot "${tls[@]}" PGPASSFILE="$REPLICA_PASSFILE" PGCONNECT_TIMEOUT=10) ||
+    pgfort_log "could not make sure of the slot on ${PGFORT_PRIMARY_HOST} now: starting anyway, the standby retries its upstream"
+}
+
 bootstrap_replica() {
   local args
   mapfile -t args < <(basebackup_args)
@@ -150,7 +161,10 @@ main() {
   TLS_KEY=$(private_tls_key /var/run/postgresql/pgfort-tls)
   if is_replica_mode; then write_replica_passfile; fi
   case "$(data_dir_state)" in
-    initialised) check_data_major ;;
+    initialised)
+      check_data_major
+      if is_replica_mode && [ "${PGFORT_CREATE_SLOT:-}" = 1 ]; then follow_upstream; fi
+      ;;
     empty) if is_replica_mode; then bootstrap_replica; else initialise_database; fi ;;
     foreign) pgfort_die "PGDATA=$PGDATA is not empty but holds no database (no PG_VERSION); empty it or point PGDATA at a subdirectory" ;;
   esac

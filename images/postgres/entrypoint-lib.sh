@@ -204,6 +204,22 @@ pgpass_line() {
   printf '*:*:*:%s:%s\n' "${user//:/\\:}" "${password//:/\\:}"
 }
 
+# conninfo_upstream FILE: point primary_conninfo at PGFORT_PRIMARY_HOST:PGFORT_PRIMARY_PORT. A
+# self-managed replica (Compose, Swarm) is told its upstream by its environment: after a promotion
+# its service names the new primary, and the standby follows it across the timeline switch.
+conninfo_upstream() {
+  local file=$1 host=${PGFORT_PRIMARY_HOST:-} port=${PGFORT_PRIMARY_PORT:-5432}
+  case "$host" in '' | *[!A-Za-z0-9_.-]*) pgfort_die "PGFORT_PRIMARY_HOST=$host: use a host name" ;; esac
+  case "$port" in '' | *[!0-9]*) pgfort_die "PGFORT_PRIMARY_PORT=$port: use a port number" ;; esac
+  grep -q '^primary_conninfo = ' "$file" 2>/dev/null || return 0
+  # A value is plain, or quoted by libpq ('…'), which postgresql.auto.conf doubles (''…''): pg_basebackup -R quotes the host.
+  local value="(''[^']*''|[^ ']*)"
+  sed -i -E \
+    -e "/^primary_conninfo = /s/ host=$value/ host=${host}/" \
+    -e "/^primary_conninfo = /s/ port=$value/ port=${port}/" \
+    "$file"
+}
+
 # standby_conninfo FILE: in postgresql.auto.conf written by pg_basebackup -R, drop the password from
 # primary_conninfo, point it at the passfile, and name the walreceiver after this node (so the
 # primary's pg_stat_replication says which replica it is).

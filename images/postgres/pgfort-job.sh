@@ -32,6 +32,7 @@
 #                                 (the new one's), PGFORT_PGUSER; trust over both sockets
 #   reset-wal                     PGFORT_DATA_DIR (a cleanly stopped server's), PGFORT_NEXT_WAL_FILE,
 #                                 PGFORT_TIMELINE_HISTORY (the new timeline's history line)
+#   run-sql                       PGFORT_SQL (statements, one per line), PGFORT_DATABASE (postgres)
 #   served-certificate            PGFORT_TLS_HOST (default localhost), PGFORT_TLS_PORT (5432): the SHA-256
 #                                 fingerprint of the certificate a new connection there is served
 # PGFORT_TMP (default /tmp, a tmpfs in the container) holds the pgpass file and the compressor's report.
@@ -561,15 +562,27 @@ served_certificate() {
   emit_result "\"fingerprint\":\"${fingerprint#*=}\""
 }
 
+# Each line of PGFORT_SQL as its own statement and transaction (a promotion, then the write that
+# proves it), on PGFORT_PGHOST as PGFORT_PGUSER; each one's rows on stdout, unaligned. The job
+# service a swarm promotion runs (src/swarm/promote.ts): pgfort cannot exec on another node.
+run_sql() {
+  : "${PGFORT_SQL:?PGFORT_SQL must hold the statements, one per line}"
+  local statements=() line
+  while IFS= read -r line; do
+    [ -z "$line" ] || statements+=(-c "$line")
+  done <<<"$PGFORT_SQL"
+  psql -X -v ON_ERROR_STOP=1 -d "${PGFORT_DATABASE:-postgres}" -tA "${statements[@]}"
+}
+
 pgfort_job() {
   local verb="${1:-}"
   case "$verb" in
-    dump-globals | dump-database | basebackup) write_pgpass ;;
+    dump-globals | dump-database | basebackup | run-sql) write_pgpass ;;
     compress-stdin) ;;
     restore-globals | restore-database | reindex-collations | upgrade-move) socket_env_or_pgpass ;;
     extract-base | verify-base | combine-chain | scratch-init | scratch-start | scratch-stop | reset-wal | served-certificate) ;;
     *)
-      echo "usage: pgfort-job dump-globals|dump-database|basebackup|compress-stdin|restore-globals|restore-database|extract-base|verify-base|combine-chain|scratch-init|scratch-start|scratch-stop|reindex-collations|upgrade-move|reset-wal|served-certificate" >&2
+      echo "usage: pgfort-job dump-globals|dump-database|basebackup|compress-stdin|restore-globals|restore-database|extract-base|verify-base|combine-chain|scratch-init|scratch-start|scratch-stop|reindex-collations|upgrade-move|reset-wal|served-certificate|run-sql" >&2
       return 2
       ;;
   esac

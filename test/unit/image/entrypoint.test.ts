@@ -178,6 +178,21 @@ describe("entrypoint", function () {
       assert.match(content, /^primary_slot_name = 'r1'$/m);
     });
 
+    it("points a self-managed standby's primary_conninfo at the upstream its environment names, and refuses a bad host", function () {
+      const auto = path.join(directory, "postgresql.auto.conf");
+      const before = "primary_conninfo = 'sslmode=verify-full application_name=r3 passfile=/tmp/p user=replicator host=app-primary port=5432'\nprimary_slot_name = 'r3'\n";
+      writeFileSync(auto, before);
+      assert.equal(bash(`conninfo_upstream "${auto}"; conninfo_upstream "${auto}"`, { PGFORT_PRIMARY_HOST: "app-r1", PGFORT_PRIMARY_PORT: "5433" }).code, 0);
+      assert.equal(readFileSync(auto, "utf8"), before.replace("host=app-primary port=5432", "host=app-r1 port=5433"));
+      assert.notEqual(bash(`conninfo_upstream "${auto}"`, { PGFORT_PRIMARY_HOST: "x' host=evil" }).code, 0);
+      assert.match(readFileSync(auto, "utf8"), /host=app-r1 port=5433'/);
+      // As pg_basebackup -R (17) writes it: libpq quotes the host, postgresql.auto.conf doubles the quotes.
+      const written = "primary_conninfo = 'application_name=r2 passfile=/tmp/p user=replicator passfile=''/tmp/p'' channel_binding=prefer host=''app-primary'' port=5432 sslnegotiation=postgres'\n";
+      writeFileSync(auto, written);
+      assert.equal(bash(`conninfo_upstream "${auto}"`, { PGFORT_PRIMARY_HOST: "app-r1" }).code, 0);
+      assert.equal(readFileSync(auto, "utf8"), written.replace("host=''app-primary''", "host=app-r1"));
+    });
+
     it("requires TLS on every network line of pg_hba.conf and keeps socket and explicit lines", function () {
       const hba = path.join(directory, "pg_hba.conf");
       writeFileSync(hba, "local all all trust\nhost replication replicator all scram-sha-256\nhost\tall all all scram-sha-256\nhostnossl all all 10.0.0.0/8 reject\nhostssl all all all cert\n# host all all all trust\n");
