@@ -142,3 +142,8 @@ export class TlsError extends PgfortError {
 export class AdoptError extends PgfortError {
   readonly code = "ADOPT";
 }
+
+/** A Swarm deployment cannot go on: no manager, a node the config names is not in the swarm, a task that does not run. */
+export class SwarmError extends PgfortError {
+  readonly code = "SWARM";
+}

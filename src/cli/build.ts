@@ -36,6 +36,6 @@ export function registerBuild(program: Command): void {
           `id    ${agent.id}`,
           `size  ${formatBytes(agent.sizeBytes)}`,
         ]);
-      }),
+      }, { swarm: true }),
     );
 }

@@ -14,7 +14,9 @@ import { latestBackups, type LatestBackups } from "../backup/latest";
 import { openTarget } from "../backup/targets/resolve";
 import { readTopology } from "../cluster/topology";
 import { planReplicaSpec } from "../replica/plan";
-import { ContainerError } from "../errors";
+import { ConfigError, ContainerError } from "../errors";
+import { formatSwarmService, swarmStatus, upSwarm } from "../swarm/up";
+import { downSwarm } from "../swarm/down";
 import { confirm } from "./confirm";
 import { action } from "./context";
 import { formatBytes } from "./output";
@@ -74,10 +76,23 @@ export function registerCluster(program: Command): void {
     .description("create or update the cluster: network, volumes, secrets, conf.d, primary; wait until healthy")
     .option("--allow-unverified", "primary.bootstrap: restore-latest may restore a physical backup whose drill has not passed")
     .option("--reindex", "a new image sorts text by other collation rules than the primary's databases were indexed with: rebuild those indexes before it takes writes")
+    .option("--engine <engine>", "docker (this engine's containers) or swarm (services of the swarm this engine manages); default: the config's engine")
     .action(
-      action<{ allowUnverified?: boolean; reindex?: boolean }>(async ({ output, loadConfig, docker, signal }, options) => {
+      action<{ allowUnverified?: boolean; reindex?: boolean; engine?: string }>(async ({ output, loadConfig, docker, signal }, options) => {
+        if (options.engine !== undefined && options.engine !== "docker" && options.engine !== "swarm") {
+          throw new ConfigError(`--engine ${options.engine} is not an engine`, "use --engine docker or --engine swarm");
+        }
         const loaded = await loadConfig();
         const engine = await docker();
+        if ((options.engine ?? loaded.config.engine) === "swarm") {
+          const result = await upSwarm(engine, { ...loaded, config: { ...loaded.config, engine: "swarm" } }, { onInfo: (message) => output.info(message), onStep: (step) => output.progress(`building image [${step.step}/${step.total}] ${step.instruction.slice(0, 80)}`) });
+          for (const warning of result.warnings) output.warn(warning);
+          output.result({ cluster: loaded.config.cluster, engine: "swarm", ...result }, [
+            ...result.services.map((service) => `${service.service}: ${service.outcome} on ${service.swarmNode}${service.replicas === 0 ? " (fenced: scaled to zero)" : ""}`),
+            `image: ${result.image}`,
+          ]);
+          return;
+        }
         const { nodes: results, agent, bootstrap, tls, pooler } = await upCluster(engine, loaded, {
           onInfo: (message) => output.info(message),
           onWarning: (message) => output.warn(message),
@@ -102,7 +117,7 @@ export function registerCluster(program: Command): void {
           `  ${connection.example}`,
           ...(pooler ? [`  through the pooler: the same with port=${pooler.port}`] : []),
         ]);
-      }),
+      }, { swarm: true }),
     );
 
   program
@@ -112,6 +127,11 @@ export function registerCluster(program: Command): void {
       action(async ({ output, loadConfig, docker }) => {
         const loaded = await loadConfig();
         const { config, stateDir } = loaded;
+        if (config.engine === "swarm") {
+          const services = await swarmStatus(await docker(), config.cluster, (await readTopology(stateDir)).primary);
+          output.result({ cluster: config.cluster, engine: "swarm", services }, services.length ? services.map(formatSwarmService) : [`cluster ${config.cluster} has no services on the swarm (pgfort up)`]);
+          return;
+        }
         const nodes = await clusterStatus(await docker(), config.cluster, (await readTopology(stateDir)).primary);
         const target = openTarget(config.backups.target, loaded, { onWarning: (message) => output.warn(message) });
         const backups = await latestBackups(target, config.cluster);
@@ -131,7 +151,7 @@ export function registerCluster(program: Command): void {
           ...formatLatestBackups(backups),
           ...(leftovers.length ? ["", `leftovers of interrupted runs (${leftovers.length}):`, ...leftovers.map((leftover) => `  ${leftover.kind} ${leftover.name}: ${leftover.reason}${leftover.removable ? "; the next backup run removes it" : ""}`)] : []),
         ]);
-      }),
+      }, { swarm: true }),
     );
 
   program
@@ -141,13 +161,24 @@ export function registerCluster(program: Command): void {
     .option("--yes", "confirm --volumes without asking")
     .action(
       action<{ volumes?: boolean; yes?: boolean }>(async ({ output, loadConfig, docker }, options) => {
-        const { config, stateDir } = await loadConfig();
+        const loaded = await loadConfig();
+        const { config, stateDir } = loaded;
         if (options.volumes) await confirm(`delete all data of cluster ${config.cluster} (its volumes)?`, options.yes);
+        if (config.engine === "swarm") {
+          const removed = await downSwarm(await docker(), loaded, { volumes: Boolean(options.volumes) });
+          output.result(removed, [
+            `removed ${removed.services.length} service(s), ${removed.secrets} secret(s), ${removed.configs} config(s), ${removed.networks.length} network(s) from the swarm`,
+            ...(removed.volumes
+              ? [`volumes removed on ${removed.volumes.nodes.join(", ")}:`, removed.volumes.log, ...(removed.volumes.nodesDown.length ? [`nodes down, their volumes stay: ${removed.volumes.nodesDown.join(", ")} (run pgfort down --volumes again when they are back)`] : [])]
+              : ["the volumes stay on their nodes (pgfort down --volumes removes them)"]),
+          ]);
+          return;
+        }
         const removed = await down(await docker(), config.cluster, stateDir, { volumes: Boolean(options.volumes) });
         output.result(removed, [
           `removed ${removed.containers.length} container(s), ${removed.networks.length} network(s), ${removed.volumes.length} volume(s)`,
         ]);
-      }),
+      }, { swarm: true }),
     );
 
   const configCommand = program.command("config").description("render conf.d and apply it to the running server");

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { loadConfig, type LoadedConfig } from "../config/load";
 import { DockerClient } from "../docker/client";
-import { DockerUnavailableError } from "../errors";
+import { DockerUnavailableError, SwarmError } from "../errors";
 import { interruption, suspendInterruptHandlers } from "./interrupt";
 import { Output } from "./output";
 import { Releasers, type Releaser } from "../lifecycle/releasers";
@@ -24,7 +24,7 @@ export type CommandAction<Options> = (context: CommandContext, options: Options,
  * first SIGINT/SIGTERM aborts the command's signal, the command cleans up (job containers, partial
  * files, uploads) and exits 130/143; a second one exits at once, cleanup or not.
  */
-export function action<Options>(handler: CommandAction<Options>, settings: { ownSignals?: boolean } = {}) {
+export function action<Options>(handler: CommandAction<Options>, settings: { ownSignals?: boolean; swarm?: boolean } = {}) {
   return async (...commanderArgs: unknown[]): Promise<void> => {
     const command = commanderArgs[commanderArgs.length - 1] as Command;
     const globals = command.optsWithGlobals<{ config?: string; json?: boolean }>();
@@ -33,7 +33,7 @@ export function action<Options>(handler: CommandAction<Options>, settings: { own
     let docker: DockerClient | undefined;
     const context: CommandContext = {
       output,
-      loadConfig: () => loadConfig(globals.config),
+      loadConfig: async () => refuseOnSwarm(await loadConfig(globals.config), command, Boolean(settings.swarm)),
       docker: async () => (docker ??= await DockerClient.connect()),
       defer: (release) => releasers.add(release),
       signal: interruption,
@@ -71,4 +71,18 @@ export function action<Options>(handler: CommandAction<Options>, settings: { own
     // Cleanup is done: an interrupted command ends now, not when the last idle socket closes.
     if (interruption.aborted) process.exit(process.exitCode);
   };
+}
+
+/**
+ * `engine: swarm` (issue 14) runs up, down, status, build and replica promote; every other command
+ * works on this engine's containers by name and would not find a swarm's tasks: it says so.
+ */
+function refuseOnSwarm(loaded: LoadedConfig, command: Command, supported: boolean): LoadedConfig {
+  if (loaded.config.engine !== "swarm" || supported) return loaded;
+  const path: string[] = [];
+  for (let current: Command | null = command; current?.parent; current = current.parent) path.unshift(current.name());
+  throw new SwarmError(
+    `pgfort ${path.join(" ")} does not work on a cluster with engine: swarm yet`,
+    "on a swarm pgfort runs up, down, status, build and replica promote; run the others against a cluster with engine: docker",
+  );
 }

@@ -19,6 +19,7 @@ import { registerUpgrade } from "./upgrade";
 import { registerTls } from "./tls";
 import { registerCompose } from "./compose";
 import { registerAdopt } from "./adopt";
+import { registerSwarmNode } from "./swarm-node";
 
 export function createProgram(): Command {
   const program = new Command("pgfort")
@@ -43,6 +44,7 @@ export function createProgram(): Command {
   registerTls(program);
   registerCompose(program);
   registerAdopt(program);
+  registerSwarmNode(program);
   const configure = (command: Command, path: string): void => {
     command.exitOverride().configureOutput({
       outputError: (text, write) => write(`${text.trimEnd()}\nhint: see pgfort ${path} --help\n`),

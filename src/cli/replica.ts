@@ -4,6 +4,7 @@ import { refreshAgentConfig } from "../cluster/agent";
 import { prepareHostFacts } from "../cluster/up";
 import { addReplica } from "../replica/add";
 import { promoteReplica } from "../replica/promote";
+import { promoteSwarm } from "../swarm/promote";
 import { removeReplica } from "../replica/remove";
 import { confirm } from "./confirm";
 import { action } from "./context";
@@ -34,6 +35,15 @@ export function registerReplica(program: Command): void {
     .action(
       action<{ yes?: boolean }>(async ({ output, loadConfig, docker }, options, name = "") => {
         const loaded = await loadConfig();
+        if (loaded.config.engine === "swarm") {
+          const swarm = await promoteSwarm(await docker(), loaded, name, (question) => confirm(question, options.yes));
+          output.result(swarm, [
+            `${swarm.primary} is the primary now`,
+            swarm.fenceVerified ? `${swarm.former} was scaled to zero and seen stopped (fenced)` : `${swarm.former} is scaled to zero; its node was down, so its stop was not seen: Swarm shuts it down when the node returns`,
+            ...swarm.followers.map((follower) => `${follower} follows ${swarm.primary} now (restarted with it as upstream)`),
+          ]);
+          return;
+        }
         const result = await promoteReplica(await docker(), loaded, name, (question) => confirm(question, options.yes));
         // The agent reads its config file before every run: its next job follows the new primary.
         await refreshAgentConfig(await docker(), loaded);
@@ -43,7 +53,7 @@ export function registerReplica(program: Command): void {
           ...(result.poolerFollowed ? ["the pooler held its clients during the promotion and now sends them to the new primary"] : []),
           "replicas in the config still follow the former primary: pgfort up re-creates them from the new one",
         ]);
-      }),
+      }, { swarm: true }),
     );
 
   replica

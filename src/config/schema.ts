@@ -123,6 +123,8 @@ const PrimarySchema = z.strictObject({
    * verified physical backup plus every archived WAL file (seed 004's autopilot).
    */
   bootstrap: z.enum(["initdb", "restore-latest"]).default("initdb"),
+  /** engine: swarm (issue 14): the swarm node (its hostname) the primary is pinned to, where its volumes live. */
+  node: z.string().min(1).optional(),
 });
 
 const ReplicaSchema = z.strictObject({
@@ -131,6 +133,8 @@ const ReplicaSchema = z.strictObject({
   port: z.number().int().min(1).max(65535).optional(),
   resources: ResourcesSchema.optional(),
   settings: SettingsSchema,
+  /** engine: swarm: the swarm node (hostname) this replica is pinned to. */
+  node: z.string().min(1).optional(),
 });
 
 export const BackupJobSchema = z.strictObject({
@@ -289,9 +293,22 @@ const PoolerSchema = z.strictObject({
 });
 export type PoolerConfig = z.infer<typeof PoolerSchema>;
 
+// Issue 14: the cluster as Swarm services. The registry runs on the manager pgfort talks to, and
+// the nodes pull the images from it (each node's engine must trust it: insecure-registries).
+const SwarmSchema = z.strictObject({
+  /** The registry's published port on the manager. */
+  registryPort: z.number().int().min(1).max(65535).default(5000),
+  /** The overlay network's data plane encrypted (IPsec ESP between nodes). */
+  encrypted: z.boolean().default(false),
+});
+export type SwarmConfig = z.infer<typeof SwarmSchema>;
+
 export const ConfigSchema = z
   .strictObject({
     cluster: z.string().regex(NAME_PATTERN, NAME_MESSAGE).max(40).default("pgfort"),
+    /** Where the cluster runs (issue 14): containers on this engine, or services of the swarm it manages. */
+    engine: z.enum(["docker", "swarm"]).default("docker"),
+    swarm: SwarmSchema.prefault({}),
     image: ImageSchema.prefault({}),
     primary: PrimarySchema.prefault({}),
     replicas: z.array(ReplicaSchema).default([]),
@@ -318,6 +335,13 @@ export const ConfigSchema = z
     }
     if (config.pooler && config.pooler.port === config.primary.port) {
       context.addIssue({ code: "custom", path: ["pooler", "port"], message: `${config.pooler.port} is primary.port too: choose another port for the pooler` });
+    }
+    if (config.engine === "swarm") {
+      // A server's volumes live on one node: each server is pinned to one.
+      if (!config.primary.node) context.addIssue({ code: "custom", path: ["primary", "node"], message: "engine: swarm pins each server to a node: name the primary's (its hostname in docker node ls)" });
+      for (const [index, replica] of config.replicas.entries()) {
+        if (!replica.node) context.addIssue({ code: "custom", path: ["replicas", index, "node"], message: `engine: swarm pins each server to a node: name replica ${replica.name}'s (its hostname in docker node ls)` });
+      }
     }
     const jobs = new Set<string>();
     for (const [index, job] of config.backups.jobs.entries()) {

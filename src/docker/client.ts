@@ -22,6 +22,7 @@ export interface EngineInfo {
 }
 
 export { dockerMessage, dockerStatus } from "./engine-errors";
+import { SwarmClient } from "./swarm";
 
 /** `work`'s result, or `fallback` when the engine answers with one of `statuses` (404: no such object, 304: already so). */
 export async function tolerate<T>(work: Promise<T>, statuses: readonly number[], fallback: T): Promise<T> {
@@ -54,6 +55,11 @@ export class DockerClient {
     const api = new Dockerode();
     await request(undefined, () => api.ping()); // "no Docker engine answers at …" needs no "cannot …" before it
     return new DockerClient(api);
+  }
+
+  /** The same engine's Swarm API (src/docker/swarm.ts): it answers only on a swarm manager. */
+  swarm(): SwarmClient {
+    return new SwarmClient(this.api, request);
   }
 
   async engineInfo(): Promise<EngineInfo> {

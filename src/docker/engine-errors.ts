@@ -8,6 +8,7 @@ import {
   NameConflictError,
   NoSpaceError,
   PgfortError,
+  SwarmError,
   PortInUseError,
 } from "../errors";
 
@@ -67,6 +68,13 @@ export function mapEngineError(error: unknown, doing: string | undefined): Pgfor
     return new PortInUseError(
       `${cannot}a host port it publishes is taken (${message})`,
       "free that port, or choose another port in the config (primary.port, replicas[].port)",
+      options,
+    );
+  }
+  if (/does not have a leader|too few managers are online/i.test(message)) {
+    return new SwarmError(
+      `${cannot}the swarm has no leader (${message})`,
+      "a majority of the managers must be up: after one is lost the others elect a leader within seconds, so run the command again; with too few managers left, bring one back or recover the swarm on a survivor (docker swarm init --force-new-cluster)",
       options,
     );
   }

@@ -17,7 +17,8 @@ export const LABEL_AGENT_CONFIG_DIGEST = "pgfort.agent-config-digest";
 
 /** `agent`: the long-running <cluster>-agent container (issue 10); never a throwaway. */
 /** `pooler`: the <cluster>-pooler container running PgBouncer (issue 13). */
-export type Role = "primary" | "replica" | "backup" | "restore" | "verify" | "secrets" | "sockets" | "agent" | "pooler";
+/** `registry`: on a swarm, the <cluster>-registry service the nodes pull the images from (issue 14). */
+export type Role = "primary" | "replica" | "backup" | "restore" | "verify" | "secrets" | "sockets" | "agent" | "pooler" | "registry";
 
 export function clusterLabels(cluster: string, role: Role, node: string): Record<string, string> {
   return { [LABEL_CLUSTER]: cluster, [LABEL_ROLE]: role, [LABEL_NODE]: node };

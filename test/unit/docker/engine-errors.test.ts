@@ -9,6 +9,7 @@ import {
   NameConflictError,
   NoSpaceError,
   PortInUseError,
+  SwarmError,
 } from "../../../src/errors";
 
 // Shapes as dockerode 4 / docker-modem throw them, captured from a real engine (Docker 26).
@@ -20,6 +21,16 @@ function apiError(statusCode: number, reason: string, message: string): Error {
 }
 
 describe("mapEngineError", function () {
+  it("says what to do when the swarm has lost its leader (captured from Docker 20.10 after a manager was killed)", function () {
+    const error = mapEngineError(
+      apiError(500, "server error", "rpc error: code = Unknown desc = The swarm does not have a leader. It's possible that too few managers are online. Make sure more than half of the managers are online."),
+      "inspect service app-r1",
+    );
+    assert.ok(error instanceof SwarmError);
+    assert.match(error.message, /^cannot inspect service app-r1: the swarm has no leader/);
+    assert.match(error.hint, /run the command again/);
+  });
+
   it("names a user outside the docker group, with the fix", function () {
     const error = mapEngineError(socketError("EACCES", "connect EACCES /var/run/docker.sock"), undefined);
     assert.ok(error instanceof DockerPermissionError);

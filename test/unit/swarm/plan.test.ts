@@ -1,0 +1,153 @@
+import assert from "node:assert/strict";
+import { parseConfig } from "../../../src/config/load";
+import { planMemberService, planRegistryService, planSwarmCluster, storedName, type MemberPlan } from "../../../src/swarm/plan";
+import { registryTrusted } from "../../../src/swarm/registry";
+import { checkPinnedNodes } from "../../../src/swarm/up";
+
+const facts = { cpus: 2, memoryBytes: 4 * 1024 ** 3, imageId: "sha256:abc", defaultConfD: new Map([["00-defaults.conf", "port = 5432\n"]]) };
+const secrets = new Map([
+  ["postgres-password", "pw"],
+  ["replication-password", "rpw"],
+  ["tls-server.key", "KEY"],
+]);
+const IMAGE = "10.0.0.1:5000/pgfort/postgres@sha256:0123";
+
+type Spec = Record<string, any>;
+
+function specOf(member: MemberPlan | undefined): Spec {
+  assert.ok(member);
+  const ids = new Map(planSwarmCluster(config, "/state", { facts, secrets, primary: "primary" }).stored.map((object) => [object.name, `id-${object.name}`]));
+  return planMemberService(member, IMAGE, ids).spec as Spec;
+}
+
+const config = parseConfig(
+  "cluster: app\nengine: swarm\n" +
+    "primary: { node: n1, port: 6543, resources: { memory: 256m, swap: 0, swappiness: 0, cpus: 1.5, cpuShares: 512, pids: 300, shm: 96m, nofile: 8192, blkioWeight: 300 } }\n" +
+    "replicas: [ { name: r1, node: n2 }, { name: r2, node: n3 } ]",
+);
+
+describe("engine: swarm's plan", function () {
+  const plan = planSwarmCluster(config, "/state", { facts, secrets, primary: "primary" });
+  const [primary, r1, r2] = plan.members;
+
+  it("pins each server to its node, with the container's image, environment, limits and hardening", function () {
+    assert.deepEqual(plan.members.map((member) => [member.node, member.swarmNode, member.replicas]), [["primary", "n1", 1], ["r1", "n2", 1], ["r2", "n3", 1]]);
+    const spec = specOf(primary);
+    assert.equal(spec["Name"], "app-primary");
+    assert.deepEqual(spec["TaskTemplate"]["Placement"]["Constraints"], ["node.hostname == n1"]);
+    const container = spec["TaskTemplate"]["ContainerSpec"];
+    assert.equal(container["Image"], IMAGE);
+    assert.equal(container["ReadOnly"], true);
+    assert.deepEqual(container["CapabilityDrop"], ["ALL"]);
+    assert.deepEqual(container["Ulimits"], [{ Name: "nofile", Soft: 8192, Hard: 8192 }]);
+    assert.equal(container["StopGracePeriod"], 60e9);
+    assert.deepEqual(spec["TaskTemplate"]["Resources"]["Limits"], { NanoCPUs: 1.5e9, MemoryBytes: 256 * 1024 ** 2, Pids: 300 });
+    assert.deepEqual(
+      container["Mounts"].map((mount: Spec) => [mount["Type"], mount["Source"] ?? null, mount["Target"], mount["TmpfsOptions"]?.["SizeBytes"] ?? null]),
+      [
+        ["volume", "app-primary-data", "/var/lib/postgresql/data", null],
+        ["volume", "app-primary-wal", "/var/lib/postgresql/wal", null],
+        ["volume", "app-sockets", "/var/run/pgfort-sockets", null],
+        ["tmpfs", null, "/var/run/postgresql", 16 * 1024 ** 2],
+        ["tmpfs", null, "/tmp", 64 * 1024 ** 2],
+        ["tmpfs", null, "/dev/shm", 96 * 1024 ** 2],
+      ],
+    );
+    // The volumes a task creates on its node carry the cluster's labels (down --volumes finds them by those).
+    for (const mount of container["Mounts"].filter((item: Spec) => item["Type"] === "volume")) {
+      assert.equal(mount["VolumeOptions"]["Labels"]["pgfort.cluster"], "app", JSON.stringify(mount));
+    }
+    // Never two servers on one volume during an update; no IPVS needed.
+    assert.equal(spec["UpdateConfig"]["Order"], "stop-first");
+    assert.equal(spec["EndpointSpec"]["Mode"], "dnsrr");
+    assert.deepEqual(spec["TaskTemplate"]["Networks"], [{ Target: "app-net", Aliases: ["primary"] }]);
+  });
+
+  it("gives every server the secrets as postgres-owned 0400 files and its conf.d as configs where the server reads them", function () {
+    const container = specOf(primary)["TaskTemplate"]["ContainerSpec"];
+    assert.deepEqual(
+      container["Secrets"].map((secret: Spec) => [secret["File"]["Name"], secret["File"]["UID"], secret["File"]["Mode"], secret["SecretID"] === `id-${secret["SecretName"]}`]),
+      [["postgres-password", "999", 0o400, true], ["replication-password", "999", 0o400, true], ["tls-server.key", "999", 0o400, true]],
+    );
+    const targets = container["Configs"].map((item: Spec) => item["File"]["Name"]);
+    assert.ok(targets.includes("/etc/postgresql/conf.d/00-defaults.conf"), targets.join(" "));
+    assert.ok(targets.every((target: string) => target.startsWith("/etc/postgresql/conf.d/")));
+  });
+
+  it("makes the primary create the replication role and each replica its slot, following the primary", function () {
+    const env = (member: MemberPlan | undefined) => specOf(member)["TaskTemplate"]["ContainerSpec"]["Env"] as string[];
+    assert.ok(env(primary).includes("PGFORT_REPLICATION_PASSWORD_FILE=/run/secrets/replication-password"));
+    assert.ok(!env(primary).some((entry) => entry.startsWith("PGFORT_PRIMARY_HOST=")));
+    for (const replica of [r1, r2]) {
+      assert.ok(env(replica).includes("PGFORT_PRIMARY_HOST=app-primary"));
+      assert.ok(env(replica).includes("PGFORT_CREATE_SLOT=1"));
+    }
+    assert.deepEqual(specOf(r2)["TaskTemplate"]["Placement"]["Constraints"], ["node.hostname == n3"]);
+  });
+
+  it("after a promotion: the former primary at zero, the new one without upstream, the others following it", function () {
+    const promoted = planSwarmCluster(config, "/state", { facts, secrets, primary: "r1" });
+    const byNode = new Map(promoted.members.map((member) => [member.node, member]));
+    assert.equal(byNode.get("primary")?.replicas, 0);
+    assert.equal(byNode.get("r1")?.plan.role, "primary");
+    const env = (node: string) => byNode.get(node)?.plan.create.Env ?? [];
+    assert.ok(!env("r1").some((entry) => entry.startsWith("PGFORT_PRIMARY_HOST=")));
+    assert.ok(env("r2").includes("PGFORT_PRIMARY_HOST=app-r1"));
+    assert.ok(env("primary").includes("PGFORT_PRIMARY_HOST=app-r1"));
+  });
+
+  it("does not archive WAL on a swarm, where no agent takes it", function () {
+    for (const member of plan.members) assert.match(member.plan.confD.get("25-archive.conf") ?? "", /archive_mode = (off|false)/);
+  });
+
+  it("names stored objects by their content (a change is a new object), within Swarm's 64 characters", function () {
+    const long = "c".repeat(40);
+    assert.equal(storedName("app", "secret", "a"), storedName("app", "secret", "a"));
+    assert.notEqual(storedName("app", "secret", "a"), storedName("app", "secret", "b"));
+    assert.notEqual(storedName("app", "secret", "a"), storedName("app", "config", "a"));
+    assert.ok(storedName(long, "config", "x").length <= 64);
+    const names = plan.stored.map((object) => object.name);
+    assert.equal(new Set(names).size, names.length);
+    const changed = planSwarmCluster(config, "/state", { facts, secrets: new Map([...secrets, ["postgres-password", "new"]]), primary: "primary" });
+    assert.equal(changed.stored.filter((object) => !names.includes(object.name)).length, 1);
+  });
+
+  it("warns by key for what a Swarm service cannot set, and publishes no port bound to one address", function () {
+    const warnings = planMemberService(primary as MemberPlan, IMAGE, new Map()).warnings.join("\n");
+    for (const key of ["primary.resources.swap", "primary.resources.swappiness", "primary.resources.cpuShares", "primary.resources.blkioWeight", "no-new-privileges", "port 6543"]) {
+      assert.ok(warnings.includes(key), `${key} in:\n${warnings}`);
+    }
+    assert.deepEqual(specOf(primary)["EndpointSpec"]["Ports"], []);
+    const open = parseConfig("cluster: app\nengine: swarm\nprimary: { node: n1, port: 6543, bind: 0.0.0.0 }");
+    const [member] = planSwarmCluster(open, "/state", { facts, secrets, primary: "primary" }).members;
+    assert.deepEqual((planMemberService(member as MemberPlan, IMAGE, new Map()).spec as Spec)["EndpointSpec"]["Ports"], [
+      { Protocol: "tcp", TargetPort: 5432, PublishedPort: 6543, PublishMode: "host" },
+    ]);
+  });
+
+  it("runs the registry on the manager with its port published there", function () {
+    const spec = planRegistryService("app", "pgfort/registry:1", "node-id-1", 5000) as Spec;
+    assert.equal(spec["Name"], "app-registry");
+    assert.deepEqual(spec["TaskTemplate"]["Placement"]["Constraints"], ["node.id == node-id-1"]);
+    assert.deepEqual(spec["EndpointSpec"]["Ports"], [{ Protocol: "tcp", TargetPort: 5000, PublishedPort: 5000, PublishMode: "host" }]);
+  });
+
+  it("trusts a registry only where the engine's insecure-registries admit it", function () {
+    assert.equal(registryTrusted("10.231.0.2:5000", { cidrs: ["127.0.0.0/8", "10.231.0.0/24"], names: [] }), true);
+    assert.equal(registryTrusted("10.231.1.2:5000", { cidrs: ["127.0.0.0/8", "10.231.0.0/24"], names: [] }), false);
+    assert.equal(registryTrusted("10.9.0.2:5000", { cidrs: [], names: ["10.9.0.2:5000"] }), true);
+  });
+
+  it("refuses a server pinned to a node that is not in the swarm or not ready, naming the nodes there are", function () {
+    const nodes = [
+      { id: "1", hostname: "n1", state: "ready", availability: "active", addr: "", manager: true },
+      { id: "2", hostname: "n2", state: "down", availability: "active", addr: "", manager: true },
+    ];
+    assert.throws(() => checkPinnedNodes(plan, nodes), /r1 \(r1\) is down|swarm node n2 \(r1\) is down/);
+    assert.throws(() => checkPinnedNodes(plan, [nodes[0]!]), (error: Error & { hint?: string }) => /n2, which is not in the swarm/.test(error.message) && /use one of n1/.test(error.hint ?? ""));
+  });
+
+  it("requires every server of a swarm config to be pinned to a node", function () {
+    assert.throws(() => parseConfig("engine: swarm\nprimary: { port: 5432 }\nreplicas: [ { name: r1 } ]"), /primary\.node[\s\S]*replicas\.0\.node|name the primary's/);
+  });
+});
