@@ -13,7 +13,7 @@ import { clusterLabels, LABEL_SECRETS_DIGEST } from "../docker/labels";
 import { objectName, secretsVolumeName } from "../docker/names";
 import { POOLER_AUTH_FILE, POSTGRES_UID, SECRETS, SECRETS_DIR, secretsDir } from "./secrets";
 import { ensureSecrets } from "./state";
-import { ensureTls, type TlsOptions } from "../tls/material";
+import { ensureTls, type TlsMaterial, type TlsOptions } from "../tls/material";
 import { tlsSecretFiles } from "../tls/cluster";
 import { AGENT_CONFIG_FILE, AWS_CREDENTIALS_FILE } from "../agent/contract";
 
@@ -42,6 +42,16 @@ export async function readSecretFiles(stateDir: string): Promise<SecretFile[]> {
     if (content !== undefined) files.push({ name, content });
   }
   return files;
+}
+
+/**
+ * The files the servers read under /run/secrets — the generated secrets, the optional ones but the
+ * agent's config and S3 credentials (an agent has its own), and the TLS files — by name: what a
+ * Compose project or a swarm carries as its secrets instead of the secrets volume.
+ */
+export async function serverSecretFiles(stateDir: string, tls: TlsMaterial): Promise<Map<string, string>> {
+  const files = (await readSecretFiles(stateDir)).filter(({ name }) => name !== AGENT_CONFIG_FILE && name !== AWS_CREDENTIALS_FILE);
+  return new Map([...files, ...tlsSecretFiles(tls)].map(({ name, content }) => [name, content]));
 }
 
 /** A tar of the secret files, owned by the image's postgres user and readable by it only, and its digest. Pure. */

@@ -15,13 +15,13 @@ import { planS3Access } from "../handoff/s3-access";
 import { agentConfigDigest } from "../cluster/agent-container";
 import { agentCredentials, prepareTargetDirectory, syncSecretCopies, targetGroup } from "../cluster/agent";
 import { secretsDir } from "../cluster/secrets";
-import { readSecretFiles } from "../cluster/secrets-volume";
+import { serverSecretFiles } from "../cluster/secrets-volume";
 import { ensureSecrets, writeConfD } from "../cluster/state";
 import { readTopology } from "../cluster/topology";
 import { writeTextFileAtomic } from "../state/json-file";
 import { prepareHostFacts, type UpListener } from "../cluster/up";
 import { syncPoolerAuth } from "../pooler/auth";
-import { prepareTls, tlsSecretFiles } from "../tls/cluster";
+import { prepareTls } from "../tls/cluster";
 import { COMPOSE_FILES, COMPOSE_SECRETS_DIR, planComposeProject, type ComposeProject } from "./project";
 
 /** First line of every file pgfort writes there: a compose.yaml without it is the user's, never overwritten. */
@@ -59,8 +59,7 @@ export async function exportCompose(docker: DockerClient, loaded: LoadedConfig, 
   await syncSecretCopies(loaded, secretsDir(stateDir));
   const warnings: string[] = [];
   const agent = await planAgentFiles(loaded, env, warnings);
-  const secrets = await collectSecrets(stateDir);
-  for (const file of tlsSecretFiles(tls)) secrets.set(file.name, file.content);
+  const secrets = await serverSecretFiles(stateDir, tls);
   secrets.set(AGENT_CONFIG_FILE, agent.configJson);
   if (agent.credentials) secrets.set(AWS_CREDENTIALS_FILE, agent.credentials);
   const project = planComposeProject(config, stateDir, {
@@ -88,12 +87,6 @@ async function refuseForeignProject(directory: string): Promise<void> {
       throw new ConfigError(`${path.join(directory, name)} exists and was not written by pgfort compose`, "choose another directory with --out (pgfort never overwrites your own files)");
     }
   }
-}
-
-/** The secrets `up` puts into the secrets volume, but the agent's config and credentials: the project has its own. */
-async function collectSecrets(stateDir: string): Promise<Map<string, string>> {
-  const files = await readSecretFiles(stateDir);
-  return new Map(files.filter(({ name }) => name !== AGENT_CONFIG_FILE && name !== AWS_CREDENTIALS_FILE).map(({ name, content }) => [name, content]));
 }
 
 interface AgentFiles {

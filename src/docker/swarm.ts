@@ -122,10 +122,8 @@ export class SwarmClient {
     return list.map((item) => ({ id: item.ID, name: String(item.Spec?.Name), labels: item.Spec?.Labels ?? {} }));
   }
 
-  /** Stores the blob under `name` unless an object of that name exists (names carry the content's digest); returns its id. */
-  async ensureStored(kind: StoreKind, name: string, data: string, labels: Record<string, string>): Promise<string> {
-    const existing = (await this.stored(kind, { label: [] })).find((item) => item.name === name);
-    if (existing) return existing.id;
+  /** Stores the blob under `name` (names carry the content's digest: an existing name is never stored again); returns its id. */
+  async createStored(kind: StoreKind, name: string, data: string, labels: Record<string, string>): Promise<string> {
     const spec = { Name: name, Labels: labels, Data: Buffer.from(data).toString("base64") };
     const created = (await this.request<unknown>(`create ${kind} ${name}`, () =>
       kind === "secret" ? this.api.createSecret(spec) : this.api.createConfig(spec),

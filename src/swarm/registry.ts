@@ -17,6 +17,8 @@ import { packagePath } from "../paths";
 import { SwarmError } from "../errors";
 import { VERSION } from "../version";
 import { planRegistryService } from "./plan";
+import { hashSpec } from "../cluster/plan";
+import { LABEL_SPEC_HASH } from "../docker/labels";
 
 export const REGISTRY_FILES = ["images/registry/Dockerfile", "images/registry/config.yml"] as const;
 export const REGISTRY_IMAGE = "pgfort/registry";
@@ -78,9 +80,12 @@ export async function publishImage(docker: DockerClient, swarm: SwarmClient, clu
   }
   const registryImage = await ensureRegistryImage(docker, listener);
   const spec = planRegistryService(cluster, registryImage, manager.nodeId, port);
+  // By the spec's hash, as the servers: the engine's copy of a spec carries defaults, and would never equal ours.
+  const specHash = hashSpec(spec as never, (await docker.inspectImage(registryImage)).Id);
+  spec.Labels = { ...spec.Labels, [LABEL_SPEC_HASH]: specHash };
   const existing = await swarm.service(String(spec.Name));
   if (!existing) await swarm.createService(spec);
-  else if (JSON.stringify(existing.spec.TaskTemplate) !== JSON.stringify(spec.TaskTemplate)) await swarm.updateService(String(spec.Name), existing.version, spec);
+  else if (existing.labels[LABEL_SPEC_HASH] !== specHash) await swarm.updateService(String(spec.Name), existing.version, spec);
   const repository = `${address}/${image.replace(/:[^:/]*$/, "")}`;
   const tag = /:([^:/]+)$/.exec(image)?.[1] ?? "latest";
   await swarm.tagImage(image, repository, tag);

@@ -7,14 +7,13 @@ import type { LoadedConfig } from "../config/load";
 import type { DockerClient } from "../docker/client";
 import type { SwarmClient, SwarmNodeInfo, TaskInfo } from "../docker/swarm";
 import { LABEL_SPEC_HASH } from "../docker/labels";
-import { AGENT_CONFIG_FILE, AWS_CREDENTIALS_FILE } from "../agent/contract";
 import { hashSpec } from "../cluster/plan";
-import { readSecretFiles } from "../cluster/secrets-volume";
+import { serverSecretFiles } from "../cluster/secrets-volume";
 import { ensureSecrets } from "../cluster/state";
 import { readTopology } from "../cluster/topology";
 import { prepareHostFacts, type UpListener } from "../cluster/up";
 import { syncPoolerAuth } from "../pooler/auth";
-import { prepareTls, tlsSecretFiles } from "../tls/cluster";
+import { prepareTls } from "../tls/cluster";
 import { NOT_YET, done, pollUntil } from "../lifecycle/poll";
 import { SwarmError } from "../errors";
 import { planMemberService, planSwarmCluster, swarmFilter, type SwarmClusterPlan } from "./plan";
@@ -66,8 +65,7 @@ export async function upSwarm(docker: DockerClient, loaded: LoadedConfig, listen
   const tls = await prepareTls(loaded);
   await ensureSecrets(stateDir);
   await syncPoolerAuth(stateDir, false);
-  const secrets = new Map((await readSecretFiles(stateDir)).filter(({ name }) => name !== AGENT_CONFIG_FILE && name !== AWS_CREDENTIALS_FILE).map(({ name, content }) => [name, content]));
-  for (const file of tlsSecretFiles(tls)) secrets.set(file.name, file.content);
+  const secrets = await serverSecretFiles(stateDir, tls);
   const { primary } = await readTopology(stateDir);
   const plan = planSwarmCluster(config, stateDir, { facts, secrets, primary });
   checkPinnedNodes(plan, await swarm.nodes());
@@ -79,8 +77,10 @@ export async function upSwarm(docker: DockerClient, loaded: LoadedConfig, listen
 
   const image = await publishImage(docker, swarm, config.cluster, config.image.tag, config.swarm.registryPort, listener);
   await swarm.ensureOverlay(plan.network.name, plan.network.labels, plan.network.encrypted);
+  const existing = new Map<string, string>();
+  for (const kind of ["secret", "config"] as const) for (const object of await swarm.stored(kind, swarmFilter(config.cluster))) existing.set(object.name, object.id);
   const ids = new Map<string, string>();
-  for (const object of plan.stored) ids.set(object.name, await swarm.ensureStored(object.kind, object.name, object.data, object.labels));
+  for (const object of plan.stored) ids.set(object.name, existing.get(object.name) ?? (await swarm.createStored(object.kind, object.name, object.data, object.labels)));
 
   const services: SwarmServiceResult[] = [];
   for (const member of plan.members) {
