@@ -1,5 +1,8 @@
-// s3rver exactly as published, in its own process: a third-party S3 server with no routes added,
-// so the tests meet what users meet (it lacks ListMultipartUploads and AbortMultipartUpload).
+// s3rver as published, in its own process: a third-party S3 server with no routes added, so the
+// tests meet what users meet (it lacks ListMultipartUploads and AbortMultipartUpload). One change
+// makes it keep S3's contract: a PUT is atomic. s3rver writes the object in place and answers
+// before the file is flushed, so a server killed mid-write (the outage tests) listed half an
+// object under its key; S3, MinIO and the rest never show an object before it is whole.
 // Usage: node s3-server.js PORT DIRECTORY BUCKET [REQUEST_LOG]; prints "ready PORT". Used by the
 // tests and the bench. With REQUEST_LOG, every request is appended to that file as a JSON line
 // {method, path, query, existed, accessKey} before s3rver handles it (`existed`: the object was
@@ -8,8 +11,12 @@
 // everything but delete: its DeleteObject(s) calls get AccessDenied, as a bucket policy without
 // s3:DeleteObject would answer.
 
-import { appendFileSync, existsSync } from "node:fs";
+import { createHash, randomBytes } from "node:crypto";
+import { appendFileSync, createWriteStream, existsSync } from "node:fs";
+import { mkdir, rename, rm } from "node:fs/promises";
 import path from "node:path";
+import { Readable, Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
 
 // s3rver has no type declarations.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -31,6 +38,51 @@ interface RequestContext {
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { DUMMY_ACCOUNT } = require("s3rver/lib/models/account") as { DUMMY_ACCOUNT: { createKeyPair(id: string, secret: string): void } };
 const NO_DELETE_KEY = "NODELETE";
+
+interface StoredObjectInput {
+  bucket: string;
+  key: string;
+  content: Buffer | NodeJS.ReadableStream;
+  metadata: Record<string, string>;
+}
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const FilesystemStore = require("s3rver/lib/stores/filesystem") as {
+  prototype: {
+    getResourcePath(bucket: string, key: string, resource: string): string;
+    putMetadata(bucket: string, key: string, metadata: Record<string, string>, md5: string): Promise<void>;
+    putObject(object: StoredObjectInput): Promise<{ size: number; md5: string }>;
+  };
+};
+
+/** The body to a temporary file, flushed and closed, then renamed over the key: whole or not at all. */
+FilesystemStore.prototype.putObject = async function (object: StoredObjectInput) {
+  const objectPath = this.getResourcePath(object.bucket, object.key, "object");
+  await mkdir(path.dirname(objectPath), { recursive: true });
+  const temporary = `${objectPath}.${randomBytes(6).toString("hex")}.partial`;
+  const md5 = createHash("md5");
+  let size = 0;
+  const body = Buffer.isBuffer(object.content) ? Readable.from([object.content]) : object.content;
+  try {
+    await pipeline(
+      body,
+      new Transform({
+        transform(chunk: Buffer, _encoding, callback) {
+          md5.update(chunk);
+          size += chunk.length;
+          callback(null, chunk);
+        },
+      }),
+      createWriteStream(temporary),
+    );
+    const digest = md5.digest("hex");
+    await this.putMetadata(object.bucket, object.key, object.metadata, digest);
+    await rename(temporary, objectPath);
+    return { size, md5: digest };
+  } catch (error) {
+    await rm(temporary, { force: true });
+    throw error;
+  }
+};
 
 async function main(): Promise<void> {
   const [port = "0", directory = "", bucket = "pgfort-test", requestLog] = process.argv.slice(2);

@@ -84,6 +84,24 @@ describe("WAL archiver", function () {
     assert.ok(existsSync(path.join(spool, `${SEGMENT}.done`)));
   });
 
+  it("a copy under the right name that is not whole (a write the server kept half of) is damage: said, kept, never counted as stored", async function () {
+    const wal = Buffer.alloc(1024 * 1024, 7);
+    hand(SEGMENT, wal);
+    const agent = archiver();
+    await agent.tick();
+    const [first] = stored();
+    const file = path.join(targetRoot, "app", "wal", first ?? "");
+    writeFileSync(file, wal.subarray(0, 4096));
+    rmSync(path.join(spool, `${SEGMENT}.done`));
+    hand(SEGMENT, wal);
+    await agent.tick(new Date(Date.now() + 60_000));
+    assert.match(readFileSync(path.join(spool, `${SEGMENT}.failed`), "utf8"), /is in the archive under the right name but is not whole \(4096 bytes; this file stores as 1048576\)/);
+    assert.ok(existsSync(path.join(spool, `${SEGMENT}.ready`)), "kept in pg_wal for the retry");
+    assert.ok(!existsSync(path.join(spool, `${SEGMENT}.done`)));
+    assert.equal(readFileSync(file).length, 4096, "never written over");
+    assert.match(alerts.join("\n"), /not whole/);
+  });
+
   it("the same name with other bytes is refused, never overwritten, and alerts", async function () {
     hand(SEGMENT, Buffer.from("first timeline 1"));
     const agent = archiver();
