@@ -104,7 +104,8 @@ export function registerBackup(program: Command): void {
               ]
             : `no backups of cluster ${loaded.config.cluster}`,
         );
-      }),
+        // It only reads the target: the same on a swarm, where the agent service takes the backups.
+      }, { swarm: true }),
     );
 
   registerPrune(backup);

@@ -5,6 +5,8 @@ import { prepareHostFacts } from "../cluster/up";
 import { addReplica } from "../replica/add";
 import { promoteReplica } from "../replica/promote";
 import { promoteSwarm } from "../swarm/promote";
+import { removeSwarmReplica } from "../swarm/replica";
+import { SwarmError } from "../errors";
 import { removeReplica } from "../replica/remove";
 import { confirm } from "./confirm";
 import { action } from "./context";
@@ -18,6 +20,12 @@ export function registerReplica(program: Command): void {
     .action(
       action(async ({ output, loadConfig, docker }, _options, name = "") => {
         const loaded = await loadConfig();
+        if (loaded.config.engine === "swarm") {
+          throw new SwarmError(
+            `on a swarm a replica is pinned to a node, so pgfort replica add does not make one`,
+            `add it to pgfort.yaml (replicas: - { name: ${name || "NAME"}, node: <swarm node hostname> }) and run pgfort up: it creates the service, which makes its slot and base backup itself`,
+          );
+        }
         const engine = await docker();
         output.info(`adding replica ${name}: base backup from the primary, then streaming`);
         const result = await addReplica(engine, loaded, await prepareHostFacts(engine, loaded, { onInfo: (message) => output.info(message) }), name, {
@@ -25,7 +33,7 @@ export function registerReplica(program: Command): void {
         });
         await refreshAgentConfig(engine, loaded);
         output.result(result, `${result.container}: streaming from the primary`);
-      }),
+      }, { swarm: true }),
     );
 
   replica
@@ -41,6 +49,7 @@ export function registerReplica(program: Command): void {
             `${swarm.primary} is the primary now`,
             swarm.fenceVerified ? `${swarm.former} was scaled to zero and seen stopped (fenced)` : `${swarm.former} is scaled to zero; its node was down, so its stop was not seen: Swarm shuts it down when the node returns`,
             ...swarm.followers.map((follower) => `${follower} follows ${swarm.primary} now (restarted with it as upstream)`),
+            ...swarm.moved.map((moved) => `${moved.service} moves to ${moved.swarmNode}, beside the new primary${moved.role === "agent" ? ": WAL archiving and the schedules go on there" : ": its clients reconnect there"}`),
           ]);
           return;
         }
@@ -65,9 +74,18 @@ export function registerReplica(program: Command): void {
       action<{ volumes?: boolean; yes?: boolean }>(async ({ output, loadConfig, docker }, options, name = "") => {
         const loaded = await loadConfig();
         await confirm(`remove replica ${name}${options.volumes ? " and its volumes" : ""}?`, options.yes);
+        if (loaded.config.engine === "swarm") {
+          const swarm = await removeSwarmReplica(await docker(), loaded, name, { volumes: Boolean(options.volumes) });
+          output.result(swarm, [
+            `${swarm.service} removed; slot ${swarm.slotDropped ? "dropped" : "was already gone"}`,
+            ...(swarm.volumes !== undefined ? [`its node: ${swarm.volumes}`] : []),
+            ...(swarm.stillConfigured ? [`${name} is still in pgfort.yaml: remove it from replicas:, or the next pgfort up creates it again`] : []),
+          ]);
+          return;
+        }
         const result = await removeReplica(await docker(), loaded, name, { volumes: Boolean(options.volumes) });
         await refreshAgentConfig(await docker(), loaded);
         output.result(result, `${result.container} removed; slot ${result.slotDropped ? "dropped" : "was already gone"}${result.volumes.length ? "; volumes removed" : ""}`);
-      }),
+      }, { swarm: true }),
     );
 }

@@ -6,7 +6,7 @@
 // `down` removes it afterwards.
 import type { Command } from "commander";
 import { DockerClient } from "../docker/client";
-import { clusterFilter, LABEL_ROLE } from "../docker/labels";
+import { clusterFilter, LABEL_NODE, LABEL_ROLE } from "../docker/labels";
 import { NOT_YET, done, pollUntil } from "../lifecycle/poll";
 import { action } from "./context";
 
@@ -15,10 +15,16 @@ export function registerSwarmNode(program: Command): void {
   node
     .command("remove-volumes <cluster>")
     .description("remove this engine's volumes of the cluster (its services are gone)")
+    .option("--node <name>", "only those of this server (replica remove --volumes)")
     .action(
-      action(async ({ output }, _options, cluster = "") => {
+      action<{ node?: string }>(async ({ output }, options, cluster = "") => {
         const docker = await DockerClient.connect();
-        const { containers, volumes } = await docker.listLabelledObjects(clusterFilter(cluster));
+        const filter = clusterFilter(cluster);
+        if (options.node) filter.label.push(`${LABEL_NODE}=${options.node}`);
+        const listed = await docker.listLabelledObjects(filter);
+        const { containers } = listed;
+        // One server's own volumes (<cluster>-<node>-data, -wal), not the node's shared socket volume its service may have labelled.
+        const volumes = options.node ? listed.volumes.filter((volume) => volume.name.startsWith(`${cluster}-${options.node}-`)) : listed.volumes;
         for (const container of containers.filter((item) => item.State !== "running")) await docker.removeContainer(container.Id);
         const removed: string[] = [];
         const kept: string[] = [];

@@ -23,6 +23,15 @@ function isLoopback(hostname: string): boolean {
   return host === "localhost" || host === "::1" || /^127\./.test(host);
 }
 
+/** Whether an endpoint URL names this host's loopback (unreachable from any container or other node). */
+export function isLoopbackUrl(endpoint: string): boolean {
+  try {
+    return isLoopback(new URL(endpoint).hostname);
+  } catch {
+    return false;
+  }
+}
+
 export function planS3Access(settings: S3Settings, gateway: string | undefined, env: NodeJS.ProcessEnv = process.env): S3JobAccess {
   const endpoint = settings.endpoint ?? env["AWS_ENDPOINT_URL_S3"] ?? env["AWS_ENDPOINT_URL"];
   const region = settings.region ?? env["AWS_REGION"] ?? env["AWS_DEFAULT_REGION"] ?? "us-east-1";

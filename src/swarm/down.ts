@@ -15,7 +15,7 @@ import { SwarmError } from "../errors";
 import { swarmFilter } from "./plan";
 import { runJob } from "./job";
 import { publishImage } from "./registry";
-import { managerOf } from "./up";
+import { managerOf, removeServices } from "./up";
 
 export interface SwarmDownResult {
   services: string[];
@@ -68,18 +68,6 @@ export async function downSwarm(docker: DockerClient, loaded: LoadedConfig, opti
   return { services: all.map((service) => service.name), secrets, configs, networks, ...(volumes ? { volumes } : {}) };
 }
 
-/** Removes the services and waits until their tasks (and so their containers) are gone. */
-async function removeServices(swarm: SwarmClient, names: readonly string[]): Promise<void> {
-  for (const name of names) await swarm.removeService(name);
-  await pollUntil(
-    { timeoutMs: 120_000, intervalMs: 500 },
-    async () => {
-      for (const name of names) if ((await swarm.tasks(name)).length > 0) return NOT_YET;
-      return done(undefined);
-    },
-    () => new SwarmError(`the tasks of ${names.join(", ")} are still there after 2 minutes`, "docker service ls and docker ps on the nodes; run pgfort down again"),
-  );
-}
 
 /** The global job that removes the cluster's volumes on every node that is up. */
 async function removeNodeVolumes(docker: DockerClient, swarm: SwarmClient, loaded: LoadedConfig): Promise<NonNullable<SwarmDownResult["volumes"]>> {

@@ -6,12 +6,15 @@
 // Pure: config, topology and facts in; objects and specs out.
 import { createHash } from "node:crypto";
 import type { Config } from "../config/schema";
-import type { Dockerode } from "../docker/client";
+import type { ContainerCreateOptions, Dockerode } from "../docker/client";
 import { clusterLabels, LABEL_CLUSTER } from "../docker/labels";
 import { networkName, objectName } from "../docker/names";
 import { planNode, primarySpec, SECRETS, SECRETS_DIR, type HostFacts, type NodePlan, type NodeSpec } from "../cluster/plan";
 import { planReplicaSpec } from "../replica/plan";
 import { ConfigError } from "../errors";
+import path from "node:path";
+import type { SwarmAgentPlan } from "./agent";
+import type { SwarmPoolerPlan } from "./pooler";
 import { confDTarget, planSwarmService, type FileReference, type PlannedService } from "./service";
 
 /** Label of every secret and config: which file it holds (the name is the digest). */
@@ -41,10 +44,22 @@ export interface MemberPlan {
   resourcesPath: string;
 }
 
+/** A service pinned beside the primary (the agent, the pooler): the container `up` would make there. */
+export interface PinnedServicePlan {
+  create: ContainerCreateOptions;
+  swarmNode: string;
+  secrets: FileReference[];
+  configs: FileReference[];
+}
+
 export interface SwarmClusterPlan {
   network: { name: string; labels: Record<string, string>; encrypted: boolean };
   stored: StoredPlan[];
   members: MemberPlan[];
+  /** The agent's service, when it runs on this swarm (src/swarm/agent.ts). */
+  agent: PinnedServicePlan | undefined;
+  /** The pooler's service, when the config has one (src/swarm/pooler.ts). */
+  pooler: PinnedServicePlan | undefined;
 }
 
 export interface SwarmPlanInputs {
@@ -53,12 +68,20 @@ export interface SwarmPlanInputs {
   secrets: ReadonlyMap<string, string>;
   /** The node that is the primary (topology.json): `primary` until a promotion. */
   primary: string;
+  /** The agent (planSwarmAgent), or undefined when none runs: then WAL archiving is off. */
+  agent?: SwarmAgentPlan | undefined;
+  pooler?: SwarmPoolerPlan | undefined;
 }
 
 /** A stored object's name: the cluster and the content's digest (names are at most 64 characters). */
 export function storedName(cluster: string, kind: StoreKind, data: string): string {
   const digest = createHash("sha256").update(`${kind}\0${data}`).digest("hex").slice(0, 16);
   return `${cluster}-${kind === "secret" ? "s" : "c"}-${digest}`;
+}
+
+/** A secret or config of the cluster holding `file`, named by its content. */
+export function planStored(cluster: string, kind: StoreKind, file: string, data: string): StoredPlan {
+  return { kind, name: storedName(cluster, kind, data), data, labels: { ...clusterLabels(cluster, "secrets", kind), [LABEL_FILE]: file } };
 }
 
 /** The swarm node a server of the config is pinned to. */
@@ -69,21 +92,18 @@ export function swarmNodeOf(config: Config, node: string): string {
 }
 
 export function planSwarmCluster(clusterConfig: Config, stateDir: string, inputs: SwarmPlanInputs): SwarmClusterPlan {
-  // No agent runs on a swarm yet to take the WAL: archiving would only fill pg_wal up to wal.maxPending.
-  const config: Config = { ...clusterConfig, wal: { ...clusterConfig.wal, archive: false } };
+  // Without an agent nothing takes the WAL: archiving would only fill pg_wal up to wal.maxPending.
+  const config: Config = inputs.agent ? clusterConfig : { ...clusterConfig, wal: { ...clusterConfig.wal, archive: false } };
   const { cluster } = config;
   const stored = new Map<string, StoredPlan>();
   const store = (kind: StoreKind, file: string, data: string): string => {
-    const name = storedName(cluster, kind, data);
-    stored.set(name, { kind, name, data, labels: { ...clusterLabels(cluster, "secrets", kind), [LABEL_FILE]: file } });
-    return name;
+    const object = planStored(cluster, kind, file, data);
+    stored.set(object.name, object);
+    return object.name;
   };
-  const secrets: FileReference[] = [...inputs.secrets].sort(([a], [b]) => a.localeCompare(b)).map(([file, data]) => ({
-    objectName: store("secret", file, data),
-    objectId: "",
-    target: file,
-    mode: SECRET_MODE,
-  }));
+  const secretReferences = (files: ReadonlyMap<string, string>): FileReference[] =>
+    [...files].sort(([a], [b]) => a.localeCompare(b)).map(([file, data]) => ({ objectName: store("secret", file, data), objectId: "", target: file, mode: SECRET_MODE }));
+  const secrets = secretReferences(inputs.secrets);
   const replicaPassword = `PGFORT_REPLICATION_PASSWORD_FILE=${SECRETS_DIR}/${SECRETS.replication.name}`;
   const servers = ["primary", ...config.replicas.map((replica) => replica.name)];
   const members: MemberPlan[] = [];
@@ -105,10 +125,21 @@ export function planSwarmCluster(clusterConfig: Config, stateDir: string, inputs
       resourcesPath: node === "primary" ? "primary.resources" : `replicas.${node}.resources`,
     });
   }
+  const agent = inputs.agent ? { create: inputs.agent.create, swarmNode: inputs.agent.swarmNode, secrets: secretReferences(inputs.agent.secrets), configs: [] } : undefined;
+  const pooler = inputs.pooler
+    ? {
+        create: inputs.pooler.create,
+        swarmNode: inputs.pooler.swarmNode,
+        secrets,
+        configs: poolerConfigReferences(inputs.pooler, (file, data) => store("config", file, data)),
+      }
+    : undefined;
   return {
     network: { name: networkName(cluster), labels: clusterLabels(cluster, "primary", "net"), encrypted: config.swarm.encrypted },
     stored: [...stored.values()],
     members,
+    agent,
+    pooler,
   };
 }
 
@@ -127,6 +158,24 @@ export function planMemberService(member: MemberPlan, image: string, ids: Readon
     configs: member.configs.map(withId),
     replicas: member.replicas,
     resourcesPath: member.resourcesPath,
+  });
+}
+
+/** The pooler's files as configs (stored under `pooler/<file>`), where PgBouncer reads them. */
+export function poolerConfigReferences(pooler: SwarmPoolerPlan, store: (file: string, data: string) => string): FileReference[] {
+  return [...pooler.files].map(([target, data]) => ({ objectName: store(`pooler/${path.basename(target)}`, data), objectId: "", target, mode: CONFIG_MODE }));
+}
+
+/** A pinned service (the agent, the pooler), with the stored objects' ids filled in. */
+export function planPinnedService(pinned: PinnedServicePlan, image: string, ids: ReadonlyMap<string, string>, resourcesPath: string): PlannedService {
+  const withId = (reference: FileReference): FileReference => ({ ...reference, objectId: ids.get(reference.objectName) ?? "" });
+  return planSwarmService(pinned.create, {
+    image,
+    node: pinned.swarmNode,
+    secrets: pinned.secrets.map(withId),
+    configs: pinned.configs.map(withId),
+    replicas: 1,
+    resourcesPath,
   });
 }
 

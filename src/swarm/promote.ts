@@ -12,14 +12,17 @@ import type { DockerClient, Dockerode } from "../docker/client";
 import { runJob } from "./job";
 import type { SwarmClient } from "../docker/swarm";
 import { clusterLabels, LABEL_SPEC_HASH } from "../docker/labels";
-import { containerName, networkName, objectName } from "../docker/names";
+import { agentContainerName, containerName, networkName, objectName } from "../docker/names";
 import { SECRETS, SECRETS_DIR, SUPERUSER } from "../cluster/plan";
 import { TLS_CLIENT_ENV } from "../cluster/secrets";
 import { readTopology, writeTopology } from "../cluster/topology";
 import { NOT_YET, done, pollUntil } from "../lifecycle/poll";
 import { ConfigError, SwarmError } from "../errors";
 import { managerOf, waitRunning } from "./up";
-import { swarmNodeOf } from "./plan";
+import { planStored, poolerConfigReferences, swarmFilter, swarmNodeOf, type StoredPlan } from "./plan";
+import { planSwarmPooler } from "./pooler";
+import { serviceConfigs } from "./service";
+import { POOLER_CONFIG_DIR, poolerContainerName } from "../pooler/plan";
 
 export interface SwarmPromoteResult {
   primary: string;
@@ -27,6 +30,8 @@ export interface SwarmPromoteResult {
   /** Seen stopped; false: its node was down and the operator confirmed. */
   fenceVerified: boolean;
   followers: string[];
+  /** The services pinned beside the primary (agent, pooler) moved to its node. */
+  moved: Array<{ service: string; role: "agent" | "pooler"; swarmNode: string }>;
 }
 
 export async function promoteSwarm(docker: DockerClient, loaded: LoadedConfig, name: string, confirm: (question: string) => Promise<void>): Promise<SwarmPromoteResult> {
@@ -54,7 +59,52 @@ export async function promoteSwarm(docker: DockerClient, loaded: LoadedConfig, n
     await swarm.updateService(service.name, service.version, spec);
     followers.push(service.name);
   }
-  return { primary: target, former, fenceVerified, followers };
+  const moved = await movePinned(swarm, loaded, name, swarmNodeOf(config, name));
+  return { primary: target, former, fenceVerified, followers, moved };
+}
+
+type PinnedSpec = Dockerode.ServiceSpec & { TaskTemplate: { Placement?: { Constraints?: string[] }; ContainerSpec: { Configs?: Array<Record<string, any>> } } };
+
+/**
+ * The services pinned beside the primary follow it to its node. The agent: there are the new
+ * primary's socket and the spool its archive_command fills, so WAL archiving goes on; it finds
+ * the primary by asking the servers (the next `up` gives it a config file naming the new one).
+ * The pooler: its pgbouncer.ini names the new primary's socket (a new config object); it restarts
+ * there, and its clients reconnect.
+ */
+async function movePinned(swarm: SwarmClient, loaded: LoadedConfig, primary: string, node: string): Promise<SwarmPromoteResult["moved"]> {
+  const { config, stateDir } = loaded;
+  const moved: SwarmPromoteResult["moved"] = [];
+  const repin = (spec: Dockerode.ServiceSpec): PinnedSpec => {
+    const next = structuredClone(spec) as PinnedSpec;
+    next.TaskTemplate.Placement = { ...next.TaskTemplate.Placement, Constraints: [`node.hostname == ${node}`] };
+    // Changed here: the next `up` plans the same and puts its own hash.
+    next.Labels = { ...next.Labels, [LABEL_SPEC_HASH]: "" };
+    return next;
+  };
+  const agent = await swarm.service(agentContainerName(config.cluster));
+  if (agent) {
+    await swarm.updateService(agent.name, agent.version, repin(agent.spec));
+    moved.push({ service: agent.name, role: "agent", swarmNode: node });
+  }
+  const pooler = await swarm.service(poolerContainerName(config.cluster));
+  const plan = planSwarmPooler(config, stateDir, primary, node);
+  if (pooler && plan) {
+    const existing = new Map((await swarm.stored("config", swarmFilter(config.cluster))).map((object) => [object.name, object.id]));
+    const created: StoredPlan[] = [];
+    const references = poolerConfigReferences(plan, (file, data) => {
+      const object = planStored(config.cluster, "config", file, data);
+      if (!existing.has(object.name)) created.push(object);
+      return object.name;
+    });
+    for (const object of created) existing.set(object.name, await swarm.createStored("config", object.name, object.data, object.labels));
+    const spec = repin(pooler.spec);
+    const others = (spec.TaskTemplate.ContainerSpec.Configs ?? []).filter((item) => !String(item["File"]?.["Name"] ?? "").startsWith(`${POOLER_CONFIG_DIR}/`));
+    spec.TaskTemplate.ContainerSpec.Configs = [...others, ...serviceConfigs(references.map((reference) => ({ ...reference, objectId: existing.get(reference.objectName) ?? "" })))];
+    await swarm.updateService(pooler.name, pooler.version, spec);
+    moved.push({ service: pooler.name, role: "pooler", swarmNode: node });
+  }
+  return moved;
 }
 
 /** Scales the former primary to zero and sees its task stop; when that cannot be seen (node down), asks. */

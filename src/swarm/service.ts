@@ -59,14 +59,17 @@ export function planSwarmService(create: ContainerCreateOptions, inputs: Service
         Hostname: create.Hostname,
         Env: create.Env,
         ...(create.User ? { User: create.User } : {}),
+        ...(Array.isArray(create.Entrypoint) && create.Entrypoint.length > 0 ? { Command: create.Entrypoint } : {}),
         ...(Array.isArray(create.Cmd) && create.Cmd.length > 0 ? { Args: create.Cmd } : {}),
+        // The container's own check (the pooler's, the agent's), not the image's (the server's).
+        ...(create.Healthcheck ? { HealthCheck: create.Healthcheck } : {}),
         ...(create.StopSignal ? { StopSignal: create.StopSignal } : {}),
         StopGracePeriod: (create.StopTimeout ?? 10) * NANOS_PER_SECOND,
         ReadOnly: Boolean(host.ReadonlyRootfs),
         Init: Boolean(host.Init),
         Mounts: planMounts(host, labels),
         Secrets: inputs.secrets.map((secret) => ({ File: { Name: secret.target, ...owner, Mode: secret.mode }, SecretID: secret.objectId, SecretName: secret.objectName })),
-        Configs: inputs.configs.map((config) => ({ File: { Name: config.target, ...owner, Mode: config.mode }, ConfigID: config.objectId, ConfigName: config.objectName })),
+        Configs: serviceConfigs(inputs.configs),
         // API 1.41 (Docker 20.10): the capabilities, and the limits that are not resources.
         ...({ CapabilityDrop: host.CapDrop ?? [], Ulimits: (host.Ulimits ?? []).map((limit) => ({ Name: limit.Name, Soft: limit.Soft, Hard: limit.Hard })) } as object),
       },
@@ -130,6 +133,11 @@ function planPorts(host: HostConfig, warnings: string[]): Array<Record<string, u
     }
   }
   return ports;
+}
+
+/** Configs as a ContainerSpec names them: files owned by postgres. */
+export function serviceConfigs(configs: readonly FileReference[]): Array<Record<string, unknown>> {
+  return configs.map((config) => ({ File: { Name: config.target, UID: String(POSTGRES_UID), GID: String(POSTGRES_UID), Mode: config.mode }, ConfigID: config.objectId, ConfigName: config.objectName }));
 }
 
 /** The conf.d files of a node as configs: where the server reads them. */

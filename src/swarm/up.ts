@@ -16,7 +16,18 @@ import { syncPoolerAuth } from "../pooler/auth";
 import { prepareTls } from "../tls/cluster";
 import { NOT_YET, done, pollUntil } from "../lifecycle/poll";
 import { SwarmError } from "../errors";
-import { planMemberService, planSwarmCluster, swarmFilter, type SwarmClusterPlan } from "./plan";
+import { readFile } from "node:fs/promises";
+import { agentImageTag } from "../agent/contract";
+import { AGENT_NODE } from "../cluster/agent-container";
+import { agentCredentials, syncSecretCopies } from "../cluster/agent";
+import { secretsDir } from "../cluster/secrets";
+import { agentContainerName } from "../docker/names";
+import { isLoopbackUrl, planS3Access } from "../handoff/s3-access";
+import { planSwarmAgent, swarmAgentAbsence, type SwarmAgentPlan } from "./agent";
+import { planPinnedService, planMemberService, planSwarmCluster, swarmFilter, swarmNodeOf, type SwarmClusterPlan } from "./plan";
+import type { PlannedService } from "./service";
+import { planSwarmPooler } from "./pooler";
+import { POOLER_NODE, poolerContainerName } from "../pooler/plan";
 import { publishImage } from "./registry";
 
 export type ServiceOutcome = "created" | "updated" | "unchanged";
@@ -58,24 +69,27 @@ export function checkPinnedNodes(plan: SwarmClusterPlan, nodes: readonly SwarmNo
   }
 }
 
-export async function upSwarm(docker: DockerClient, loaded: LoadedConfig, listener: UpListener = {}): Promise<SwarmUpResult> {
+export async function upSwarm(docker: DockerClient, loaded: LoadedConfig, listener: UpListener = {}, env: NodeJS.ProcessEnv = process.env): Promise<SwarmUpResult> {
   const { config, stateDir } = loaded;
   const swarm = await managerOf(docker);
   const facts = await prepareHostFacts(docker, loaded, listener);
   const tls = await prepareTls(loaded);
   await ensureSecrets(stateDir);
-  await syncPoolerAuth(stateDir, false);
+  await syncPoolerAuth(stateDir, Boolean(config.pooler));
+  const warnings: string[] = [];
+  const directory = secretsDir(stateDir);
+  await syncSecretCopies(loaded, directory);
   const secrets = await serverSecretFiles(stateDir, tls);
   const { primary } = await readTopology(stateDir);
-  const plan = planSwarmCluster(config, stateDir, { facts, secrets, primary });
+  const absence = swarmAgentAbsence(config);
+  const agent = absence ? undefined : await prepareAgent(loaded, directory, primary, secrets, env, warnings);
+  const pooler = planSwarmPooler(config, stateDir, primary, swarmNodeOf(config, primary));
+  const plan = planSwarmCluster(config, stateDir, { facts, secrets, primary, agent, pooler });
   checkPinnedNodes(plan, await swarm.nodes());
-  const warnings = [
-    ...(config.pooler ? ["pooler: pgfort does not run the pooler on a swarm yet: none was deployed"] : []),
-    "agent: pgfort does not run the agent on a swarm yet: no scheduled backup, WAL archiving or metrics run there (pgfort backup run does not either)",
-    ...(config.wal.archive ? ["wal.archive: off on a swarm until the agent runs there (nothing would take the WAL; pg_wal would fill up to wal.maxPending)"] : []),
-  ];
+  if (absence) warnings.push(absence, ...(config.wal.archive ? ["wal.archive: off on a swarm without the agent (nothing would take the WAL; pg_wal would fill up to wal.maxPending)"] : []));
 
   const image = await publishImage(docker, swarm, config.cluster, config.image.tag, config.swarm.registryPort, listener);
+  const agentImage = plan.agent ? await publishImage(docker, swarm, config.cluster, agentImageTag(config.image.tag), config.swarm.registryPort, listener) : undefined;
   await swarm.ensureOverlay(plan.network.name, plan.network.labels, plan.network.encrypted);
   const existing = new Map<string, string>();
   for (const kind of ["secret", "config"] as const) for (const object of await swarm.stored(kind, swarmFilter(config.cluster))) existing.set(object.name, object.id);
@@ -83,30 +97,76 @@ export async function upSwarm(docker: DockerClient, loaded: LoadedConfig, listen
   for (const object of plan.stored) ids.set(object.name, existing.get(object.name) ?? (await swarm.createStored(object.kind, object.name, object.data, object.labels)));
 
   const services: SwarmServiceResult[] = [];
-  for (const member of plan.members) {
-    const planned = planMemberService(member, image, ids);
+  const apply = async (planned: PlannedService, node: string, swarmNode: string, replicas: number, serviceImage: string): Promise<void> => {
     for (const warning of planned.warnings) if (!warnings.includes(warning)) warnings.push(warning);
     const spec = planned.spec;
-    const specHash = hashSpec(spec as never, image);
+    const specHash = hashSpec(spec as never, serviceImage);
     spec.Labels = { ...spec.Labels, [LABEL_SPEC_HASH]: specHash };
     const name = String(spec.Name);
     const existing = await swarm.service(name);
     let outcome: ServiceOutcome = "unchanged";
     if (!existing) {
       // A fenced former primary is never created anew: only kept at zero.
-      if (member.replicas === 0) continue;
+      if (replicas === 0) return;
       await swarm.createService(spec);
       outcome = "created";
     } else if (existing.labels[LABEL_SPEC_HASH] !== specHash) {
       await swarm.updateService(name, existing.version, spec);
       outcome = "updated";
     }
-    listener.onInfo?.(`${name}: ${outcome} (on ${member.swarmNode})`);
-    services.push({ service: name, node: member.node, swarmNode: member.swarmNode, outcome, replicas: member.replicas });
+    services.push({ service: name, node, swarmNode, outcome, replicas });
+  };
+  for (const member of plan.members) await apply(planMemberService(member, image, ids), member.node, member.swarmNode, member.replicas, image);
+  if (plan.agent && agentImage) {
+    await apply(planPinnedService(plan.agent, agentImage, ids, config.agent.resources ? "agent.resources" : "backups.resources"), AGENT_NODE, plan.agent.swarmNode, 1, agentImage);
+  } else {
+    await removeServiceIfAny(swarm, agentContainerName(config.cluster));
   }
+  if (plan.pooler) await apply(planPinnedService(plan.pooler, image, ids, "pooler.resources"), POOLER_NODE, plan.pooler.swarmNode, 1, image);
+  else await removeServiceIfAny(swarm, poolerContainerName(config.cluster));
   for (const service of services.filter((item) => item.replicas > 0)) await waitRunning(swarm, service.service, 300_000);
   await removeUnusedStored(swarm, config.cluster, new Set(plan.stored.map((object) => object.name)));
   return { image, services, warnings };
+}
+
+/**
+ * What the agent's service is made of: the identity and prune credentials the config names, this
+ * shell's S3 credentials (or those an earlier `up` kept), and the S3 endpoint as the nodes reach it.
+ */
+async function prepareAgent(loaded: LoadedConfig, directory: string, primary: string, serverSecrets: ReadonlyMap<string, string>, env: NodeJS.ProcessEnv, warnings: string[]): Promise<SwarmAgentPlan> {
+  const { config } = loaded;
+  const credentials = await agentCredentials(directory, config.backups.target, env, { keep: true, command: "pgfort up", warnings });
+  const access = planS3Access(config.backups.s3, undefined, env);
+  if (access.endpoint && isLoopbackUrl(access.endpoint)) {
+    warnings.push(`backups.s3.endpoint ${access.endpoint} is this host's loopback: the agent on swarm node ${swarmNodeOf(config, primary)} cannot reach it; set an address the nodes reach`);
+  }
+  return planSwarmAgent(loaded, {
+    configText: loaded.file ? await readFile(loaded.file, "utf8") : undefined,
+    primary,
+    swarmNode: swarmNodeOf(config, primary),
+    servers: ["primary", ...config.replicas.map((replica) => replica.name)].filter((node) => node !== "primary" || primary === "primary"),
+    serverSecrets,
+    credentials,
+    s3Env: access.env,
+  });
+}
+
+/** The agent of a config whose target became file://, the pooler of one that has none now: they hold no data. */
+async function removeServiceIfAny(swarm: SwarmClient, name: string): Promise<void> {
+  if (await swarm.service(name)) await swarm.removeService(name);
+}
+
+/** Removes the services and waits until their tasks (and so their containers) are gone. */
+export async function removeServices(swarm: SwarmClient, names: readonly string[]): Promise<void> {
+  for (const name of names) await swarm.removeService(name);
+  await pollUntil(
+    { timeoutMs: 120_000, intervalMs: 500 },
+    async () => {
+      for (const name of names) if ((await swarm.tasks(name)).length > 0) return NOT_YET;
+      return done(undefined);
+    },
+    () => new SwarmError(`the tasks of ${names.join(", ")} are still there after 2 minutes`, "docker service ls and docker ps on the nodes, then run the command again"),
+  );
 }
 
 /** Until the service's task runs; a task the swarm rejected (image not pulled, no node fits) fails at once with its error. */

@@ -55,7 +55,8 @@ export interface Swarm {
 
 /** The nodes' bridge: 10.231/16 is outside Docker's default local pools (172.17-31/16, 192.168/16). */
 export const SWARM_SUBNET = "10.231.0.0/24";
-const SWARM_GATEWAY = "10.231.0.1";
+/** This host's address on the nodes' bridge: what the nodes reach the host's own servers at. */
+export const SWARM_GATEWAY = "10.231.0.1";
 /** Overlay networks' pool (swarm's default, 10.0.0.0/8, would contain SWARM_SUBNET). */
 export const SWARM_ADDR_POOL = "10.232.0.0/16";
 const ENGINE_PORT = 2375;

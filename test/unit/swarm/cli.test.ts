@@ -23,14 +23,28 @@ describe("engine: swarm at the command line", function () {
     if (directory) rmSync(directory, { recursive: true, force: true });
   });
 
-  for (const command of [["backup", "run", "--kind", "logical"], ["replica", "add", "r9"], ["tls", "rotate"], ["compose"], ["config", "apply"]]) {
+  for (const command of [["backup", "run", "--kind", "logical"], ["tls", "rotate"], ["compose"], ["config", "apply"]]) {
     it(`refuses pgfort ${command.join(" ")} on a swarm, saying what runs there`, function () {
       const result = pgfort(...command);
       assert.equal(result.status, 1, result.stderr);
       assert.match(result.stderr, new RegExp(`pgfort ${command.slice(0, command[0] === "backup" || command[0] === "replica" || command[0] === "tls" || command[0] === "config" ? 2 : 1).join(" ")} does not work on a cluster with engine: swarm yet`));
-      assert.match(result.stderr, /up, down, status, build and replica promote/);
+      assert.match(result.stderr, /up, down, status, build, replica promote\|remove and backup list/);
     });
   }
+
+  it("replica add says a swarm's replicas are added in pgfort.yaml, pinned to a node, by up", function () {
+    const add = pgfort("replica", "add", "r9");
+    assert.equal(add.status, 1, add.stderr);
+    assert.match(add.stderr, /on a swarm a replica is pinned to a node/);
+    assert.match(add.stderr, /replicas: - \{ name: r9, node: <swarm node hostname> \}\) and run pgfort up/);
+  });
+
+  it("lets backup list through: it only reads the target", function () {
+    const list = pgfort("backup", "list", "--target", `file://${path.join(directory, "none")}`);
+    assert.doesNotMatch(list.stderr, /does not work on a cluster with engine: swarm/);
+    assert.equal(list.status, 0, list.stderr);
+    assert.match(list.stdout, /no backups of cluster shop/);
+  });
 
   it("lets up through to the engine (here: none answers), and refuses an engine that is not one", function () {
     const up = pgfort("up");

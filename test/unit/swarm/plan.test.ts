@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { parseConfig } from "../../../src/config/load";
-import { planMemberService, planRegistryService, planSwarmCluster, storedName, type MemberPlan } from "../../../src/swarm/plan";
+import { planSwarmAgent, swarmAgentAbsence } from "../../../src/swarm/agent";
+import { planSwarmPooler } from "../../../src/swarm/pooler";
+import { planPinnedService, planMemberService, planRegistryService, planSwarmCluster, storedName, type MemberPlan } from "../../../src/swarm/plan";
 import { registryTrusted } from "../../../src/swarm/registry";
 import { checkPinnedNodes } from "../../../src/swarm/up";
 
@@ -96,8 +98,95 @@ describe("engine: swarm's plan", function () {
     assert.ok(env("primary").includes("PGFORT_PRIMARY_HOST=app-r1"));
   });
 
-  it("does not archive WAL on a swarm, where no agent takes it", function () {
+  it("does not archive WAL on a swarm without an agent to take it", function () {
     for (const member of plan.members) assert.match(member.plan.confD.get("25-archive.conf") ?? "", /archive_mode = (off|false)/);
+    assert.equal(plan.agent, undefined);
+    assert.match(swarmAgentAbsence(config) ?? "", /file:\/\/ target would be a directory on the primary's node/);
+  });
+
+  describe("the agent as a service (an s3:// target)", function () {
+    const s3Config = parseConfig(
+      "cluster: app\nengine: swarm\nprimary: { node: n1 }\nreplicas: [ { name: r1, node: n2 }, { name: r2, node: n3 } ]\n" +
+        "backups: { target: s3://bucket/app, physical: { engine: parallel }, jobs: [ { name: nightly, kind: physical, schedule: '0 3 * * *', verify: true } ] }",
+    );
+    const loaded = { config: s3Config, file: undefined, baseDir: "/work", stateDir: "/state" };
+    const agentFor = (primary: string, swarmNode: string) =>
+      planSwarmAgent(loaded, {
+        configText: "cluster: app",
+        primary,
+        swarmNode,
+        servers: primary === "primary" ? ["primary", "r1", "r2"] : ["r1", "r2"],
+        serverSecrets: secrets,
+        credentials: "[default]\naws_access_key_id = K\n",
+        s3Env: { AWS_SHARED_CREDENTIALS_FILE: "/run/secrets/aws-credentials", AWS_REGION: "us-east-1", PGFORT_S3_ENDPOINT: "http://10.0.0.1:9000" },
+      });
+    const agentPlan = planSwarmCluster(s3Config, "/state", { facts, secrets, primary: "primary", agent: agentFor("primary", "n1") });
+    const ids = new Map(agentPlan.stored.map((object) => [object.name, `id-${object.name}`]));
+    const agentSpec = () => {
+      assert.ok(agentPlan.agent);
+      return planPinnedService(agentPlan.agent, IMAGE, ids, "backups.resources").spec as Spec;
+    };
+
+    it("pins the agent beside the primary, sharing its socket volume (the WAL spool) and its data volumes, with no Docker socket", function () {
+      const spec = agentSpec();
+      assert.equal(spec["Name"], "app-agent");
+      assert.deepEqual(spec["TaskTemplate"]["Placement"]["Constraints"], ["node.hostname == n1"]);
+      const container = spec["TaskTemplate"]["ContainerSpec"];
+      assert.deepEqual(container["Args"], ["agent"]);
+      assert.equal(container["Init"], true);
+      assert.match(container["HealthCheck"]["Test"].join(" "), /health-probe\.js/);
+      assert.deepEqual(
+        container["Mounts"].filter((mount: Spec) => mount["Type"] === "volume").map((mount: Spec) => [mount["Source"], mount["Target"], mount["ReadOnly"]]),
+        [
+          ["app-sockets", "/var/run/pgfort-sockets", false],
+          ["app-agent-scratch", "/var/lib/pgfort/scratch", false],
+          ["app-primary-data", "/var/lib/postgresql/data", true],
+          ["app-primary-wal", "/var/lib/postgresql/wal", true],
+        ],
+      );
+      assert.ok(!JSON.stringify(container["Mounts"]).includes("docker.sock"));
+      assert.ok(container["Env"].includes("PGFORT_S3_ENDPOINT=http://10.0.0.1:9000"));
+      assert.ok(!container["Env"].some((entry: string) => /aws_access_key_id|AWS_SECRET/.test(entry)), "credentials never in Env");
+    });
+
+    it("gives the agent its config file and S3 credentials as secrets beside the servers' files, and keeps WAL archiving on", function () {
+      const container = agentSpec()["TaskTemplate"]["ContainerSpec"];
+      assert.deepEqual(container["Secrets"].map((secret: Spec) => secret["File"]["Name"]).sort(), ["agent.json", "aws-credentials", "postgres-password", "replication-password", "tls-server.key"]);
+      const agentJson = agentPlan.stored.find((object) => object.labels["pgfort.file"] === "agent.json");
+      assert.deepEqual(JSON.parse(agentJson?.data ?? "{}")["servers"], ["app-primary", "app-r1", "app-r2"]);
+      assert.equal(JSON.parse(agentJson?.data ?? "{}")["target"], "s3://bucket/app");
+      // The servers' secrets are the same objects for the agent (one per content).
+      const serverIds = specOf(agentPlan.members[0])["TaskTemplate"]["ContainerSpec"]["Secrets"].map((secret: Spec) => secret["SecretName"]);
+      for (const name of serverIds) assert.ok(container["Secrets"].some((secret: Spec) => secret["SecretName"] === name));
+      for (const member of agentPlan.members) assert.match(member.plan.confD.get("25-archive.conf") ?? "", /archive_mode = on/);
+    });
+
+    it("pins the pooler beside the primary, its files as configs naming the primary's socket, no host bind", function () {
+      const withPooler = parseConfig("cluster: app\nengine: swarm\nprimary: { node: n1 }\nreplicas: [ { name: r1, node: n2 } ]\npooler: {}\n");
+      const poolerSecrets = new Map([...secrets, ["pooler-users.txt", "\"postgres\" \"SCRAM-SHA-256$...\""]]);
+      const afterPromotion = planSwarmCluster(withPooler, "/state", { facts, secrets: poolerSecrets, primary: "r1", pooler: planSwarmPooler(withPooler, "/state", "r1", "n2") });
+      assert.ok(afterPromotion.pooler);
+      const spec = planPinnedService(afterPromotion.pooler, IMAGE, new Map(), "pooler.resources").spec as Spec;
+      assert.equal(spec["Name"], "app-pooler");
+      assert.deepEqual(spec["TaskTemplate"]["Placement"]["Constraints"], ["node.hostname == n2"]);
+      const container = spec["TaskTemplate"]["ContainerSpec"];
+      assert.equal(container["StopSignal"], "SIGINT");
+      assert.deepEqual(container["Command"], ["pgfort-pooler"], "PgBouncer's program, not the server's entrypoint");
+      assert.deepEqual(container["HealthCheck"]["Test"].slice(0, 2), ["CMD", "pg_isready"]);
+      assert.ok(container["HealthCheck"]["Test"].includes("6432"), "PgBouncer's port, not the server's");
+      assert.ok(container["Secrets"].some((secret: Spec) => secret["File"]["Name"] === "pooler-users.txt"));
+      assert.deepEqual(container["Configs"].map((config: Spec) => config["File"]["Name"]).sort(), ["/etc/pgfort-pooler/hba.conf", "/etc/pgfort-pooler/pgbouncer.ini"]);
+      const ini = afterPromotion.stored.find((object) => object.labels["pgfort.file"] === "pooler/pgbouncer.ini")?.data ?? "";
+      assert.match(ini, /\* = host=\/var\/run\/pgfort-sockets\/app-r1 port=5432/);
+      assert.ok(!JSON.stringify(spec).includes("/state/pooler"), "no bind mount of the host's directory");
+    });
+
+    it("after a promotion, plans the agent on the new primary's node without the fenced former primary", function () {
+      const promoted = planSwarmCluster(s3Config, "/state", { facts, secrets, primary: "r1", agent: agentFor("r1", "n2") });
+      assert.equal(promoted.agent?.swarmNode, "n2");
+      const agentJson = JSON.parse(promoted.stored.find((object) => object.labels["pgfort.file"] === "agent.json")?.data ?? "{}");
+      assert.deepEqual([agentJson["primaryNode"], agentJson["servers"]], ["r1", ["app-r1", "app-r2"]]);
+    });
   });
 
   it("names stored objects by their content (a change is a new object), within Swarm's 64 characters", function () {
