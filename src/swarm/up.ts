@@ -1,34 +1,35 @@
 // `pgfort up` with `engine: swarm`: the plan of ./plan.ts carried out through the manager's API —
-// the image pushed to the swarm's registry, the overlay network, the secrets and configs, one
-// service per server — then waits until every server's task runs. Idempotent: a service whose
+// the images pushed to the swarm's registry, the overlay network, the secrets and configs, one
+// service per server, the agent and the pooler beside the primary — then waits until every
+// service's task runs. Idempotent: a service whose
 // spec is unchanged is not touched; one whose spec changed is updated (stop-first: never two
 // servers on one volume); secrets and configs no service uses any more are removed.
+import { readFile } from "node:fs/promises";
 import type { LoadedConfig } from "../config/load";
 import type { DockerClient } from "../docker/client";
 import type { SwarmClient, SwarmNodeInfo, TaskInfo } from "../docker/swarm";
 import { LABEL_SPEC_HASH } from "../docker/labels";
+import { agentContainerName } from "../docker/names";
+import { agentImageTag } from "../agent/contract";
+import { agentCredentials, syncSecretCopies } from "../cluster/agent";
+import { AGENT_NODE } from "../cluster/agent-container";
 import { hashSpec } from "../cluster/plan";
+import { secretsDir } from "../cluster/secrets";
 import { serverSecretFiles } from "../cluster/secrets-volume";
 import { ensureSecrets } from "../cluster/state";
 import { readTopology } from "../cluster/topology";
 import { prepareHostFacts, type UpListener } from "../cluster/up";
+import { isLoopbackUrl, planS3Access } from "../handoff/s3-access";
 import { syncPoolerAuth } from "../pooler/auth";
+import { POOLER_NODE, poolerContainerName } from "../pooler/plan";
 import { prepareTls } from "../tls/cluster";
 import { NOT_YET, done, pollUntil } from "../lifecycle/poll";
 import { SwarmError } from "../errors";
-import { readFile } from "node:fs/promises";
-import { agentImageTag } from "../agent/contract";
-import { AGENT_NODE } from "../cluster/agent-container";
-import { agentCredentials, syncSecretCopies } from "../cluster/agent";
-import { secretsDir } from "../cluster/secrets";
-import { agentContainerName } from "../docker/names";
-import { isLoopbackUrl, planS3Access } from "../handoff/s3-access";
 import { planSwarmAgent, swarmAgentAbsence, type SwarmAgentPlan } from "./agent";
-import { planPinnedService, planMemberService, planSwarmCluster, swarmFilter, swarmNodeOf, type SwarmClusterPlan } from "./plan";
-import type { PlannedService } from "./service";
+import { planMemberService, planPinnedService, planSwarmCluster, swarmFilter, swarmNodeOf, type SwarmClusterPlan } from "./plan";
 import { planSwarmPooler } from "./pooler";
-import { POOLER_NODE, poolerContainerName } from "../pooler/plan";
 import { publishImage } from "./registry";
+import type { PlannedService } from "./service";
 
 export type ServiceOutcome = "created" | "updated" | "unchanged";
 
