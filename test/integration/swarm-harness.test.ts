@@ -83,8 +83,13 @@ describe("swarm harness", function () {
 
     // An attachable overlay, a listener pinned to n2 and a client pinned to n3.
     await n1.docker.createNetwork({ Name: "smoke", Driver: "overlay", Attachable: true, CheckDuplicate: true });
-    const overlay = (await n1.docker.getNetwork("smoke").inspect()) as { IPAM: { Config: Array<{ Subnet: string }> } };
-    const overlaySubnet = overlay.IPAM.Config[0]?.Subnet ?? "";
+    // The manager allocates the overlay's subnet after answering the create: until then its IPAM config is null (seen once).
+    const overlaySubnet = await eventually(30_000, async () => {
+      const overlay = (await n1.docker.getNetwork("smoke").inspect()) as { IPAM: { Config: Array<{ Subnet: string }> | null } };
+      const subnet = overlay.IPAM.Config?.[0]?.Subnet;
+      assert.ok(subnet, "the overlay has its subnet");
+      return subnet;
+    }, 500);
     assert.ok(inSubnet(overlaySubnet.split("/")[0] ?? "", SWARM_ADDR_POOL), `overlay subnet ${overlaySubnet} from ${SWARM_ADDR_POOL}`);
     await n1.docker.createService(pinnedService("listener", "n2", ["perl", "-MIO::Socket::INET", "-e", LISTENER]));
     await n1.docker.createService(pinnedService("client", "n3", ["sleep", "infinity"]));
@@ -109,13 +114,15 @@ describe("swarm harness", function () {
     // n1 lost: the two other managers keep the quorum and see it down.
     let since = Date.now();
     await swarm.kill(n1);
-    const afterLoss = await eventually(90_000, async () => {
+    // A new leader lists the nodes it has not heard from yet as "unknown" for a heartbeat or two
+    // (seen once in CI, for n3): the survivors must come out ready, within the same wait.
+    await eventually(90_000, async () => {
       const nodes = await listNodes(n2);
-      assert.equal(nodes.get("n1")?.split("/")[0], "down", `n2 lists ${[...nodes.entries()].join(", ")}`);
-      return nodes;
+      const listed = [...nodes.entries()].join(", ");
+      assert.equal(nodes.get("n1")?.split("/")[0], "down", `n2 lists ${listed}`);
+      assert.equal(nodes.get("n2"), "ready/reachable", `n2 lists ${listed}`);
+      assert.equal(nodes.get("n3"), "ready/reachable", `n2 lists ${listed}`);
     }, 1_000);
-    assert.equal(afterLoss.get("n2"), "ready/reachable");
-    assert.equal(afterLoss.get("n3"), "ready/reachable");
     console.log(`      n1 killed: listed Down by n2 after ${((Date.now() - since) / 1000).toFixed(1)} s`);
 
     // n1 back: it rejoins with the state its volume kept.
@@ -124,10 +131,13 @@ describe("swarm harness", function () {
     const engineBack = Date.now() - since;
     await swarm.waitReady({ from: n2 });
     console.log(`      n1 started: engine answers after ${(engineBack / 1000).toFixed(1)} s, Ready manager again after ${((Date.now() - since) / 1000).toFixed(1)} s`);
-    assert.deepEqual(
-      [...(await listNodes(n1)).entries()].sort(),
-      [["n1", "ready/reachable"], ["n2", "ready/reachable"], ["n3", "ready/reachable"]],
-    );
+    // As n1 itself sees the swarm, once it has heard from every node again.
+    await eventually(60_000, async () =>
+      assert.deepEqual(
+        [...(await listNodes(n1)).entries()].sort(),
+        [["n1", "ready/reachable"], ["n2", "ready/reachable"], ["n3", "ready/reachable"]],
+      ),
+    1_000);
 
     const tornDown = Date.now();
     await swarm.teardown();
