@@ -80,7 +80,8 @@ export function registerBackup(program: Command): void {
           ...manifest.files.map((file) => `  ${file.name}  ${formatBytes(file.bytes)}${file.rawBytes ? ` (from ${formatBytes(file.rawBytes)})` : ""}  sha256 ${file.sha256.slice(0, 16)}…`),
           `location: ${target.locate(`${manifest.cluster}/${manifest.kind}/${manifest.id}/`)}`,
         ]);
-      }),
+        // On a swarm the job runs as a job service beside the agent (src/swarm/handoff.ts).
+      }, { swarm: true }),
     );
 
   backup
@@ -136,7 +137,7 @@ export function registerBackup(program: Command): void {
           `verdict: ${location}`,
         ]);
         if (verdict.status !== "passed") process.exitCode = 1;
-      }),
+      }, { swarm: true }),
     );
 }
 
@@ -156,7 +157,7 @@ export function registerPrune(backup: Command): void {
           ...result.decisions.map((decision) => `${decision.keep ? "keep  " : options.dryRun ? "would delete" : "delete"} ${decision.id} ${decision.kind.padEnd(8)} ${decision.reasons.join(", ")}`),
           options.dryRun ? `dry run: nothing deleted (${result.walRemoved} archived WAL file(s) would go)` : `deleted ${result.deleted.length} backup(s) and ${result.walRemoved} archived WAL file(s) no kept backup needs; aborted ${result.abortedUploads} stale multipart upload(s)`,
         ]);
-      }),
+      }, { swarm: true }),
     );
 }
 

@@ -83,6 +83,6 @@ function refuseOnSwarm(loaded: LoadedConfig, command: Command, supported: boolea
   for (let current: Command | null = command; current?.parent; current = current.parent) path.unshift(current.name());
   throw new SwarmError(
     `pgfort ${path.join(" ")} does not work on a cluster with engine: swarm yet`,
-    "on a swarm pgfort runs up, down, status, build, replica promote|remove and backup list (the agent service takes the scheduled backups and drills of backups.jobs); run the others against a cluster with engine: docker",
+    "on a swarm pgfort runs up, down, status, build, replica promote|remove and backup run|list|verify|prune (beside the agent service); run the others against a cluster with engine: docker",
   );
 }

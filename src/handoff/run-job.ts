@@ -26,6 +26,7 @@ import type { JobEvent } from "../jobs/events";
 import { targetInJob } from "./agent-config";
 import { prepareTargetDirectory, syncAgentConfig, targetGroup } from "../cluster/agent";
 import { JobEventsReader } from "./events-reader";
+import { handOffOnSwarm } from "../swarm/handoff";
 import { planOneOffJobContainer, type JobContainerContext } from "./job-container";
 
 /** A job that ignores its closed stdin this long after Ctrl-C is killed. */
@@ -63,6 +64,7 @@ export function agentContainerName(cluster: string): string {
 /** The job's result value; its error event is thrown as a PgfortError with the job's code, hint and exit code. */
 export async function handOffJob(docker: DockerClient, loaded: LoadedConfig, request: HandOffRequest): Promise<unknown> {
   request.signal?.throwIfAborted();
+  if (loaded.config.engine === "swarm") return handOffOnSwarm(docker, loaded, request);
   const { cluster } = loaded.config;
   const agent = agentContainerName(cluster);
   const inspected = await docker.inspectContainerIfExists(agent);

@@ -21,6 +21,10 @@ export interface JobPlan {
   network?: string;
   /** A hostname: one task there; absent: one task on every node that is up. */
   node?: string;
+  /** The service's Resources (a backup job gets the agent's limits). */
+  resources?: Record<string, unknown>;
+  /** Docker's init as PID 1 (a drill's scratch postmaster is reparented to it). */
+  init?: boolean;
 }
 
 /** The job's service spec. Pure. */
@@ -40,7 +44,9 @@ export function planJobService(job: JobPlan): Dockerode.ServiceSpec {
         ...({ CapabilityDrop: ["ALL"] } as object),
         Mounts: job.mounts ?? [],
         ...(job.secrets ? { Secrets: job.secrets } : {}),
+        ...(job.init ? { Init: true } : {}),
       },
+      ...(job.resources ? { Resources: job.resources } : {}),
       RestartPolicy: { Condition: "none" },
       ...(job.node ? { Placement: { Constraints: [`node.hostname == ${job.node}`] } } : {}),
       ...(job.network ? { Networks: [{ Target: job.network }] } : {}),
@@ -54,15 +60,28 @@ export interface JobOutcome {
   log: string;
 }
 
+export interface RunJobOptions {
+  /** Return a failed task with its log instead of throwing (the job's own error event says more). */
+  tolerateFailure?: boolean;
+  /** Ctrl-C: the job service is removed (its task stopped) and the reason thrown. */
+  signal?: AbortSignal | undefined;
+}
+
+/** A finished task's exit code, from the engine's "task: non-zero exit (N)"; 0 for a completed one. */
+export function taskExitCode(task: TaskInfo): number {
+  if (task.state === "complete") return 0;
+  return Number(/non-zero exit \((\d+)\)/.exec(task.error ?? "")?.[1] ?? 1);
+}
+
 const FINISHED = ["complete", "failed", "rejected"];
 
 /** Runs the job until `tasks` of its tasks finished, and removes it; a task that did not complete is an error with the job's log. */
-export async function runJob(swarm: SwarmClient, job: JobPlan, tasks: number, timeoutMs: number): Promise<JobOutcome> {
+export async function runJob(swarm: SwarmClient, job: JobPlan, tasks: number, timeoutMs: number, options: RunJobOptions = {}): Promise<JobOutcome> {
   await swarm.removeService(job.name);
   await swarm.createService(planJobService(job));
   try {
     const finished = await pollUntil(
-      { timeoutMs, intervalMs: 500 },
+      { timeoutMs, intervalMs: 500, ...(options.signal ? { signal: options.signal } : {}) },
       async () => {
         const current = (await swarm.tasks(job.name)).filter((task) => FINISHED.includes(task.state));
         return current.length >= tasks ? done(current) : NOT_YET;
@@ -71,7 +90,7 @@ export async function runJob(swarm: SwarmClient, job: JobPlan, tasks: number, ti
     );
     const log = await swarm.serviceLogs(job.name);
     const failed = finished.filter((task) => task.state !== "complete");
-    if (failed.length > 0) {
+    if (failed.length > 0 && !options.tolerateFailure) {
       throw new SwarmError(`job ${job.name} failed (${failed.map((task) => `${task.state}${task.error ? `: ${task.error}` : ""}`).join("; ")}); its log:\n${log}`, "read the log above");
     }
     return { tasks: finished, log };

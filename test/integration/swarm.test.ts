@@ -2,7 +2,7 @@
 // (./swarm-harness.ts): the primary pinned to n1, replicas to n2 and n3, replication over TLS
 // across the overlay network; the agent service beside the primary taking a scheduled physical
 // backup, drilling it and archiving WAL into S3 (s3rver on this host, at the nodes' gateway); the
-// pooler serving a client on another node; node 1 killed, r1 promoted through the manager on n2,
+// pooler serving a client on another node; backup run and verify by hand as job services; node 1 killed, r1 promoted through the manager on n2,
 // r2 following it, the agent and the pooler following the primary, n1 back without a second
 // primary; replica remove; `pgfort down` leaving nothing on the swarm. Every check asks the nodes'
 // engines, psql in the task containers, or the bucket, not pgfort. The harness's objects carry the
@@ -134,6 +134,14 @@ pooler: { resources: { memory: 64m } }
     }, 3000);
     assert.equal(verdict.status, "passed", JSON.stringify(verdict));
     assert.ok((verdict.checks ?? []).length > 0 && (verdict.checks ?? []).every((check) => check.ok), JSON.stringify(verdict));
+    // By hand too: backup run and backup verify run as job services beside the agent, and go.
+    const manual = JSON.parse((await ok(n1, "--json", "backup", "run", "--kind", "logical")).stdout) as { id: string; kind: string };
+    assert.ok((await stored(`logical/${manual.id}/`)).some((key) => key.endsWith("/manifest.json")), `the logical backup ${manual.id} is complete in S3`);
+    const drilled = await ok(n1, "backup", "verify", manual.id);
+    assert.match(drilled.stdout, new RegExp(`backup ${manual.id}: verify passed`));
+    assert.ok((await stored(`logical/${manual.id}/`)).some((key) => /\/verify-[^/]+\.json$/.test(key)), "its verdict is in S3");
+    const jobServices = (await n1.docker.listServices({ filters: { label: [`pgfort.cluster=${cluster}`] } })).map((item) => item.Spec?.Name ?? "").filter((name) => /-(backup|verify)-/.test(name));
+    assert.deepEqual(jobServices, [], "no job service is left");
     // backup list only reads the target: it works on a swarm too.
     assert.match((await ok(n1, "backup", "list")).stdout, /physical\s+complete\s+.*verify passed/);
     const walOnTimeline1 = async () => (await stored("wal/")).filter((key) => /\/wal\/00000001[0-9A-F]{16}\./.test(key));

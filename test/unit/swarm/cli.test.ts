@@ -23,12 +23,12 @@ describe("engine: swarm at the command line", function () {
     if (directory) rmSync(directory, { recursive: true, force: true });
   });
 
-  for (const command of [["backup", "run", "--kind", "logical"], ["tls", "rotate"], ["compose"], ["config", "apply"]]) {
+  for (const command of [["restore", "--as", "copy", "--latest"], ["tls", "rotate"], ["compose"], ["config", "apply"]]) {
     it(`refuses pgfort ${command.join(" ")} on a swarm, saying what runs there`, function () {
       const result = pgfort(...command);
       assert.equal(result.status, 1, result.stderr);
-      assert.match(result.stderr, new RegExp(`pgfort ${command.slice(0, command[0] === "backup" || command[0] === "replica" || command[0] === "tls" || command[0] === "config" ? 2 : 1).join(" ")} does not work on a cluster with engine: swarm yet`));
-      assert.match(result.stderr, /up, down, status, build, replica promote\|remove and backup list/);
+      assert.match(result.stderr, new RegExp(`pgfort ${command.slice(0, command[0] === "tls" || command[0] === "config" ? 2 : 1).join(" ")} does not work on a cluster with engine: swarm yet`));
+      assert.match(result.stderr, /up, down, status, build, replica promote\|remove and backup run\|list\|verify\|prune/);
     });
   }
 

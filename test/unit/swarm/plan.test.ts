@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { parseConfig } from "../../../src/config/load";
 import { planSwarmAgent, swarmAgentAbsence } from "../../../src/swarm/agent";
 import { planSwarmPooler } from "../../../src/swarm/pooler";
+import { planHandOffJob } from "../../../src/swarm/handoff";
+import { planJobService, taskExitCode } from "../../../src/swarm/job";
 import { planPinnedService, planMemberService, planRegistryService, planSwarmCluster, storedName, type MemberPlan } from "../../../src/swarm/plan";
 import { registryTrusted } from "../../../src/swarm/registry";
 import { checkPinnedNodes } from "../../../src/swarm/up";
@@ -179,6 +181,25 @@ describe("engine: swarm's plan", function () {
       const ini = afterPromotion.stored.find((object) => object.labels["pgfort.file"] === "pooler/pgbouncer.ini")?.data ?? "";
       assert.match(ini, /\* = host=\/var\/run\/pgfort-sockets\/app-r1 port=5432/);
       assert.ok(!JSON.stringify(spec).includes("/state/pooler"), "no bind mount of the host's directory");
+    });
+
+    it("runs a backup or drill by hand as a job service made from the agent's spec, beside it, a drill on a scratch volume of its own", function () {
+      const agent = agentSpec();
+      const backup = planHandOffJob(agent, "app", { args: ["backup", "--kind", "logical"] }, "abc123");
+      assert.deepEqual([backup.name, backup.node, backup.network, backup.user, backup.init], ["app-backup-abc123", "n1", "app-net", "999:999", true]);
+      assert.deepEqual(backup.args, ["job", "backup", "--kind", "logical"]);
+      assert.deepEqual(backup.secrets, agent["TaskTemplate"]["ContainerSpec"]["Secrets"]);
+      assert.deepEqual(backup.env, agent["TaskTemplate"]["ContainerSpec"]["Env"]);
+      assert.deepEqual(backup.resources, agent["TaskTemplate"]["Resources"]);
+      const targets = (job: ReturnType<typeof planHandOffJob>) => (job.mounts ?? []).map((mount) => `${String(mount["Source"] ?? "tmpfs")}:${String(mount["Target"])}`);
+      assert.ok(targets(backup).includes("app-sockets:/var/run/pgfort-sockets"));
+      assert.ok(!targets(backup).some((mount) => mount.startsWith("app-agent-scratch")), "never the agent's own scratch volume");
+      const drill = planHandOffJob(agent, "app", { args: ["verify", "ID"], scratch: true }, "def456");
+      assert.equal(drill.name, "app-verify-def456");
+      assert.equal(drill.labels["pgfort.role"], "verify");
+      assert.ok(targets(drill).includes("app-jobs-scratch:/var/lib/pgfort/scratch"));
+      assert.equal(planJobService(drill).Mode?.ReplicatedJob?.TotalCompletions, 1);
+      assert.equal(taskExitCode({ id: "", nodeId: "", state: "failed", desiredState: "shutdown", error: "task: non-zero exit (3)", containerId: undefined, timestamp: "" }), 3);
     });
 
     it("after a promotion, plans the agent on the new primary's node without the fenced former primary", function () {
