@@ -63,7 +63,7 @@ export function planHandOffJob(agent: Dockerode.ServiceSpec, cluster: string, re
 
 export async function handOffOnSwarm(docker: DockerClient, loaded: LoadedConfig, request: HandOffRequest): Promise<unknown> {
   const { cluster, backups } = loaded.config;
-  if (request.mounts?.length) throw new SwarmError("pgfort restore does not work on a swarm yet", "restore on a single host with engine: docker from the same S3 target");
+  if (request.mounts?.length) throw new SwarmError("pgfort restore does not work on a swarm yet", "the new server's volume would be on a node pgfort cannot reach: restore with a config of engine: docker");
   if (request.targetUrl !== undefined && request.targetUrl !== backups.target) {
     throw new SwarmError(`--target ${request.targetUrl}: on a swarm a job runs beside the agent, with the agent's target ${backups.target}`, "drop --target, or change backups.target and run pgfort up");
   }
