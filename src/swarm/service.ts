@@ -48,7 +48,6 @@ export function planSwarmService(create: ContainerCreateOptions, inputs: Service
   const labels = Object.fromEntries(Object.entries(create.Labels ?? {}).filter(([key]) => key !== LABEL_SPEC_HASH));
   const network = String(host.NetworkMode);
   const aliases = create.NetworkingConfig?.EndpointsConfig?.[network]?.Aliases ?? [];
-  const owner = { UID: String(POSTGRES_UID), GID: String(POSTGRES_UID) };
   const spec = {
     Name: String(create.name),
     Labels: labels,
@@ -68,7 +67,7 @@ export function planSwarmService(create: ContainerCreateOptions, inputs: Service
         ReadOnly: Boolean(host.ReadonlyRootfs),
         Init: Boolean(host.Init),
         Mounts: planMounts(host, labels),
-        Secrets: inputs.secrets.map((secret) => ({ File: { Name: secret.target, ...owner, Mode: secret.mode }, SecretID: secret.objectId, SecretName: secret.objectName })),
+        Secrets: serviceFiles(inputs.secrets, "Secret"),
         Configs: serviceConfigs(inputs.configs),
         // API 1.41 (Docker 20.10): the capabilities, and the limits that are not resources.
         ...({ CapabilityDrop: host.CapDrop ?? [], Ulimits: (host.Ulimits ?? []).map((limit) => ({ Name: limit.Name, Soft: limit.Soft, Hard: limit.Hard })) } as object),
@@ -135,9 +134,14 @@ function planPorts(host: HostConfig, warnings: string[]): Array<Record<string, u
   return ports;
 }
 
-/** Configs as a ContainerSpec names them: files owned by postgres. */
+/** Secrets or configs as a ContainerSpec names them: files owned by postgres. */
+function serviceFiles(files: readonly FileReference[], kind: "Secret" | "Config"): Array<Record<string, unknown>> {
+  return files.map((file) => ({ File: { Name: file.target, UID: String(POSTGRES_UID), GID: String(POSTGRES_UID), Mode: file.mode }, [`${kind}ID`]: file.objectId, [`${kind}Name`]: file.objectName }));
+}
+
+/** Configs as a ContainerSpec names them. */
 export function serviceConfigs(configs: readonly FileReference[]): Array<Record<string, unknown>> {
-  return configs.map((config) => ({ File: { Name: config.target, UID: String(POSTGRES_UID), GID: String(POSTGRES_UID), Mode: config.mode }, ConfigID: config.objectId, ConfigName: config.objectName }));
+  return serviceFiles(configs, "Config");
 }
 
 /** The conf.d files of a node as configs: where the server reads them. */
